@@ -1,0 +1,44 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "montessori-swift",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "MIStream", targets: ["MIStream"]),
+        .library(name: "MICore", targets: ["MICore"]),
+        .executable(name: "mi-validate", targets: ["mi-validate"]),
+        .executable(name: "mi-model", targets: ["mi-model"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries from Debian: zlib1g-dev and libopenblas-dev.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // Small C helpers Swift cannot express: cpuid feature checks.
+        .target(name: "CSupport", path: "Sources/CSupport"),
+
+        // The JSON Schemas in schemas/ compiled into the binary, so a copied executable still validates.
+        .target(name: "MISchemas", path: "Sources/MISchemas",
+                resources: [.embedInCode("schemas")]),
+
+        // Stream layer: gzip, JSONL records, schemas. Knows nothing of models.
+        .target(name: "MIStream", dependencies: ["CZlib", "CSupport", "MISchemas"]),
+        // Model core: BLAS runtime, checkpoint formats, tokenizer, transformer. Knows nothing of stages.
+        .target(name: "MICore", dependencies: ["COpenBLAS", "CSupport", "MIStream"]),
+        // Shared command-line plumbing: exit codes, logging flags, signal handling.
+        .target(name: "MICLI", dependencies: [
+            "MIStream",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .executableTarget(name: "mi-validate", dependencies: ["MICLI", "MIStream"]),
+        .executableTarget(name: "mi-model", dependencies: ["MICLI", "MICore", "MIStream"]),
+
+        .testTarget(name: "MIStreamTests", dependencies: ["MIStream", "MISchemas"]),
+        .testTarget(name: "MICoreTests", dependencies: ["MICore"]),
+        .testTarget(name: "CLITests", dependencies: ["MIStream"]),
+    ]
+)

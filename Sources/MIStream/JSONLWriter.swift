@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes records, one JSON object per line, to stdout (`-`) or a file. A file is written as
+/// `<name>.partial` and renamed into place by `commit()` after flush and fsync, so a reader never
+/// sees a half-written output under the final name. A name ending in `.gz` is gzip-compressed.
+public final class JSONLWriter {
+    public let path: String
+    public let isGzip: Bool
+    private let file: FileDescriptorSink
+    private let gzip: GzipSink?
+    private var buffer: [UInt8] = []
+    /// Buffered bytes that trigger a flush (and, for gzip, a member boundary).
+    public var flushThreshold: Int
+    public private(set) var recordsWritten = 0
+    private var committed = false
+    private let partialPath: String?
+
+    /// - Parameters:
+    ///   - gzip: compress; defaults to whether the name ends in `.gz`.
+    ///   - append: continue an existing `.partial` (resume) instead of truncating it.
+    public init(path: String, gzip: Bool? = nil, level: Int32 = 1, append: Bool = false, flushThreshold: Int = 1 << 20) throws(StreamError) {
+        self.path = path
+        self.flushThreshold = flushThreshold
+        isGzip = gzip ?? path.hasSuffix(".gz")
+        if path == "-" {
+            file = FileDescriptorSink(fd: 1, name: "<stdout>")
+            partialPath = nil
+        } else {
+            let partial = path + ".partial"
+            let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC)
+            let fd = open(partial, flags, 0o644)
+            if fd < 0 { throw .cannotCreate(path: partial, reason: String(cString: strerror(errno))) }
+            file = FileDescriptorSink(fd: fd, name: partial)
+            partialPath = partial
+        }
+        self.gzip = isGzip ? try GzipSink(file, name: file.name, level: level) : nil
+        buffer.reserveCapacity(flushThreshold + 4096)
+    }
+
+    deinit {
+        if partialPath != nil { close(file.fd) }
+    }
+
+    public func write(_ object: JSONObject) throws(StreamError) {
+        JSONWriter.append(object, to: &buffer)
+        buffer.append(0x0A)
+        recordsWritten += 1
+        if buffer.count >= flushThreshold { try flush() }
+    }
+
+    /// Writes one already-serialised record; `line` must not contain a newline.
+    public func writeLine(_ line: UnsafeRawBufferPointer) throws(StreamError) {
+        buffer.append(contentsOf: line)
+        buffer.append(0x0A)
+        recordsWritten += 1
+        if buffer.count >= flushThreshold { try flush() }
+    }
+
+    /// Pushes every complete record to the file or pipe; for gzip, closes the current member.
+    public func flush() throws(StreamError) {
+        if !buffer.isEmpty {
+            let sink: ByteSink = gzip ?? file
+            try sink.write(buffer, count: buffer.count)
+            buffer.removeAll(keepingCapacity: true)
+        }
+        try gzip?.endMember()
+    }
+
+    /// Makes the output final: flush, fsync, rename `.partial` into place, fsync the directory.
+    public func commit() throws(StreamError) {
+        guard !committed else { return }
+        try flush()
+        committed = true
+        guard let partial = partialPath else { return }
+        try file.sync()
+        if rename(partial, path) != 0 {
+            throw .cannotCreate(path: path, reason: "rename: " + String(cString: strerror(errno)))
+        }
+        Self.syncDirectory(of: path)
+    }
+
+    /// Called when a run stops early: keeps the complete records in `.partial` for `--resume`.
+    public func leavePartial() {
+        try? flush()
+    }
+
+    /// Removes the uncommitted `.partial` (used when the input itself was bad).
+    public func discard() {
+        buffer.removeAll()
+        if let partial = partialPath, !committed { unlink(partial) }
+    }
+
+    static func syncDirectory(of path: String) {
+        let dir: String
+        if let slash = path.lastIndex(of: "/") { dir = slash == path.startIndex ? "/" : String(path[..<slash]) } else { dir = "." }
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+}

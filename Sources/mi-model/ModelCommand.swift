@@ -1,0 +1,33 @@
+import ArgumentParser
+import MICLI
+import MICore
+import MIStream
+
+struct ModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mi-model",
+        abstract: "Inspect and run a model: GGUF file, Hugging Face directory or a checkpoint of this project.",
+        subcommands: [RuntimeCommand.self])
+}
+
+/// Reports how this process runs its numerics (useful in bug reports and benchmarks).
+struct RuntimeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runtime",
+        abstract: "Print the BLAS kernel in use and how it was chosen, as JSON.")
+
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.apply(program: "mi-model")
+        try StageRunner.run {
+            var o = JSONObject()
+            o["openblas_core"] = .string(BLASRuntime.coreName)
+            o["origin"] = .string(BLASRuntime.origin.rawValue)
+            o["cpu_best_core"] = BLASRuntime.bestCoreForCPU.map { .string($0) } ?? .null
+            let out = try JSONLWriter(path: "-")
+            try out.write(o)
+            try out.commit()
+        }
+    }
+}

@@ -1,0 +1,5 @@
+import ArgumentParser
+import MICLI
+import MIStream
+
+ValidateCommand.main()
