@@ -39,6 +39,7 @@ let package = Package(
 
         .testTarget(name: "MIStreamTests", dependencies: ["MIStream", "MISchemas"]),
         .testTarget(name: "MICoreTests", dependencies: ["MICore"]),
-        .testTarget(name: "CLITests", dependencies: ["MIStream"]),
+        // Runs the built executables as a user would: exit codes, pipes, signals.
+        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model"]),
     ]
 )

@@ -14,6 +14,12 @@ void mi_install_stop_handlers(void) {
     sa.sa_flags = 0; // no SA_RESTART: a blocked read(2) returns EINTR so we notice promptly
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    // A parent may have spawned us with these blocked (posix_spawn inherits the mask).
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
     // Writes to a closed pipe must fail with EPIPE, which we turn into a quiet stop.
     signal(SIGPIPE, SIG_IGN);
 }

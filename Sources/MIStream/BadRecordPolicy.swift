@@ -22,7 +22,7 @@ public final class BadRecordPolicy {
 
     public static func failFast() -> BadRecordPolicy { BadRecordPolicy(deadLetterPath: nil, maxBadRecords: 0) }
 
-    public func divert(_ location: SourceLocation, _ problem: String, raw: UnsafeRawBufferPointer?) throws(StreamError) {
+    public func divert(_ location: RecordLocation, _ problem: String, raw: UnsafeRawBufferPointer?) throws(StreamError) {
         let error = StreamError.badRecord(location, message: problem)
         guard keepGoing else { throw error }
         count += 1

@@ -30,14 +30,18 @@ public final class GzipSink: ByteSink {
         try run(flush: Z_NO_FLUSH)
     }
 
-    /// Finishes the open member, if any, and starts a new one on the next write.
-    public func endMember() throws(StreamError) {
-        guard memberOpen else { return }
+    private var membersWritten = 0
+
+    /// Finishes the open member, if any, and starts a new one on the next write. With `force`,
+    /// writes an empty member when none was written yet: an empty dataset is still valid gzip.
+    public func endMember(force: Bool = false) throws(StreamError) {
+        guard memberOpen || (force && membersWritten == 0) else { return }
         stream.next_in = nil
         stream.avail_in = 0
         try run(flush: Z_FINISH)
         deflateReset(&stream)
         memberOpen = false
+        membersWritten += 1
     }
 
     private func run(flush: Int32) throws(StreamError) {

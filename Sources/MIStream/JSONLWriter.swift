@@ -72,6 +72,7 @@ public final class JSONLWriter {
     public func commit() throws(StreamError) {
         guard !committed else { return }
         try flush()
+        try gzip?.endMember(force: true)
         committed = true
         guard let partial = partialPath else { return }
         try file.sync()

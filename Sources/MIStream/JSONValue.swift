@@ -102,6 +102,10 @@ public struct JSONObject: Equatable, Sendable {
 public struct FieldError: Error, Equatable, CustomStringConvertible {
     public let field: String
     public let problem: String
+    public init(field: String, problem: String) {
+        self.field = field
+        self.problem = problem
+    }
     public var description: String { "field \"\(field)\": \(problem)" }
 }
 

@@ -44,6 +44,11 @@ public final class LineReader {
                 let lineStart = start
                 start = nl + 1
                 scanned = start
+                if nl - lineStart > maxLineBytes {
+                    lineNumber += 1
+                    lineOffset = bufferOffset + lineStart
+                    return .tooLong(length: nl - lineStart)
+                }
                 return emit(from: lineStart, to: nl, terminated: true)
             }
             if end - start > maxLineBytes { return try skipLongLine() }

@@ -2,7 +2,7 @@
 /// `\r\n` or BOM) and stays valid only until the next call to `RecordReader.next()`.
 public struct Record {
     public var object: JSONObject
-    public let location: SourceLocation
+    public let location: RecordLocation
     public let raw: UnsafeRawBufferPointer
 }
 
@@ -62,7 +62,7 @@ public final class RecordReader {
                 pathIndex += 1
                 continue
             }
-            let location = SourceLocation(source: reader.source.name, line: reader.lineNumber, offset: reader.lineOffset)
+            let location = RecordLocation(source: reader.source.name, line: reader.lineNumber, offset: reader.lineOffset)
             switch line {
             case let .tooLong(length):
                 try badRecords.divert(location, "line of \(length) bytes exceeds the limit of \(options.maxLineBytes) bytes", raw: nil)
@@ -72,7 +72,7 @@ public final class RecordReader {
                 do {
                     value = try parser.parse(bytes)
                 } catch {
-                    let at = SourceLocation(source: location.source, line: location.line, offset: location.offset + error.offset)
+                    let at = RecordLocation(source: location.source, line: location.line, offset: location.offset + error.offset)
                     let message = terminated ? error.message : "truncated final record (no newline at end of input): \(error.message)"
                     try badRecords.divert(at, message, raw: bytes)
                     continue

@@ -1,6 +1,6 @@
 /// Where in an input a problem was found: the name the user gave, the 1-based line and the
 /// byte offset in the decompressed stream.
-public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+public struct RecordLocation: Sendable, Equatable, CustomStringConvertible {
     public var source: String
     public var line: Int
     public var offset: Int
@@ -21,7 +21,7 @@ public enum StreamError: StageError, Equatable {
     /// Container-level corruption that cannot be skipped: broken gzip framing, a read error (65).
     case corruptStream(source: String, message: String, completeRecords: Int)
     /// One record is bad; with `--bad-records` it can be diverted (65).
-    case badRecord(SourceLocation, message: String)
+    case badRecord(RecordLocation, message: String)
     /// An output could not be created or renamed into place (73).
     case cannotCreate(path: String, reason: String)
     /// A write, flush or fsync failed: disk full, I/O error (74).

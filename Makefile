@@ -1,0 +1,30 @@
+# Two entry points: `make demo` runs the main job on the default model, `make test` the suite.
+# Both install what is missing and never fetch twice.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+MI_CACHE_DIR ?= $(HOME)/.cache/montessori-swift
+export MI_CACHE_DIR
+MODEL := $(MI_CACHE_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
+BIN := .build/release
+
+.PHONY: demo test deps model build bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+model: deps
+	@scripts/fetch-model.sh
+
+build: deps
+	swift build -c release
+
+demo: model build
+	$(BIN)/mi-model info --model "$(MODEL)"
+
+# Tests use only the public API, so the release build above is reused as is.
+test: model build
+	MI_MODEL="$(MODEL)" MI_BIN_DIR="$(CURDIR)/$(BIN)" swift test -c release
+
+clean:
+	rm -rf .build
