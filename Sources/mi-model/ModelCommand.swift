@@ -7,7 +7,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mi-model",
         abstract: "Inspect and run a model: GGUF file, Hugging Face directory or a checkpoint of this project.",
-        subcommands: [RuntimeCommand.self])
+        subcommands: [InfoCommand.self, RuntimeCommand.self])
 }
 
 /// Reports how this process runs its numerics (useful in bug reports and benchmarks).
@@ -27,6 +27,28 @@ struct RuntimeCommand: ParsableCommand {
             o["cpu_best_core"] = BLASRuntime.bestCoreForCPU.map { .string($0) } ?? .null
             let out = try JSONLWriter(path: "-")
             try out.write(o)
+            try out.commit()
+        }
+    }
+}
+
+/// Architecture, sizes, tokenizer and chat format of a model, as one JSON object on stdout.
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Describe a model (architecture, sizes, tokenizer, chat format) as JSON.")
+
+    @Option(help: "A .gguf file.")
+    var model: String
+
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.apply(program: "mi-model")
+        try StageRunner.run {
+            let gguf = try GGUFFile(path: model)
+            let out = try JSONLWriter(path: "-")
+            try out.write(try ModelSummary.describe(gguf: gguf))
             try out.commit()
         }
     }

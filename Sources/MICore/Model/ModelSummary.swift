@@ -1,0 +1,53 @@
+import MIStream
+
+/// What `mi-model info` reports about a checkpoint, as a JSON object.
+public enum ModelSummary {
+    public static func describe(gguf: GGUFFile) throws(GGUFError) -> JSONObject {
+        let config = try LlamaConfig(gguf: gguf)
+        var o = JSONObject()
+        o["path"] = .string(gguf.path)
+        o["format"] = .string("gguf")
+        o["gguf_version"] = .number(JSONNumber(Int(gguf.version)))
+        if let name = gguf.string("general.name") { o["name"] = .string(name) }
+        o["architecture"] = .string(config.architecture)
+        let parameters = gguf.tensors.reduce(0) { $0 + $1.elementCount }
+        o["parameters"] = .number(JSONNumber(parameters))
+        o["layers"] = .number(JSONNumber(config.numHiddenLayers))
+        o["hidden_size"] = .number(JSONNumber(config.hiddenSize))
+        o["intermediate_size"] = .number(JSONNumber(config.intermediateSize))
+        o["attention_heads"] = .number(JSONNumber(config.numAttentionHeads))
+        o["key_value_heads"] = .number(JSONNumber(config.numKeyValueHeads))
+        o["head_dim"] = .number(JSONNumber(config.headDim))
+        o["vocab_size"] = .number(JSONNumber(config.vocabSize))
+        o["context_length"] = .number(JSONNumber(config.maxPositionEmbeddings))
+        o["rope_theta"] = JSONNumber(config.ropeTheta).map { .number($0) } ?? .null
+        o["rms_norm_eps"] = JSONNumber(config.rmsNormEps).map { .number($0) } ?? .null
+        o["tie_word_embeddings"] = .bool(config.tieWordEmbeddings)
+        var types = JSONObject()
+        for t in gguf.tensors {
+            let n = types[t.type.name].flatMap { if case let .number(n) = $0 { return n.int } else { return nil } } ?? 0
+            types[t.type.name] = .number(JSONNumber(n + 1))
+        }
+        o["tensor_types"] = .object(types)
+
+        var tok = JSONObject()
+        if let m = gguf.string("tokenizer.ggml.model") { tok["model"] = .string(m) }
+        if let p = gguf.string("tokenizer.ggml.pre") { tok["pre_tokenizer"] = .string(p) }
+        if let n = gguf.metadata["tokenizer.ggml.tokens"]?.array?.count { tok["tokens"] = .number(JSONNumber(n)) }
+        if let n = gguf.metadata["tokenizer.ggml.merges"]?.array?.count { tok["merges"] = .number(JSONNumber(n)) }
+        for (key, name) in [("bos_token_id", "bos_id"), ("eos_token_id", "eos_id"), ("padding_token_id", "pad_id"), ("unknown_token_id", "unk_id")] {
+            if let v = gguf.int("tokenizer.ggml.\(key)") { tok[name] = .number(JSONNumber(v)) }
+        }
+        o["tokenizer"] = .object(tok)
+        o["chat_format"] = .string(chatFormat(template: gguf.string("tokenizer.chat_template")))
+        return o
+    }
+
+    /// Recognises the chat template family from its markers.
+    public static func chatFormat(template: String?) -> String {
+        guard let t = template else { return "none" }
+        if t.contains("<|im_start|>") { return "chatml" }
+        if t.contains("<|start_header_id|>") { return "llama3" }
+        return "unknown"
+    }
+}
