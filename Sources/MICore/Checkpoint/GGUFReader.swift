@@ -260,8 +260,8 @@ struct ByteCursor {
         case 9:
             let at = offset
             let elementType = try u32()
-            guard depth == 0 else { throw GGUFError.malformed(path: path, offset: at, "nested arrays are not supported") }
-            guard let size = Self.minBytes(elementType), elementType != 9 else {
+            guard depth == 0, elementType != 9 else { throw GGUFError.malformed(path: path, offset: at, "nested arrays are not supported") }
+            guard let size = Self.minBytes(elementType) else {
                 throw GGUFError.malformed(path: path, offset: at, "array of unknown value type \(elementType)")
             }
             let n = try count(minBytesEach: size, what: "array length")
