@@ -72,12 +72,12 @@ public final class BPETokenizer: @unchecked Sendable {
         bytesOfToken = vocabulary.enumerated().map { i, t in
             special[Token(i)] != nil ? Array(t.utf8) : (ByteLevel.decode(t) ?? Array(t.utf8))
         }
+        // Some vocabularies lack tokens for a few control bytes and for bytes that never occur in
+        // UTF-8; like Hugging Face's BPE without an unknown token, such bytes are left out.
         var byteIds = [Token](repeating: -1, count: 256)
-        for b in 0..<256 {
-            guard let id = index[String(ByteLevel.byteToScalar[b])] else {
-                throw .malformed("byte \(b) has no token in the vocabulary")
-            }
-            byteIds[b] = id
+        for b in 0..<256 { byteIds[b] = index[String(ByteLevel.byteToScalar[b])] ?? -1 }
+        guard byteIds[Int(UInt8(ascii: "a"))] >= 0, byteIds[Int(UInt8(ascii: " "))] >= 0 else {
+            throw .malformed("the vocabulary is not byte-level (no token for 'a' or ' ')")
         }
         idOfByte = byteIds
         var table: [UInt64: (rank: Int32, merged: Token)] = [:]
@@ -135,7 +135,7 @@ public final class BPETokenizer: @unchecked Sendable {
 
     /// Merges the byte symbols of one piece, lowest rank first, leftmost first among equals.
     private func bpe(_ bytes: [UInt8], into out: inout [Token]) {
-        var symbols = bytes.map { idOfByte[Int($0)] }
+        var symbols = bytes.compactMap { b -> Token? in let id = idOfByte[Int(b)]; return id >= 0 ? id : nil }
         while symbols.count > 1 {
             var bestRank = Int32.max
             var best = -1

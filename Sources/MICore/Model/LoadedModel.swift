@@ -1,0 +1,39 @@
+import MIStream
+
+/// A model ready to run: weights, tokenizer and chat format, from a GGUF file.
+public final class LoadedModel: @unchecked Sendable {
+    public let path: String
+    public let model: LlamaModel
+    public let tokenizer: BPETokenizer
+    public let chat: ChatFormat?
+
+    public enum LoadError: StageError {
+        case gguf(GGUFError)
+        case tokenizer(String, BPETokenizer.LoadError)
+        case unsupportedFormat(String)
+
+        public var exitStatus: ExitStatus {
+            switch self {
+            case let .gguf(e): return e.exitStatus
+            case .tokenizer, .unsupportedFormat: return .dataError
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case let .gguf(e): return e.description
+            case let .tokenizer(p, e): return "\(p): \(e)"
+            case let .unsupportedFormat(p): return "\(p): not a model this tool can read (expected a .gguf file)"
+            }
+        }
+    }
+
+    public init(path: String) throws(LoadError) {
+        self.path = path
+        let gguf: GGUFFile
+        do { gguf = try GGUFFile(path: path) } catch { throw .gguf(error) }
+        do { model = LlamaModel(parameters: try LlamaParameters(gguf: gguf)) } catch { throw .gguf(error) }
+        do { tokenizer = try BPETokenizer(gguf: gguf) } catch { throw .tokenizer(path, error) }
+        chat = gguf.string("tokenizer.chat_template").flatMap(ChatFormat.init(template:))
+    }
+}

@@ -1,0 +1,39 @@
+/// A heap block of floats with a stable address, for weights, activations and optimizer state.
+/// Hot loops take `pointer` views into it; nothing is reallocated while they run.
+public final class FloatBuffer: @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    public init(count: Int, zeroed: Bool = true) {
+        self.count = count
+        pointer = .allocate(capacity: max(count, 1))
+        if zeroed { pointer.initialize(repeating: 0, count: count) }
+    }
+
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count, zeroed: false)
+        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit { pointer.deallocate() }
+
+    public subscript(i: Int) -> Float {
+        get { pointer[i] }
+        set { pointer[i] = newValue }
+    }
+
+    public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+
+    public func zero() { pointer.update(repeating: 0, count: count) }
+
+    public func copy(from other: FloatBuffer) {
+        precondition(other.count == count)
+        pointer.update(from: other.pointer, count: count)
+    }
+}
+
+/// Sendable wrapper for raw pointers captured by parallel loops.
+struct SendablePointer<T>: @unchecked Sendable {
+    let p: UnsafeMutablePointer<T>
+    init(_ p: UnsafeMutablePointer<T>) { self.p = p }
+}
