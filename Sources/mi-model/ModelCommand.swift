@@ -7,7 +7,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mi-model",
         abstract: "Inspect and run a model: GGUF file, Hugging Face directory or a checkpoint of this project.",
-        subcommands: [InfoCommand.self, TokenizeCommand.self, LogprobsCommand.self, RuntimeCommand.self])
+        subcommands: [InfoCommand.self, TokenizeCommand.self, LogprobsCommand.self, GenerateCommand.self, RuntimeCommand.self])
 }
 
 /// Reports how this process runs its numerics (useful in bug reports and benchmarks).
