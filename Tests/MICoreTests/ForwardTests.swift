@@ -1,0 +1,74 @@
+import Testing
+import MICore
+
+/// Log-probabilities within 2e-3 of transformers in float64 (f32 accumulation over 30 layers
+/// and a Q4_1-dequantised model leaves ~1e-4; 2e-3 is the project's contract).
+let logprobTolerance = 2e-3
+
+@Suite(.tags(.model), .enabled(if: TestModel.available, "set MI_MODEL to the default GGUF (make test does)"))
+struct ForwardTests {
+    @Test func completionLogProbsMatchTransformers() throws {
+        let loaded = try #require(TestModel.loaded)
+        let cases = try #require(try Fixture.json("logprobs.json")["cases"] as? [[String: Any]])
+        var pairs: [(prompt: [Int32], completion: [Int32])] = []
+        var expected: [[Double]] = []
+        for c in cases {
+            let prompt = try #require(c["prompt"] as? String), completion = try #require(c["completion"] as? String)
+            let p = loaded.tokenizer.encode(prompt), q = loaded.tokenizer.encode(completion)
+            #expect(p == (c["prompt_ids"] as? [Int])?.map(Int32.init))
+            #expect(q == (c["completion_ids"] as? [Int])?.map(Int32.init))
+            pairs.append((p, q))
+            expected.append(try #require(c["logprobs"] as? [Double]))
+        }
+        // All cases in one packed batch, and each on its own: same answers.
+        let batched = loaded.model.completionLogProbs(pairs)
+        for (i, pair) in pairs.enumerated() {
+            let single = loaded.model.completionLogProbs([pair])[0]
+            for (j, lp) in batched[i].enumerated() {
+                #expect(abs(lp - expected[i][j]) < logprobTolerance, "case \(i) token \(j): \(lp) vs \(expected[i][j])")
+                #expect(abs(lp - single[j]) < 1e-4)
+            }
+        }
+    }
+
+    @Test func greedyContinuationsMatchTransformers() throws {
+        let loaded = try #require(TestModel.loaded)
+        let cases = try #require(try Fixture.json("greedy.json")["cases"] as? [[String: Any]])
+        var requests: [GenerationRequest] = []
+        var expected: [[Int32]] = []
+        for c in cases {
+            var p = SamplingParameters()
+            p.temperature = 0
+            p.maxTokens = 24
+            let prompt = try #require(c["prompt_ids"] as? [Int]).map(Int32.init)
+            requests.append(GenerationRequest(prompt: prompt, sampling: p))
+            expected.append(try #require(c["new_ids"] as? [Int]).map(Int32.init))
+        }
+        // Decoded together (batch) and one at a time.
+        let together = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: 4).generate(requests)
+        let alone = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: 1).generate(requests)
+        for i in 0..<requests.count {
+            #expect(together[i].tokens == expected[i], "prompt \(i)")
+            #expect(alone[i].tokens == expected[i], "prompt \(i)")
+        }
+    }
+
+    @Test func sameSeedSameSample() throws {
+        let loaded = try #require(TestModel.loaded)
+        var p = SamplingParameters()
+        p.temperature = 1
+        p.topP = 0.9
+        p.presencePenalty = 1
+        p.maxTokens = 16
+        p.seed = 7
+        let prompt = loaded.tokenizer.encode(loaded.chat!.prompt(user: "Write a short poem."))
+        let g = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: 4)
+        let a = g.generate([GenerationRequest(prompt: prompt, sampling: p)])
+        var other = p
+        other.seed = 8
+        let b = g.generate([GenerationRequest(prompt: prompt, sampling: other), GenerationRequest(prompt: prompt, sampling: p)])
+        #expect(a[0].tokens.count == 16)
+        #expect(b[1].tokens == a[0].tokens)
+        #expect(b[0].tokens != a[0].tokens)
+    }
+}
