@@ -36,6 +36,8 @@ let package = Package(
 
         .executableTarget(name: "mi-validate", dependencies: ["MICLI", "MIStream"]),
         .executableTarget(name: "mi-model", dependencies: ["MICLI", "MICore", "MIStream"]),
+        // Benchmarks of the model core (not tests): bench/model.sh runs it beside the PyTorch peer.
+        .executableTarget(name: "mi-bench", dependencies: ["MICLI", "MICore", "MIStream", "COpenBLAS"]),
 
         .testTarget(name: "MIStreamTests", dependencies: ["MIStream", "MISchemas"]),
         .testTarget(name: "MICoreTests", dependencies: ["MICore"]),

@@ -1,17 +1,13 @@
 #include "CSupport.h"
 #include <stdint.h>
-#include <string.h>
 
-// Vectorisable expf: round-to-nearest range reduction by ln2 (Cody-Waite split) and a degree-6
-// polynomial on [-ln2/2, ln2/2]; relative error ~2 ulp. Compiled per ISA and picked at load time.
-#define MI_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-
-static inline float exp_approx(float x) {
-    const float hi = 88.3762626647949f, lo = -87.3365447505531f;
-    x = x > hi ? hi : x;
-    x = x < lo ? lo : x;
-    const float log2e = 1.44269504088896341f;
-    float n = __builtin_roundevenf(x * log2e);
+// Vectorisable expf: x·log2(e) rounded to the nearest integer n (1.5·2^23 trick), Cody-Waite
+// reduction r = x - n·ln2, degree-6 polynomial, scaled by 2^n; relative error about 2 ulp.
+// Each kernel is compiled once per ISA (AVX-512, AVX2+FMA, baseline) and chosen at first call.
+static inline __attribute__((always_inline)) float exp_approx(float x) {
+    x = __builtin_fminf(__builtin_fmaxf(x, -87.3365447505531f), 88.3762626647949f);
+    const float shifter = 12582912.0f;
+    float n = (x * 1.44269504088896341f + shifter) - shifter;
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -22,42 +18,95 @@ static inline float exp_approx(float x) {
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
     int32_t e = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &e, sizeof scale);
-    return p * scale;
+    return p * __builtin_bit_cast(float, e);
 }
 
-MI_CLONES void mi_vexp(const float *x, float *y, long n) {
-    for (long i = 0; i < n; i++) y[i] = exp_approx(x[i]);
-}
-
-MI_CLONES void mi_silu_mul(const float *gate, const float *up, float *out, long n) {
-    for (long i = 0; i < n; i++) {
-        float g = gate[i];
-        out[i] = g / (1.0f + exp_approx(-g)) * up[i];
+// Every iteration touches only index i, so in-place calls (out == in) are safe to vectorise;
+// the pragmas say so, and allow the sums to be reassociated across vector lanes.
+#define KERNELS(SUFFIX, TARGET)                                                              \
+    TARGET static void vexp_##SUFFIX(const float *x, float *y, long n) {                     \
+        _Pragma("clang loop vectorize(assume_safety)")                                       \
+        for (long i = 0; i < n; i++) y[i] = exp_approx(x[i]);                                \
+    }                                                                                        \
+    TARGET static void silu_mul_##SUFFIX(const float *g, const float *u, float *o, long n) { \
+        _Pragma("clang loop vectorize(assume_safety)")                                       \
+        for (long i = 0; i < n; i++) o[i] = g[i] / (1.0f + exp_approx(-g[i])) * u[i];         \
+    }                                                                                        \
+    TARGET static float exp_shift_sum_##SUFFIX(float *x, long n, float m) {                  \
+        _Pragma("clang fp reassociate(on)")                                                  \
+        float s = 0;                                                                         \
+        _Pragma("clang loop vectorize(assume_safety)")                                       \
+        for (long i = 0; i < n; i++) { x[i] = exp_approx(x[i] - m); s += x[i]; }             \
+        return s;                                                                            \
+    }                                                                                        \
+    TARGET static float max_##SUFFIX(const float *x, long n) {                               \
+        float lanes[16];                                                                     \
+        for (int k = 0; k < 16; k++) lanes[k] = x[0];                                        \
+        long i = 0;                                                                          \
+        for (; i + 16 <= n; i += 16)                                                         \
+            for (int k = 0; k < 16; k++) lanes[k] = lanes[k] > x[i + k] ? lanes[k] : x[i + k]; \
+        float m = x[0];                                                                      \
+        for (int k = 0; k < 16; k++) m = m > lanes[k] ? m : lanes[k];                        \
+        for (; i < n; i++) m = m > x[i] ? m : x[i];                                          \
+        return m;                                                                            \
+    }                                                                                        \
+    TARGET static void scale_##SUFFIX(float *x, long n, float a) {                           \
+        for (long i = 0; i < n; i++) x[i] *= a;                                              \
     }
+
+#if defined(__x86_64__)
+KERNELS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma"))))
+KERNELS(avx2, __attribute__((target("avx2,fma"))))
+#endif
+KERNELS(base, )
+
+typedef struct {
+    void (*vexp)(const float *, float *, long);
+    void (*silu_mul)(const float *, const float *, float *, long);
+    float (*exp_shift_sum)(float *, long, float);
+    float (*max)(const float *, long);
+    void (*scale)(float *, long, float);
+} kernels;
+
+static const kernels *pick(void) {
+    static const kernels base = {vexp_base, silu_mul_base, exp_shift_sum_base, max_base, scale_base};
+#if defined(__x86_64__)
+    static const kernels avx512 = {vexp_avx512, silu_mul_avx512, exp_shift_sum_avx512, max_avx512, scale_avx512};
+    static const kernels avx2 = {vexp_avx2, silu_mul_avx2, exp_shift_sum_avx2, max_avx2, scale_avx2};
+    if (mi_cpu_has_avx512_skylakex()) return &avx512;
+    if (mi_cpu_has_avx2_fma()) return &avx2;
+#endif
+    return &base;
 }
 
-MI_CLONES float mi_softmax_inplace(float *x, long n) {
-    float m = x[0];
-    for (long i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    float s = 0;
-    for (long i = 0; i < n; i++) { x[i] = exp_approx(x[i] - m); s += x[i]; }
-    float inv = 1.0f / s;
-    for (long i = 0; i < n; i++) x[i] *= inv;
+static const kernels *active(void) {
+    static const kernels *k = 0;
+    const kernels *p = __atomic_load_n(&k, __ATOMIC_ACQUIRE);
+    if (!p) { p = pick(); __atomic_store_n(&k, p, __ATOMIC_RELEASE); }
+    return p;
+}
+
+void mi_vexp(const float *x, float *y, long n) { active()->vexp(x, y, n); }
+
+void mi_silu_mul(const float *gate, const float *up, float *out, long n) { active()->silu_mul(gate, up, out, n); }
+
+float mi_softmax_inplace(float *x, long n) {
+    const kernels *k = active();
+    float m = k->max(x, n);
+    k->scale(x, n, 1.0f / k->exp_shift_sum(x, n, m));
     return m;
 }
 
-MI_CLONES double mi_logsumexp(const float *x, long n) {
-    float m = x[0];
-    for (long i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    // Sum in float lanes, then in double: exact enough for log-probabilities over 50k logits.
-    float partial[16] = {0};
-    long i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++) partial[k] += exp_approx(x[i + k] - m);
+double mi_logsumexp(const float *x, long n) {
+    const kernels *k = active();
+    float m = k->max(x, n);
+    // The exponentials go through a small buffer so x is left as it was.
+    float buf[1024];
     double s = 0;
-    for (int k = 0; k < 16; k++) s += partial[k];
-    for (; i < n; i++) s += exp_approx(x[i] - m);
+    for (long i = 0; i < n; i += 1024) {
+        long len = n - i < 1024 ? n - i : 1024;
+        for (long j = 0; j < len; j++) buf[j] = x[i + j];
+        s += k->exp_shift_sum(buf, len, m);
+    }
     return (double)m + __builtin_log(s);
 }

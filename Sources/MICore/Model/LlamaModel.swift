@@ -1,5 +1,6 @@
 import CSupport
 
+
 /// A Llama-family transformer in f32 on OpenBLAS.
 ///
 /// Inference runs on *segments*: new tokens appended to a KV-cache slot. Scoring a batch is one
@@ -47,13 +48,12 @@ public final class LlamaModel: @unchecked Sendable {
 
         let x = FloatBuffer(count: total * d, zeroed: false)
         let xn = FloatBuffer(count: total * d, zeroed: false)
-        let q = FloatBuffer(count: total * qDim, zeroed: false)
-        let k = FloatBuffer(count: total * kvDim, zeroed: false)
-        let v = FloatBuffer(count: total * kvDim, zeroed: false)
+        // q, k and v rows side by side ([total, qkvDim]); gate and up likewise ([total, 2f]).
+        let qkvDim = qDim + 2 * kvDim
+        let qkv = FloatBuffer(count: total * qkvDim, zeroed: false)
         let att = FloatBuffer(count: total * qDim, zeroed: false)
-        let gate = FloatBuffer(count: total * f, zeroed: false)
-        let up = FloatBuffer(count: total * f, zeroed: false)
-        let scores = FloatBuffer(count: maxEnd * maxEnd, zeroed: false)
+        let gateUp = FloatBuffer(count: total * 2 * f, zeroed: false)
+        let act = FloatBuffer(count: total * f, zeroed: false)
         let P = parameters
 
         // Embedding lookup.
@@ -65,56 +65,80 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         let eps = Float(c.rmsNormEps)
-        let scale = 1 / Float(hd).squareRoot()
         let group = c.numAttentionHeads / c.numKeyValueHeads
 
         for (li, L) in P.layers.enumerated() {
             // Attention block: x += Wo · attention(RoPE(Wq·n(x)), RoPE(Wk·n(x)), Wv·n(x)).
             RMSNorm.forward(x.pointer, P.pointer(L.attnNorm), xn.pointer, rows: total, dim: d, eps: eps)
-            BLAS.matmulT(xn.pointer, P.pointer(L.q), q.pointer, m: total, n: qDim, k: d)
-            BLAS.matmulT(xn.pointer, P.pointer(L.k), k.pointer, m: total, n: kvDim, k: d)
-            BLAS.matmulT(xn.pointer, P.pointer(L.v), v.pointer, m: total, n: kvDim, k: d)
+            // Wq, Wk and Wv are adjacent in the parameter buffer: one product gives all three.
+            BLAS.matmulT(xn.pointer, P.pointer(L.q), qkv.pointer, m: total, n: qkvDim, k: d)
+            let q = qkv.pointer, k = qkv.pointer + qDim, v = qkv.pointer + qDim + kvDim
             for r in 0..<total {
-                rope.apply(q.pointer + r * qDim, heads: c.numAttentionHeads, stride: hd, position: rowPositions[r])
-                rope.apply(k.pointer + r * kvDim, heads: c.numKeyValueHeads, stride: hd, position: rowPositions[r])
+                rope.apply(q + r * qkvDim, heads: c.numAttentionHeads, stride: hd, position: rowPositions[r])
+                rope.apply(k + r * qkvDim, heads: c.numKeyValueHeads, stride: hd, position: rowPositions[r])
             }
             for (si, s) in segments.enumerated() {
                 let p0 = rowPositions[starts[si]]
-                let n = s.tokens.count
-                for i in 0..<n {
-                    cache.keyRow(layer: li, slot: s.slot, position: p0 + i).update(from: k.pointer + (starts[si] + i) * kvDim, count: kvDim)
-                    cache.valueRow(layer: li, slot: s.slot, position: p0 + i).update(from: v.pointer + (starts[si] + i) * kvDim, count: kvDim)
+                for i in 0..<s.tokens.count {
+                    cache.keyRow(layer: li, slot: s.slot, position: p0 + i).update(from: k + (starts[si] + i) * qkvDim, count: kvDim)
+                    cache.valueRow(layer: li, slot: s.slot, position: p0 + i).update(from: v + (starts[si] + i) * qkvDim, count: kvDim)
                 }
-                let keysUsed = p0 + n
-                for h in 0..<c.numAttentionHeads {
-                    let kvh = h / group
-                    let qh = q.pointer + starts[si] * qDim + h * hd
-                    let kh = cache.keyRow(layer: li, slot: s.slot, position: 0) + kvh * hd
-                    let vh = cache.valueRow(layer: li, slot: s.slot, position: 0) + kvh * hd
-                    // scores[n, keysUsed] = q · kᵀ / sqrt(headDim), causal.
-                    BLAS.matmulT(qh, kh, scores.pointer, m: n, n: keysUsed, k: hd, lda: qDim, ldb: kvDim, ldc: keysUsed, alpha: scale)
-                    for i in 0..<n {
-                        let sr = scores.pointer + i * keysUsed
-                        let visible = p0 + i + 1
-                        _ = mi_softmax_inplace(sr, visible)
-                        if visible < keysUsed { (sr + visible).update(repeating: 0, count: keysUsed - visible) }
+            }
+            // One job per (segment, head), split over the cores with single-threaded BLAS inside.
+            let jobs = segments.count * c.numAttentionHeads
+            Parallel.singleThreadedBLAS {
+                Parallel.chunks(jobs) { from, to in
+                    let scratch = FloatBuffer(count: maxEnd * maxEnd, zeroed: false)
+                    for job in from..<to {
+                        let si = job / c.numAttentionHeads, h = job % c.numAttentionHeads
+                        let s = segments[si]
+                        attend(layer: li, slot: s.slot, head: h / group, query: q + starts[si] * qkvDim + h * hd, queryStride: qkvDim,
+                               out: att.pointer + starts[si] * qDim + h * hd, p0: rowPositions[starts[si]], n: s.tokens.count,
+                               scores: scratch.pointer, cache: cache)
                     }
-                    BLAS.matmul(scores.pointer, vh, att.pointer + starts[si] * qDim + h * hd, m: n, n: hd, k: keysUsed,
-                                lda: keysUsed, ldb: kvDim, ldc: qDim)
                 }
             }
             BLAS.matmulT(att.pointer, P.pointer(L.o), x.pointer, m: total, n: d, k: qDim, accumulate: true)
 
             // MLP block: x += W_down · (silu(W_gate·n(x)) ⊙ W_up·n(x)).
             RMSNorm.forward(x.pointer, P.pointer(L.mlpNorm), xn.pointer, rows: total, dim: d, eps: eps)
-            BLAS.matmulT(xn.pointer, P.pointer(L.gate), gate.pointer, m: total, n: f, k: d)
-            BLAS.matmulT(xn.pointer, P.pointer(L.up), up.pointer, m: total, n: f, k: d)
-            mi_silu_mul(gate.pointer, up.pointer, gate.pointer, total * f)
-            BLAS.matmulT(gate.pointer, P.pointer(L.down), x.pointer, m: total, n: d, k: f, accumulate: true)
+            BLAS.matmulT(xn.pointer, P.pointer(L.gate), gateUp.pointer, m: total, n: 2 * f, k: d)
+            let gu = gateUp.pointer, a = act.pointer
+            Parallel.chunks(total, minimumPerChunk: 8) { from, to in
+                for r in from..<to { mi_silu_mul(gu + r * 2 * f, gu + r * 2 * f + f, a + r * f, f) }
+            }
+            BLAS.matmulT(act.pointer, P.pointer(L.down), x.pointer, m: total, n: d, k: f, accumulate: true)
         }
         for s in segments { cache.lengths[s.slot] += s.tokens.count }
         RMSNorm.forward(x.pointer, P.pointer(P.finalNorm), xn.pointer, rows: total, dim: d, eps: eps)
         return xn
+    }
+
+    /// Causal attention of `n` new queries of one head (positions p0..<p0+n) over the cached keys
+    /// and values of its key/value head. query: [n, headDim] with row stride `queryStride`; out:
+    /// [n, headDim] with row stride qDim; scores: scratch of at least n × (p0 + n). Queries go in
+    /// blocks, each against only the keys it can see, which skips most of the masked half.
+    private func attend(layer: Int, slot: Int, head kvHead: Int, query: UnsafePointer<Float>, queryStride: Int,
+                        out: UnsafeMutablePointer<Float>, p0: Int, n: Int, scores: UnsafeMutablePointer<Float>, cache: KVCache) {
+        let hd = config.headDim
+        let qDim = config.numAttentionHeads * hd, kvDim = config.numKeyValueHeads * hd
+        let kh = cache.keyRow(layer: layer, slot: slot, position: 0) + kvHead * hd
+        let vh = cache.valueRow(layer: layer, slot: slot, position: 0) + kvHead * hd
+        let block = 64
+        for b0 in stride(from: 0, to: n, by: block) {
+            let rows = min(block, n - b0)
+            let keys = p0 + b0 + rows
+            // scores[rows, keys] = q · kᵀ / sqrt(headDim); query i sees keys 0...p0+i.
+            BLAS.matmulT(query + b0 * queryStride, kh, scores, m: rows, n: keys, k: hd, lda: queryStride, ldb: kvDim, ldc: keys,
+                         alpha: 1 / Float(hd).squareRoot())
+            for i in 0..<rows {
+                let row = scores + i * keys
+                let visible = p0 + b0 + i + 1
+                _ = mi_softmax_inplace(row, visible)
+                if visible < keys { (row + visible).update(repeating: 0, count: keys - visible) }
+            }
+            BLAS.matmul(scores, vh, out + b0 * qDim, m: rows, n: hd, k: keys, lda: keys, ldb: kvDim, ldc: qDim)
+        }
     }
 
     /// Logits of chosen rows of `hidden`: [rows.count, vocab].
