@@ -12,6 +12,15 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     public var rmsNormEps: Double
     public var ropeTheta: Double
     public var tieWordEmbeddings: Bool
+    /// Context-extension rescaling of the rotary frequencies, if the checkpoint uses one.
+    public var ropeScaling: RopeScaling?
+
+    public enum RopeScaling: Codable, Sendable, Equatable {
+        /// Positions divided by `factor`.
+        case linear(factor: Double)
+        /// Llama 3.1's frequency-dependent rescaling.
+        case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalContext: Int)
+    }
 
     enum CodingKeys: String, CodingKey {
         case architecture = "model_type"
@@ -25,6 +34,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         case rmsNormEps = "rms_norm_eps"
         case ropeTheta = "rope_theta"
         case tieWordEmbeddings = "tie_word_embeddings"
+        case ropeScaling = "rope_scaling"
     }
 
     public var headDim: Int { hiddenSize / numAttentionHeads }
@@ -63,5 +73,10 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
             throw fail("heads (\(numAttentionHeads)) must divide the hidden size and be a multiple of the key/value heads (\(numKeyValueHeads))")
         }
         tieWordEmbeddings = gguf.tensor("output.weight") == nil
+        ropeScaling = nil
+        if let kind = gguf.string("\(arch).rope.scaling.type"), kind != "none" {
+            guard kind == "linear", let f = gguf.double("\(arch).rope.scaling.factor") else { throw fail("rope scaling '\(kind)' is not supported") }
+            ropeScaling = .linear(factor: f)
+        }
     }
 }

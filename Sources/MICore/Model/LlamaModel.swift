@@ -15,7 +15,7 @@ public final class LlamaModel: @unchecked Sendable {
     public init(parameters: LlamaParameters) {
         config = parameters.config
         self.parameters = parameters
-        rope = RoPE(headDim: parameters.config.headDim, theta: parameters.config.ropeTheta)
+        rope = RoPE(headDim: parameters.config.headDim, theta: parameters.config.ropeTheta, scaling: parameters.config.ropeScaling)
     }
 
     public struct Segment: Sendable {

@@ -10,11 +10,13 @@ public final class LoadedModel: @unchecked Sendable {
     public enum LoadError: StageError {
         case gguf(GGUFError)
         case tokenizer(String, BPETokenizer.LoadError)
+        case checkpoint(CheckpointError)
         case unsupportedFormat(String)
 
         public var exitStatus: ExitStatus {
             switch self {
             case let .gguf(e): return e.exitStatus
+            case let .checkpoint(e): return e.exitStatus
             case .tokenizer, .unsupportedFormat: return .dataError
             }
         }
@@ -23,13 +25,23 @@ public final class LoadedModel: @unchecked Sendable {
             switch self {
             case let .gguf(e): return e.description
             case let .tokenizer(p, e): return "\(p): \(e)"
-            case let .unsupportedFormat(p): return "\(p): not a model this tool can read (expected a .gguf file)"
+            case let .checkpoint(e): return e.description
+            case let .unsupportedFormat(p): return "\(p): not a model this tool can read (expected a .gguf file or a Hugging Face directory)"
             }
         }
     }
 
+    /// Loads a .gguf file or a Hugging Face directory (config.json, safetensors, tokenizer.json).
     public init(path: String) throws(LoadError) {
         self.path = path
+        if HuggingFaceDirectory.isDirectory(path) {
+            do {
+                let dir = try HuggingFaceDirectory(path: path)
+                model = LlamaModel(parameters: try dir.loadParameters())
+                (tokenizer, chat) = try dir.loadTokenizer()
+            } catch { throw .checkpoint(error) }
+            return
+        }
         let gguf: GGUFFile
         do { gguf = try GGUFFile(path: path) } catch { throw .gguf(error) }
         do { model = LlamaModel(parameters: try LlamaParameters(gguf: gguf)) } catch { throw .gguf(error) }

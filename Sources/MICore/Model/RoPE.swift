@@ -12,11 +12,27 @@ struct RoPE {
     private(set) var sin: [Float] = []
     let inverseFrequency: [Float]
 
-    init(headDim: Int, theta: Double) {
+    init(headDim: Int, theta: Double, scaling: LlamaConfig.RopeScaling? = nil) {
         self.headDim = headDim
         half = headDim / 2
         // As transformers computes it: in float32 from an integer range.
-        inverseFrequency = (0..<(headDim / 2)).map { i in 1 / Float(Glibc.pow(theta, Double(Float(2 * i) / Float(headDim)))) }
+        var inv = (0..<(headDim / 2)).map { i in 1 / Float(Glibc.pow(theta, Double(Float(2 * i) / Float(headDim)))) }
+        switch scaling {
+        case nil: break
+        case let .linear(factor):
+            inv = inv.map { $0 / Float(factor) }
+        case let .llama3(factor, low, high, original):
+            // Long wavelengths are slowed by `factor`, short ones kept, the band between blended.
+            let lowWavelength = Double(original) / low, highWavelength = Double(original) / high
+            inv = inv.map { f in
+                let wavelength = 2 * Double.pi / Double(f)
+                if wavelength < highWavelength { return f }
+                if wavelength > lowWavelength { return f / Float(factor) }
+                let smooth = Float((Double(original) / wavelength - low) / (high - low))
+                return (1 - smooth) * f / Float(factor) + smooth * f
+            }
+        }
+        inverseFrequency = inv
     }
 
     /// Makes the tables cover positions 0..<n.

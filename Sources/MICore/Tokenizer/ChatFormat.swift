@@ -17,13 +17,39 @@ public struct ChatFormat: Sendable, Equatable {
     public init?(template: String) {
         if template.contains("<|im_start|>") {
             style = .chatml
-            defaultSystem = Self.between(template, "<|im_start|>system\n", "<|im_end|>")
+            // The default system message sits in a Jinja string literal, written either with a
+            // real newline or with a `\n` escape.
+            if let raw = Self.between(template, "<|im_start|>system\n", "<|im_end|>") {
+                defaultSystem = raw
+            } else {
+                defaultSystem = Self.between(template, "<|im_start|>system\\n", "<|im_end|>").map(Self.unescapeJinja)
+            }
         } else if template.contains("<|start_header_id|>") {
             style = .llama3
             defaultSystem = nil
         } else {
             return nil
         }
+    }
+
+    static func unescapeJinja(_ s: String) -> String {
+        var out = ""
+        var escaped = false
+        for ch in s {
+            if escaped {
+                switch ch {
+                case "n": out.append("\n")
+                case "t": out.append("\t")
+                default: out.append(ch)
+                }
+                escaped = false
+            } else if ch == "\\" {
+                escaped = true
+            } else {
+                out.append(ch)
+            }
+        }
+        return out
     }
 
     static func between(_ s: String, _ a: String, _ b: String) -> String? {

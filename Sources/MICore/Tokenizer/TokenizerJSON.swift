@@ -1,0 +1,101 @@
+import MIStream
+
+/// Reads a Hugging Face tokenizer.json (byte-level BPE) and tokenizer_config.json.
+enum TokenizerJSON {
+    static func load(_ tok: JSONObject, config: JSONObject, path: String) throws(CheckpointError) -> (BPETokenizer, ChatFormat?) {
+        guard case let .object(model)? = tok["model"], (try? model.string("type")) == "BPE" else {
+            throw .unsupported(path, "only BPE tokenizers are supported")
+        }
+        if let n = tok["normalizer"], n != .null { throw .unsupported(path, "a normalizer (byte-level BPE has none)") }
+        let pre = try preTokenizer(tok["pre_tokenizer"], path: path)
+        guard case let .object(vocabObject)? = model["vocab"] else { throw .malformed(path, "model.vocab is not an object") }
+        var byId: [Int: String] = [:]
+        for m in vocabObject.members {
+            guard case let .number(n) = m.value, let id = n.int, id >= 0, id < 1 << 22 else { throw .malformed(path, "vocab[\(m.key)] is not a token id") }
+            byId[id] = m.key
+        }
+        var literal: [Int] = []
+        if case let .array(added)? = tok["added_tokens"] {
+            for a in added {
+                guard case let .object(o) = a, let id = try? o.int("id"), let content = try? o.string("content"), id >= 0, id < 1 << 22 else {
+                    throw .malformed(path, "added_tokens entry without id and content")
+                }
+                byId[id] = content
+                literal.append(id)
+            }
+        }
+        let count = (byId.keys.max() ?? -1) + 1
+        var vocabulary = [String](repeating: "", count: count)
+        for (id, t) in byId { vocabulary[id] = t }
+        var merges: [String] = []
+        if case let .array(ms)? = model["merges"] {
+            for m in ms {
+                switch m {
+                case let .string(s): merges.append(s)
+                case let .array(pair) where pair.count == 2:
+                    guard case let .string(a) = pair[0], case let .string(b) = pair[1] else { throw .malformed(path, "merge is not a pair of strings") }
+                    merges.append(a + " " + b)
+                default: throw .malformed(path, "merge is neither \"a b\" nor [a, b]")
+                }
+            }
+        }
+        func tokenId(_ key: String) -> Int32? {
+            let text: String?
+            switch config[key] {
+            case let .string(s)?: text = s
+            case let .object(o)?: text = try? o.string("content")
+            default: text = nil
+            }
+            guard let text, let id = byId.first(where: { $0.value == text })?.key else { return nil }
+            return Int32(id)
+        }
+        let eos = tokenId("eos_token")
+        let tokenizer: BPETokenizer
+        do {
+            tokenizer = try BPETokenizer(vocabulary: vocabulary, merges: merges, specialIds: literal, preTokenizer: pre,
+                                         bos: tokenId("bos_token"), eos: eos, pad: tokenId("pad_token") ?? eos,
+                                         addBOS: config["add_bos_token"] == .bool(true))
+        } catch {
+            throw .malformed(path, error.description)
+        }
+        var template: String?
+        switch config["chat_template"] {
+        case let .string(s)?: template = s
+        case let .array(list)?:
+            for case let .object(o) in list where (try? o.string("name")) == "default" { template = try? o.string("template") }
+        default: break
+        }
+        return (tokenizer, template.flatMap(ChatFormat.init(template:)))
+    }
+
+    /// Recognises the pre-tokenizer pipelines of the supported model families.
+    static func preTokenizer(_ value: JSONValue?, path: String) throws(CheckpointError) -> PreTokenizer {
+        guard case let .object(o)? = value, let type = try? o.string("type") else { throw .unsupported(path, "missing pre_tokenizer") }
+        if type == "ByteLevel" {
+            guard o["use_regex"] != .bool(false) else { throw .unsupported(path, "ByteLevel without its regex") }
+            if o["add_prefix_space"] == .bool(true) { throw .unsupported(path, "ByteLevel with add_prefix_space") }
+            return .gpt2
+        }
+        guard type == "Sequence", case let .array(steps)? = o["pretokenizers"], steps.count == 2,
+              case let .object(first) = steps[0], case let .object(second) = steps[1],
+              (try? second.string("type")) == "ByteLevel" else {
+            throw .unsupported(path, "pre_tokenizer \(JSONWriter.string(value!).prefix(120))")
+        }
+        switch try? first.string("type") {
+        case "Digits" where first["individual_digits"] == .bool(true):
+            return .smollm
+        case "Split":
+            guard case let .object(pattern)? = first["pattern"], let regex = try? pattern.string("Regex") else {
+                throw .unsupported(path, "Split pre-tokenizer without a regex")
+            }
+            if regex == llama3Pattern { return .llama3 }
+            if regex == qwen2Pattern { return .qwen2 }
+            throw .unsupported(path, "Split regex \(regex)")
+        default:
+            throw .unsupported(path, "pre_tokenizer \(JSONWriter.string(value!).prefix(120))")
+        }
+    }
+
+    static let llama3Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    static let qwen2Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+}
