@@ -52,6 +52,26 @@ static inline __attribute__((always_inline)) float exp_approx(float x) {
     }                                                                                        \
     TARGET static void scale_##SUFFIX(float *x, long n, float a) {                           \
         for (long i = 0; i < n; i++) x[i] *= a;                                              \
+    }                                                                                        \
+    TARGET static void attend_##SUFFIX(const float *q, const float *k, const float *v,        \
+                                       long stride, long keys, long hd, float scale,          \
+                                       float *out, float *scratch) {                          \
+        _Pragma("clang fp reassociate(on)")                                                  \
+        for (long j = 0; j < keys; j++) {                                                    \
+            const float *kr = k + j * stride;                                                \
+            float s = 0;                                                                     \
+            for (long t = 0; t < hd; t++) s += q[t] * kr[t];                                 \
+            scratch[j] = s * scale;                                                          \
+        }                                                                                    \
+        float m = max_##SUFFIX(scratch, keys);                                               \
+        scale_##SUFFIX(scratch, keys, 1.0f / exp_shift_sum_##SUFFIX(scratch, keys, m));       \
+        for (long t = 0; t < hd; t++) out[t] = 0;                                            \
+        for (long j = 0; j < keys; j++) {                                                    \
+            const float *vr = v + j * stride;                                                \
+            float p = scratch[j];                                                            \
+            _Pragma("clang loop vectorize(assume_safety)")                                   \
+            for (long t = 0; t < hd; t++) out[t] += p * vr[t];                               \
+        }                                                                                    \
     }
 
 #if defined(__x86_64__)
@@ -66,13 +86,14 @@ typedef struct {
     float (*exp_shift_sum)(float *, long, float);
     float (*max)(const float *, long);
     void (*scale)(float *, long, float);
+    void (*attend)(const float *, const float *, const float *, long, long, long, float, float *, float *);
 } kernels;
 
 static const kernels *pick(void) {
-    static const kernels base = {vexp_base, silu_mul_base, exp_shift_sum_base, max_base, scale_base};
+    static const kernels base = {vexp_base, silu_mul_base, exp_shift_sum_base, max_base, scale_base, attend_base};
 #if defined(__x86_64__)
-    static const kernels avx512 = {vexp_avx512, silu_mul_avx512, exp_shift_sum_avx512, max_avx512, scale_avx512};
-    static const kernels avx2 = {vexp_avx2, silu_mul_avx2, exp_shift_sum_avx2, max_avx2, scale_avx2};
+    static const kernels avx512 = {vexp_avx512, silu_mul_avx512, exp_shift_sum_avx512, max_avx512, scale_avx512, attend_avx512};
+    static const kernels avx2 = {vexp_avx2, silu_mul_avx2, exp_shift_sum_avx2, max_avx2, scale_avx2, attend_avx2};
     if (mi_cpu_has_avx512_skylakex()) return &avx512;
     if (mi_cpu_has_avx2_fma()) return &avx2;
 #endif
@@ -109,4 +130,11 @@ double mi_logsumexp(const float *x, long n) {
         s += k->exp_shift_sum(buf, len, m);
     }
     return (double)m + __builtin_log(s);
+}
+
+// Attention of one query over `keys` cached positions (decoding): scores, softmax, weighted sum
+// of values. k and v rows are `stride` floats apart; scratch holds `keys` floats.
+void mi_attend_one(const float *q, const float *k, const float *v, long stride, long keys, long hd, float scale,
+                   float *out, float *scratch) {
+    active()->attend(q, k, v, stride, keys, hd, scale, out, scratch);
 }

@@ -23,4 +23,15 @@ void mi_silu_mul(const float *gate, const float *up, float *out, long n);
 float mi_softmax_inplace(float *x, long n);
 /// log(sum(exp(x))) computed stably.
 double mi_logsumexp(const float *x, long n);
+
+/// y[i*ldy + j] = sum_k x[i*ldx + k] * W[j][k] for i < m and j0 <= j < j1, with W in ggml's
+/// Q4_1 (20-byte) or Q8_0 (34-byte) blocks of 32, row after row; k is a multiple of 32.
+/// With `accumulate`, adds to y instead of overwriting it.
+void mi_matmul_q4_1(const float *x, long ldx, const void *w, float *y, long ldy, long m, long k, long j0, long j1, int accumulate);
+void mi_matmul_q8_0(const float *x, long ldx, const void *w, float *y, long ldy, long m, long k, long j0, long j1, int accumulate);
+
+/// Attention of one query over `keys` cached keys and values (rows `stride` floats apart).
+void mi_attend_one(const float *q, const float *k, const float *v, long stride, long keys, long hd, float scale,
+                   float *out, float *scratch);
+
 #endif

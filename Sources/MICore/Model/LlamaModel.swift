@@ -11,6 +11,10 @@ public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let parameters: LlamaParameters
     var rope: RoPE
+    /// Weights in their file's block format, for steps of at most `blockRowsLimit` tokens.
+    public var blockWeights: BlockWeights?
+    /// Above this many tokens in a step, f32 matrix products on BLAS are faster.
+    public static let blockRowsLimit = 16
 
     public init(parameters: LlamaParameters) {
         config = parameters.config
@@ -71,7 +75,13 @@ public final class LlamaModel: @unchecked Sendable {
             // Attention block: x += Wo · attention(RoPE(Wq·n(x)), RoPE(Wk·n(x)), Wv·n(x)).
             RMSNorm.forward(x.pointer, P.pointer(L.attnNorm), xn.pointer, rows: total, dim: d, eps: eps)
             // Wq, Wk and Wv are adjacent in the parameter buffer: one product gives all three.
-            BLAS.matmulT(xn.pointer, P.pointer(L.q), qkv.pointer, m: total, n: qkvDim, k: d)
+            if let bw = blocks([L.q, L.k, L.v], rows: total) {
+                bw.multiply(bw.matrices[L.q]!, xn.pointer, ldx: d, qkv.pointer, ldy: qkvDim, m: total, accumulate: false)
+                bw.multiply(bw.matrices[L.k]!, xn.pointer, ldx: d, qkv.pointer + qDim, ldy: qkvDim, m: total, accumulate: false)
+                bw.multiply(bw.matrices[L.v]!, xn.pointer, ldx: d, qkv.pointer + qDim + kvDim, ldy: qkvDim, m: total, accumulate: false)
+            } else {
+                BLAS.matmulT(xn.pointer, P.pointer(L.q), qkv.pointer, m: total, n: qkvDim, k: d)
+            }
             let q = qkv.pointer, k = qkv.pointer + qDim, v = qkv.pointer + qDim + kvDim
             for r in 0..<total {
                 rope.apply(q + r * qkvDim, heads: c.numAttentionHeads, stride: hd, position: rowPositions[r])
@@ -86,6 +96,22 @@ public final class LlamaModel: @unchecked Sendable {
             }
             // One job per (segment, head), split over the cores with single-threaded BLAS inside.
             let jobs = segments.count * c.numAttentionHeads
+            if segments.allSatisfy({ $0.tokens.count == 1 }) {
+                // Decoding: one query per sequence, no matrix products worth calling BLAS for.
+                let scale = 1 / Float(hd).squareRoot()
+                Parallel.chunks(jobs) { from, to in
+                    let scratch = FloatBuffer(count: maxEnd, zeroed: false)
+                    for job in from..<to {
+                        let si = job / c.numAttentionHeads, h = job % c.numAttentionHeads
+                        let slot = segments[si].slot, kvh = h / group
+                        mi_attend_one(q + starts[si] * qkvDim + h * hd,
+                                      cache.keyRow(layer: li, slot: slot, position: 0) + kvh * hd,
+                                      cache.valueRow(layer: li, slot: slot, position: 0) + kvh * hd,
+                                      kvDim, rowPositions[starts[si]] + 1, hd, scale,
+                                      att.pointer + starts[si] * qDim + h * hd, scratch.pointer)
+                    }
+                }
+            } else {
             Parallel.singleThreadedBLAS {
                 Parallel.chunks(jobs) { from, to in
                     let scratch = FloatBuffer(count: maxEnd * maxEnd, zeroed: false)
@@ -98,16 +124,30 @@ public final class LlamaModel: @unchecked Sendable {
                     }
                 }
             }
-            BLAS.matmulT(att.pointer, P.pointer(L.o), x.pointer, m: total, n: d, k: qDim, accumulate: true)
+            }
+            if let bw = blocks([L.o], rows: total) {
+                bw.multiply(bw.matrices[L.o]!, att.pointer, ldx: qDim, x.pointer, ldy: d, m: total, accumulate: true)
+            } else {
+                BLAS.matmulT(att.pointer, P.pointer(L.o), x.pointer, m: total, n: d, k: qDim, accumulate: true)
+            }
 
             // MLP block: x += W_down · (silu(W_gate·n(x)) ⊙ W_up·n(x)).
             RMSNorm.forward(x.pointer, P.pointer(L.mlpNorm), xn.pointer, rows: total, dim: d, eps: eps)
-            BLAS.matmulT(xn.pointer, P.pointer(L.gate), gateUp.pointer, m: total, n: 2 * f, k: d)
+            if let bw = blocks([L.gate, L.up], rows: total) {
+                bw.multiply(bw.matrices[L.gate]!, xn.pointer, ldx: d, gateUp.pointer, ldy: 2 * f, m: total, accumulate: false)
+                bw.multiply(bw.matrices[L.up]!, xn.pointer, ldx: d, gateUp.pointer + f, ldy: 2 * f, m: total, accumulate: false)
+            } else {
+                BLAS.matmulT(xn.pointer, P.pointer(L.gate), gateUp.pointer, m: total, n: 2 * f, k: d)
+            }
             let gu = gateUp.pointer, a = act.pointer
             Parallel.chunks(total, minimumPerChunk: 8) { from, to in
                 for r in from..<to { mi_silu_mul(gu + r * 2 * f, gu + r * 2 * f + f, a + r * f, f) }
             }
-            BLAS.matmulT(act.pointer, P.pointer(L.down), x.pointer, m: total, n: d, k: f, accumulate: true)
+            if let bw = blocks([L.down], rows: total) {
+                bw.multiply(bw.matrices[L.down]!, act.pointer, ldx: f, x.pointer, ldy: d, m: total, accumulate: true)
+            } else {
+                BLAS.matmulT(act.pointer, P.pointer(L.down), x.pointer, m: total, n: d, k: f, accumulate: true)
+            }
         }
         for s in segments { cache.lengths[s.slot] += s.tokens.count }
         RMSNorm.forward(x.pointer, P.pointer(P.finalNorm), xn.pointer, rows: total, dim: d, eps: eps)
@@ -141,13 +181,23 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
+    /// The block weights when every one of `offsets` has them and the step is small enough.
+    private func blocks(_ offsets: [Int], rows: Int) -> BlockWeights? {
+        guard rows <= Self.blockRowsLimit, let bw = blockWeights, offsets.allSatisfy({ bw.matrices[$0] != nil }) else { return nil }
+        return bw
+    }
+
     /// Logits of chosen rows of `hidden`: [rows.count, vocab].
     public func logits(_ hidden: FloatBuffer, rows: [Int]) -> FloatBuffer {
         let d = config.hiddenSize, V = config.vocabSize
         let gathered = FloatBuffer(count: rows.count * d, zeroed: false)
         for (i, r) in rows.enumerated() { (gathered.pointer + i * d).update(from: hidden.pointer + r * d, count: d) }
         let out = FloatBuffer(count: rows.count * V, zeroed: false)
-        BLAS.matmulT(gathered.pointer, parameters.pointer(parameters.head), out.pointer, m: rows.count, n: V, k: d)
+        if let bw = blocks([parameters.head], rows: rows.count) {
+            bw.multiply(bw.matrices[parameters.head]!, gathered.pointer, ldx: d, out.pointer, ldy: V, m: rows.count, accumulate: false)
+        } else {
+            BLAS.matmulT(gathered.pointer, parameters.pointer(parameters.head), out.pointer, m: rows.count, n: V, k: d)
+        }
         return out
     }
 

@@ -44,7 +44,11 @@ public final class LoadedModel: @unchecked Sendable {
         }
         let gguf: GGUFFile
         do { gguf = try GGUFFile(path: path) } catch { throw .gguf(error) }
-        do { model = LlamaModel(parameters: try LlamaParameters(gguf: gguf)) } catch { throw .gguf(error) }
+        do {
+            let parameters = try LlamaParameters(gguf: gguf)
+            model = LlamaModel(parameters: parameters)
+            model.blockWeights = BlockWeights(gguf: gguf, parameters: parameters)
+        } catch { throw .gguf(error) }
         do { tokenizer = try BPETokenizer(gguf: gguf) } catch { throw .tokenizer(path, error) }
         chat = gguf.string("tokenizer.chat_template").flatMap(ChatFormat.init(template:))
     }
