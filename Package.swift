@@ -40,7 +40,7 @@ let package = Package(
         .executableTarget(name: "mi-bench", dependencies: ["MICLI", "MICore", "MIStream", "COpenBLAS"]),
 
         .testTarget(name: "MIStreamTests", dependencies: ["MIStream", "MISchemas"]),
-        .testTarget(name: "MICoreTests", dependencies: ["MICore"]),
+        .testTarget(name: "MICoreTests", dependencies: ["MICore", "CSupport"]),
         // Runs the built executables as a user would: exit codes, pipes, signals.
         .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model"]),
     ]

@@ -147,16 +147,19 @@ TILED_KERNEL(q8_0_8x2, 34, dequant_q8_0, 8, 2)
     else PREFIX##_8x2(x, ldx, (const uint8_t *)w, y, ldy, m, k, j0, j1, accumulate);
 #endif
 
+static int portable_only = 0;
+void mi_use_portable_kernels(int on) { portable_only = on; }
+
 void mi_matmul_q4_1(const float *x, long ldx, const void *w, float *y, long ldy, long m, long k, long j0, long j1, int accumulate) {
 #if defined(__x86_64__)
-    if (mi_cpu_has_avx512_skylakex()) { DISPATCH(q4_1) return; }
+    if (!portable_only && mi_cpu_has_avx512_skylakex()) { DISPATCH(q4_1) return; }
 #endif
     q4_1_base(x, ldx, (const uint8_t *)w, y, ldy, m, k, j0, j1, accumulate);
 }
 
 void mi_matmul_q8_0(const float *x, long ldx, const void *w, float *y, long ldy, long m, long k, long j0, long j1, int accumulate) {
 #if defined(__x86_64__)
-    if (mi_cpu_has_avx512_skylakex()) { DISPATCH(q8_0) return; }
+    if (!portable_only && mi_cpu_has_avx512_skylakex()) { DISPATCH(q8_0) return; }
 #endif
     q8_0_base(x, ldx, (const uint8_t *)w, y, ldy, m, k, j0, j1, accumulate);
 }

@@ -29,6 +29,8 @@ double mi_logsumexp(const float *x, long n);
 /// With `accumulate`, adds to y instead of overwriting it.
 void mi_matmul_q4_1(const float *x, long ldx, const void *w, float *y, long ldy, long m, long k, long j0, long j1, int accumulate);
 void mi_matmul_q8_0(const float *x, long ldx, const void *w, float *y, long ldy, long m, long k, long j0, long j1, int accumulate);
+/// Tests: use the portable block kernels even where AVX-512 is available.
+void mi_use_portable_kernels(int on);
 
 /// Attention of one query over `keys` cached keys and values (rows `stride` floats apart).
 void mi_attend_one(const float *q, const float *k, const float *v, long stride, long keys, long hd, float scale,
