@@ -38,7 +38,7 @@ struct InfoCommand: ParsableCommand {
         commandName: "info",
         abstract: "Describe a model (architecture, sizes, tokenizer, chat format) as JSON.")
 
-    @Option(help: "A .gguf file.")
+    @Option(help: "A .gguf file or a Hugging Face directory.")
     var model: String
 
     @OptionGroup var common: CommonOptions
@@ -46,9 +46,15 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         common.apply(program: "mi-model")
         try StageRunner.run {
-            let gguf = try GGUFFile(path: model)
+            let summary: JSONObject
+            if HuggingFaceDirectory.isDirectory(model) {
+                summary = ModelSummary.describe(loaded: try LoadedModel(path: model))
+            } else {
+                // A GGUF file is described from its header, without reading the weights.
+                summary = try ModelSummary.describe(gguf: try GGUFFile(path: model))
+            }
             let out = try JSONLWriter(path: "-")
-            try out.write(try ModelSummary.describe(gguf: gguf))
+            try out.write(summary)
             try out.commit()
         }
     }

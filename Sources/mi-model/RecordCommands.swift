@@ -5,7 +5,7 @@ import MIStream
 
 /// Options of the record-in, record-out subcommands.
 struct RecordIO: ParsableArguments {
-    @Option(help: "A .gguf file.")
+    @Option(help: "A .gguf file or a Hugging Face directory (config.json, safetensors, tokenizer.json).")
     var model: String
 
     @Argument(help: "Input JSONL files ('-' is stdin).")

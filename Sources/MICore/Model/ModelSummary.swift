@@ -43,6 +43,37 @@ public enum ModelSummary {
         return o
     }
 
+    /// Description of a Hugging Face directory (or a checkpoint of this project).
+    public static func describe(loaded: LoadedModel) -> JSONObject {
+        let c = loaded.model.config
+        var o = JSONObject()
+        o["path"] = .string(loaded.path)
+        o["format"] = .string("huggingface")
+        o["architecture"] = .string(c.architecture)
+        o["parameters"] = .number(JSONNumber(loaded.model.parameters.count))
+        o["layers"] = .number(JSONNumber(c.numHiddenLayers))
+        o["hidden_size"] = .number(JSONNumber(c.hiddenSize))
+        o["intermediate_size"] = .number(JSONNumber(c.intermediateSize))
+        o["attention_heads"] = .number(JSONNumber(c.numAttentionHeads))
+        o["key_value_heads"] = .number(JSONNumber(c.numKeyValueHeads))
+        o["head_dim"] = .number(JSONNumber(c.headDim))
+        o["vocab_size"] = .number(JSONNumber(c.vocabSize))
+        o["context_length"] = .number(JSONNumber(c.maxPositionEmbeddings))
+        o["rope_theta"] = JSONNumber(c.ropeTheta).map { .number($0) } ?? .null
+        o["rms_norm_eps"] = JSONNumber(c.rmsNormEps).map { .number($0) } ?? .null
+        o["tie_word_embeddings"] = .bool(c.tieWordEmbeddings)
+        var tok = JSONObject()
+        tok["model"] = .string("bpe")
+        tok["pre_tokenizer"] = .string(loaded.tokenizer.preTokenizer.rawValue)
+        tok["tokens"] = .number(JSONNumber(loaded.tokenizer.count))
+        for (name, id) in [("bos_id", loaded.tokenizer.bos), ("eos_id", loaded.tokenizer.eos), ("pad_id", loaded.tokenizer.pad)] {
+            if let id { tok[name] = .number(JSONNumber(Int(id))) }
+        }
+        o["tokenizer"] = .object(tok)
+        o["chat_format"] = .string(loaded.chat?.style.rawValue ?? "none")
+        return o
+    }
+
     /// Recognises the chat template family from its markers.
     public static func chatFormat(template: String?) -> String {
         guard let t = template else { return "none" }
