@@ -39,6 +39,23 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
 
     public var headDim: Int { hiddenSize / numAttentionHeads }
 
+    public init(architecture: String, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
+                numKeyValueHeads: Int, vocabSize: Int, maxPositionEmbeddings: Int, rmsNormEps: Double, ropeTheta: Double,
+                tieWordEmbeddings: Bool, ropeScaling: RopeScaling?) {
+        self.architecture = architecture
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.numHiddenLayers = numHiddenLayers
+        self.numAttentionHeads = numAttentionHeads
+        self.numKeyValueHeads = numKeyValueHeads
+        self.vocabSize = vocabSize
+        self.maxPositionEmbeddings = maxPositionEmbeddings
+        self.rmsNormEps = rmsNormEps
+        self.ropeTheta = ropeTheta
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.ropeScaling = ropeScaling
+    }
+
     /// Supported `general.architecture` values.
     public static let architectures: Set<String> = ["llama"]
 

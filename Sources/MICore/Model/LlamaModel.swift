@@ -10,7 +10,7 @@ import CSupport
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let parameters: LlamaParameters
-    var rope: RoPE
+    internal(set) var rope: RoPE
     /// Weights in their file's block format, for steps of at most `blockRowsLimit` tokens.
     public var blockWeights: BlockWeights?
     /// Above this many tokens in a step, f32 matrix products on BLAS are faster.

@@ -12,4 +12,23 @@ enum RMSNorm {
             for i in 0..<dim { yr[i] = w[i] * (xr[i] * inv) }
         }
     }
+
+    /// dx += ∂L/∂x and dw += ∂L/∂w given dy, for y = w · x · r with r = 1/rms(x) per row:
+    /// dx = r·(w⊙dy) − x · r³/dim · Σ(w⊙dy⊙x).
+    static func backward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                         inverseRMS: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>,
+                         rows: Int, dim: Int) {
+        for r in 0..<rows {
+            let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
+            let inv = inverseRMS[r]
+            var dot: Float = 0
+            for i in 0..<dim {
+                let g = w[i] * dyr[i]
+                dot += g * xr[i]
+                dw[i] += dyr[i] * xr[i] * inv
+            }
+            let c = inv * inv * inv * dot / Float(dim)
+            for i in 0..<dim { dxr[i] += inv * w[i] * dyr[i] - c * xr[i] }
+        }
+    }
 }

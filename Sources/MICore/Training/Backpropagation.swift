@@ -1,0 +1,243 @@
+import CSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Loss and gradients of a Llama model on a batch of examples, in f32 on BLAS. The forward pass
+/// keeps what the backward pass needs (layer inputs, normalisation factors, q/k/v after RoPE,
+/// attention probabilities, MLP pre-activations); sequences are packed without padding, each
+/// attending only to itself. Gradients accumulate into `gradients`, laid out like the parameters.
+public final class Backpropagation {
+    public let model: LlamaModel
+    public let gradients: FloatBuffer
+
+    public init(model: LlamaModel) {
+        self.model = model
+        gradients = FloatBuffer(count: model.parameters.count)
+    }
+
+    /// Activations of one layer.
+    final class LayerState {
+        let x: FloatBuffer        // layer input (residual stream) [T, d]
+        let r1: FloatBuffer       // 1/rms of x [T]
+        let xn1: FloatBuffer      // normed x [T, d]
+        let qkv: FloatBuffer      // q, k after RoPE and v [T, qkvDim]
+        let probs: [FloatBuffer]  // per sequence: [heads, L, L]
+        let att: FloatBuffer      // attention output before Wo [T, qDim]
+        let h: FloatBuffer        // residual after attention [T, d]
+        let r2: FloatBuffer
+        let xn2: FloatBuffer
+        let gateUp: FloatBuffer   // [T, 2f]
+        let act: FloatBuffer      // silu(gate) ⊙ up [T, f]
+        init(total: Int, c: LlamaConfig, lengths: [Int]) {
+            let d = c.hiddenSize, qDim = c.numAttentionHeads * c.headDim, kvDim = c.numKeyValueHeads * c.headDim
+            x = FloatBuffer(count: total * d, zeroed: false)
+            r1 = FloatBuffer(count: total, zeroed: false)
+            xn1 = FloatBuffer(count: total * d, zeroed: false)
+            qkv = FloatBuffer(count: total * (qDim + 2 * kvDim), zeroed: false)
+            probs = lengths.map { FloatBuffer(count: c.numAttentionHeads * $0 * $0, zeroed: false) }
+            att = FloatBuffer(count: total * qDim, zeroed: false)
+            h = FloatBuffer(count: total * d, zeroed: false)
+            r2 = FloatBuffer(count: total, zeroed: false)
+            xn2 = FloatBuffer(count: total * d, zeroed: false)
+            gateUp = FloatBuffer(count: total * 2 * c.intermediateSize, zeroed: false)
+            act = FloatBuffer(count: total * c.intermediateSize, zeroed: false)
+        }
+    }
+
+    /// Adds the gradient of the batch's mean completion loss to `gradients` (scaled by `scale`,
+    /// e.g. 1/accumulation steps) and returns the loss.
+    @discardableResult
+    public func accumulate(_ batch: [TrainingExample], scale: Float = 1) -> BatchLoss {
+        let m = model, P = m.parameters, c = m.config
+        let d = c.hiddenSize, hd = c.headDim, H = c.numAttentionHeads, Hkv = c.numKeyValueHeads
+        let qDim = H * hd, kvDim = Hkv * hd, qkvDim = qDim + 2 * kvDim, f = c.intermediateSize, V = c.vocabSize
+        let group = H / Hkv
+        let lengths = batch.map { $0.prompt.count + $0.completion.count }
+        let total = lengths.reduce(0, +)
+        var starts: [Int] = []
+        var positions: [Int] = []
+        for L in lengths { starts.append(positions.count); positions += Array(0..<L) }
+        m.rope.reserve(lengths.max() ?? 1)
+        let eps = Float(c.rmsNormEps)
+        let scaleQK = 1 / Float(hd).squareRoot()
+
+        // Forward.
+        let layers = P.layers.map { _ in LayerState(total: total, c: c, lengths: lengths) }
+        var row = 0
+        for e in batch {
+            for t in e.tokens { (layers[0].x.pointer + row * d).update(from: P.pointer(P.embed) + Int(t) * d, count: d); row += 1 }
+        }
+        let final = FloatBuffer(count: total * d, zeroed: false)
+        for (li, L) in P.layers.enumerated() {
+            let s = layers[li]
+            RMSNorm.forward(s.x.pointer, P.pointer(L.attnNorm), s.xn1.pointer, rows: total, dim: d, eps: eps, inverseRMS: s.r1.pointer)
+            BLAS.matmulT(s.xn1.pointer, P.pointer(L.q), s.qkv.pointer, m: total, n: qkvDim, k: d)
+            for r in 0..<total {
+                m.rope.apply(s.qkv.pointer + r * qkvDim, heads: H, stride: hd, position: positions[r])
+                m.rope.apply(s.qkv.pointer + r * qkvDim + qDim, heads: Hkv, stride: hd, position: positions[r])
+            }
+            Parallel.singleThreadedBLAS {
+                Parallel.chunks(batch.count * H) { from, to in
+                    for job in from..<to {
+                        let si = job / H, head = job % H, n = lengths[si], base = starts[si]
+                        let q = s.qkv.pointer + base * qkvDim + head * hd
+                        let k = s.qkv.pointer + base * qkvDim + qDim + (head / group) * hd
+                        let v = s.qkv.pointer + base * qkvDim + qDim + kvDim + (head / group) * hd
+                        let p = s.probs[si].pointer + head * n * n
+                        BLAS.matmulT(q, k, p, m: n, n: n, k: hd, lda: qkvDim, ldb: qkvDim, ldc: n, alpha: scaleQK)
+                        for i in 0..<n {
+                            _ = mi_softmax_inplace(p + i * n, i + 1)
+                            if i + 1 < n { (p + i * n + i + 1).update(repeating: 0, count: n - i - 1) }
+                        }
+                        BLAS.matmul(p, v, s.att.pointer + base * qDim + head * hd, m: n, n: hd, k: n, lda: n, ldb: qkvDim, ldc: qDim)
+                    }
+                }
+            }
+            s.h.pointer.update(from: s.x.pointer, count: total * d)
+            BLAS.matmulT(s.att.pointer, P.pointer(L.o), s.h.pointer, m: total, n: d, k: qDim, accumulate: true)
+            RMSNorm.forward(s.h.pointer, P.pointer(L.mlpNorm), s.xn2.pointer, rows: total, dim: d, eps: eps, inverseRMS: s.r2.pointer)
+            BLAS.matmulT(s.xn2.pointer, P.pointer(L.gate), s.gateUp.pointer, m: total, n: 2 * f, k: d)
+            for r in 0..<total { mi_silu_mul(s.gateUp.pointer + r * 2 * f, s.gateUp.pointer + r * 2 * f + f, s.act.pointer + r * f, f) }
+            let next = li + 1 < layers.count ? layers[li + 1].x : final
+            next.pointer.update(from: s.h.pointer, count: total * d)
+            BLAS.matmulT(s.act.pointer, P.pointer(L.down), next.pointer, m: total, n: d, k: f, accumulate: true)
+        }
+        let rF = FloatBuffer(count: total, zeroed: false)
+        let xnF = FloatBuffer(count: total * d, zeroed: false)
+        RMSNorm.forward(final.pointer, P.pointer(P.finalNorm), xnF.pointer, rows: total, dim: d, eps: eps, inverseRMS: rF.pointer)
+
+        // Loss over completion positions; dlogits = (softmax − onehot) / N, in chunks of rows.
+        var targets: [(row: Int, token: Int32, example: Int)] = []
+        for (ei, e) in batch.enumerated() {
+            for j in 0..<e.completion.count where e.prompt.count + j > 0 {
+                targets.append((starts[ei] + e.prompt.count + j - 1, e.completion[j], ei))
+            }
+        }
+        let n = max(targets.count, 1)
+        var perSum = [Double](repeating: 0, count: batch.count)
+        var perCount = [Int](repeating: 0, count: batch.count)
+        let dxnF = FloatBuffer(count: total * d)
+        let chunk = 128
+        let logits = FloatBuffer(count: chunk * V, zeroed: false)
+        let gathered = FloatBuffer(count: chunk * d, zeroed: false)
+        let dGathered = FloatBuffer(count: chunk * d, zeroed: false)
+        for c0 in stride(from: 0, to: targets.count, by: chunk) {
+            let part = targets[c0..<min(c0 + chunk, targets.count)]
+            for (i, t) in part.enumerated() { (gathered.pointer + i * d).update(from: xnF.pointer + t.row * d, count: d) }
+            BLAS.matmulT(gathered.pointer, P.pointer(P.head), logits.pointer, m: part.count, n: V, k: d)
+            for (i, t) in part.enumerated() {
+                let lr = logits.pointer + i * V
+                let target = Double(lr[Int(t.token)])
+                let lse = mi_logsumexp(lr, V)
+                perSum[t.example] -= target - lse
+                perCount[t.example] += 1
+                // softmax in place, minus one at the target, times scale/N
+                _ = mi_softmax_inplace(lr, V)
+                lr[Int(t.token)] -= 1
+                let k = scale / Float(n)
+                for j in 0..<V { lr[j] *= k }
+            }
+            // dHead += dlogitsᵀ · x ; dx = dlogits · Head
+            BLAS.matmulTA(logits.pointer, gathered.pointer, gradients.pointer + P.head, m: V, n: d, k: part.count, accumulate: true)
+            BLAS.matmul(logits.pointer, P.pointer(P.head), dGathered.pointer, m: part.count, n: d, k: V)
+            for (i, t) in part.enumerated() {
+                let dst = dxnF.pointer + t.row * d, src = dGathered.pointer + i * d
+                for j in 0..<d { dst[j] += src[j] }
+            }
+        }
+
+        // Backward.
+        let G = gradients.pointer
+        let dx = FloatBuffer(count: total * d)
+        RMSNorm.backward(final.pointer, P.pointer(P.finalNorm), dxnF.pointer, inverseRMS: rF.pointer, dx: dx.pointer,
+                         dw: G + P.finalNorm, rows: total, dim: d)
+        let dAct = FloatBuffer(count: total * f, zeroed: false)
+        let dGateUp = FloatBuffer(count: total * 2 * f, zeroed: false)
+        let dXn = FloatBuffer(count: total * d, zeroed: false)
+        let dAtt = FloatBuffer(count: total * qDim, zeroed: false)
+        let dQKV = FloatBuffer(count: total * qkvDim, zeroed: false)
+        for li in stride(from: layers.count - 1, through: 0, by: -1) {
+            let L = P.layers[li], s = layers[li]
+            // MLP: out = h + Wdown·act; act = silu(g)⊙u.
+            BLAS.matmulTA(dx.pointer, s.act.pointer, G + L.down, m: d, n: f, k: total, accumulate: true)
+            BLAS.matmul(dx.pointer, P.pointer(L.down), dAct.pointer, m: total, n: f, k: d)
+            for r in 0..<total {
+                let gu = s.gateUp.pointer + r * 2 * f, da = dAct.pointer + r * f, dgu = dGateUp.pointer + r * 2 * f
+                for j in 0..<f {
+                    let g = gu[j], u = gu[f + j]
+                    let sig = 1 / (1 + expf(-g))
+                    let silu = g * sig
+                    dgu[f + j] = da[j] * silu
+                    dgu[j] = da[j] * u * sig * (1 + g * (1 - sig))
+                }
+            }
+            BLAS.matmulTA(dGateUp.pointer, s.xn2.pointer, G + L.gate, m: 2 * f, n: d, k: total, accumulate: true)
+            BLAS.matmul(dGateUp.pointer, P.pointer(L.gate), dXn.pointer, m: total, n: d, k: 2 * f)
+            RMSNorm.backward(s.h.pointer, P.pointer(L.mlpNorm), dXn.pointer, inverseRMS: s.r2.pointer, dx: dx.pointer,
+                             dw: G + L.mlpNorm, rows: total, dim: d)
+            // Attention: h = x + Wo·att.
+            BLAS.matmulTA(dx.pointer, s.att.pointer, G + L.o, m: d, n: qDim, k: total, accumulate: true)
+            BLAS.matmul(dx.pointer, P.pointer(L.o), dAtt.pointer, m: total, n: qDim, k: d)
+            dQKV.zero()
+            // Heads sharing a key/value head write the same dK, dV rows: one job per (sequence, kv head).
+            Parallel.singleThreadedBLAS {
+                Parallel.chunks(batch.count * Hkv) { from, to in
+                    let n0 = lengths.max() ?? 1
+                    let dP = FloatBuffer(count: n0 * n0, zeroed: false)
+                    for job in from..<to {
+                        let si = job / Hkv, kvh = job % Hkv, n = lengths[si], base = starts[si]
+                        let k = s.qkv.pointer + base * qkvDim + qDim + kvh * hd
+                        let v = s.qkv.pointer + base * qkvDim + qDim + kvDim + kvh * hd
+                        let dk = dQKV.pointer + base * qkvDim + qDim + kvh * hd
+                        let dv = dQKV.pointer + base * qkvDim + qDim + kvDim + kvh * hd
+                        for head in (kvh * group)..<((kvh + 1) * group) {
+                            let p = s.probs[si].pointer + head * n * n
+                            let dO = dAtt.pointer + base * qDim + head * hd
+                            let q = s.qkv.pointer + base * qkvDim + head * hd
+                            let dq = dQKV.pointer + base * qkvDim + head * hd
+                            // dV += Pᵀ·dO ; dP = dO·Vᵀ
+                            BLAS.matmulTA(p, dO, dv, m: n, n: hd, k: n, lda: n, ldb: qDim, ldc: qkvDim, accumulate: true)
+                            BLAS.matmulT(dO, v, dP.pointer, m: n, n: n, k: hd, lda: qDim, ldb: qkvDim, ldc: n)
+                            // dS = P ⊙ (dP − Σ_j P·dP), then the 1/sqrt(hd) scale
+                            for i in 0..<n {
+                                let pr = p + i * n, dr = dP.pointer + i * n
+                                var dot: Float = 0
+                                for j in 0...i { dot += pr[j] * dr[j] }
+                                for j in 0...i { dr[j] = pr[j] * (dr[j] - dot) * scaleQK }
+                                if i + 1 < n { (dr + i + 1).update(repeating: 0, count: n - i - 1) }
+                            }
+                            // dQ = dS·K ; dK += dSᵀ·Q
+                            BLAS.matmul(dP.pointer, k, dq, m: n, n: hd, k: n, lda: n, ldb: qkvDim, ldc: qkvDim)
+                            BLAS.matmulTA(dP.pointer, q, dk, m: n, n: hd, k: n, lda: n, ldb: qkvDim, ldc: qkvDim, accumulate: true)
+                        }
+                    }
+                }
+            }
+            // RoPE is a rotation: its backward rotates the gradients back.
+            for r in 0..<total {
+                m.rope.apply(dQKV.pointer + r * qkvDim, heads: H, stride: hd, position: positions[r], inverse: true)
+                m.rope.apply(dQKV.pointer + r * qkvDim + qDim, heads: Hkv, stride: hd, position: positions[r], inverse: true)
+            }
+            BLAS.matmulTA(dQKV.pointer, s.xn1.pointer, G + L.q, m: qkvDim, n: d, k: total, accumulate: true)
+            BLAS.matmul(dQKV.pointer, P.pointer(L.q), dXn.pointer, m: total, n: d, k: qkvDim)
+            RMSNorm.backward(s.x.pointer, P.pointer(L.attnNorm), dXn.pointer, inverseRMS: s.r1.pointer, dx: dx.pointer,
+                             dw: G + L.attnNorm, rows: total, dim: d)
+        }
+        // Embedding rows receive the gradient of their positions.
+        row = 0
+        for e in batch {
+            for t in e.tokens {
+                let dst = G + P.embed + Int(t) * d, src = dx.pointer + row * d
+                for j in 0..<d { dst[j] += src[j] }
+                row += 1
+            }
+        }
+        let count = targets.count
+        return BatchLoss(mean: perSum.reduce(0, +) / Double(max(count, 1)),
+                         perExampleMean: zip(perSum, perCount).map { $1 > 0 ? $0 / Double($1) : 0 },
+                         perExampleSum: perSum, tokens: count)
+    }
+
+    public func zeroGradients() { gradients.zero() }
+}

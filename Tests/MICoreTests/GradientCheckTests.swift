@@ -1,0 +1,80 @@
+import Testing
+import MICore
+
+/// Gradients of the whole model (embedding, RMSNorm, RoPE, GQA attention, SwiGLU, tied head)
+/// against central finite differences of the loss computed by the separate inference path.
+@Suite struct GradientCheckTests {
+    static func tinyModel(tied: Bool, seed: UInt64) -> LlamaModel {
+        var config = LlamaConfig.tiny
+        config.tieWordEmbeddings = tied
+        let params = LlamaParameters(config: config)
+        var rng = SplitMix64(seed: seed)
+        for e in params.entries {
+            let p = params.pointer(e.offset)
+            for i in 0..<e.count {
+                let u = Float(rng.nextUnit())
+                p[i] = e.shape.count == 1 ? 0.8 + 0.4 * u : (u - 0.5) * 0.6
+            }
+        }
+        return LlamaModel(parameters: params)
+    }
+
+    static let batch = [
+        TrainingExample(prompt: [1, 5, 9, 2], completion: [7, 3, 3, 11, 0]),
+        TrainingExample(prompt: [4], completion: [8, 12, 6]),
+    ]
+
+    /// Mean completion NLL over the batch, from the inference forward pass.
+    static func loss(_ model: LlamaModel) -> Double {
+        let lps = model.completionLogProbs(batch.map { ($0.prompt, $0.completion) })
+        let all = lps.flatMap { $0 }
+        return -all.reduce(0, +) / Double(all.count)
+    }
+
+    @Test(arguments: [true, false])
+    func analyticGradientsMatchFiniteDifferences(tied: Bool) {
+        let model = Self.tinyModel(tied: tied, seed: tied ? 1 : 2)
+        let bp = Backpropagation(model: model)
+        let result = bp.accumulate(Self.batch)
+        #expect(abs(result.mean - Self.loss(model)) < 1e-5, "training and inference forward passes agree")
+        var rng = SplitMix64(seed: 9)
+        let h: Float = 1e-2
+        var checked = 0
+        for e in model.parameters.entries {
+            for _ in 0..<6 {
+                let i = e.offset + Int(rng.next() % UInt64(e.count))
+                let p = model.parameters.buffer
+                let saved = p[i]
+                p[i] = saved + h
+                let up = Self.loss(model)
+                p[i] = saved - h
+                let down = Self.loss(model)
+                p[i] = saved
+                let numeric = (up - down) / Double(2 * h)
+                let analytic = Double(bp.gradients[i])
+                #expect(abs(numeric - analytic) <= 2e-4 + 2e-2 * abs(analytic), "\(e.name)[\(i - e.offset)]: numeric \(numeric), analytic \(analytic)")
+                checked += 1
+            }
+        }
+        #expect(checked == model.parameters.entries.count * 6)
+    }
+
+    @Test func gradientsAccumulateAndScale() {
+        let model = Self.tinyModel(tied: true, seed: 3)
+        let a = Backpropagation(model: model)
+        a.accumulate(Self.batch)
+        let b = Backpropagation(model: model)
+        b.accumulate(Self.batch, scale: 0.5)
+        b.accumulate(Self.batch, scale: 0.5)
+        for i in stride(from: 0, to: a.gradients.count, by: 97) {
+            #expect(abs(a.gradients[i] - b.gradients[i]) <= 1e-6 + 1e-4 * abs(a.gradients[i]))
+        }
+    }
+}
+
+extension LlamaConfig {
+    /// A tiny configuration for gradient checks: GQA (4 query heads over 2 key/value heads).
+    static let tiny = LlamaConfig(architecture: "llama", hiddenSize: 32, intermediateSize: 48, numHiddenLayers: 2,
+                                  numAttentionHeads: 4, numKeyValueHeads: 2, vocabSize: 16, maxPositionEmbeddings: 64,
+                                  rmsNormEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true, ropeScaling: nil)
+}
