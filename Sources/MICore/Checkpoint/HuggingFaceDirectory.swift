@@ -136,6 +136,7 @@ extension LlamaConfig {
         rmsNormEps = try double("rms_norm_eps", default: 1e-6)
         ropeTheta = try double("rope_theta", default: 10000)
         if case let .bool(b)? = o["tie_word_embeddings"] { tieWordEmbeddings = b } else { tieWordEmbeddings = false }
+        if case let .number(n)? = o["pad_token_id"], let id = n.int, id >= 0, id < vocabSize { padTokenId = id } else { padTokenId = nil }
         guard hiddenSize % numAttentionHeads == 0, numAttentionHeads % numKeyValueHeads == 0 else {
             throw .malformed(path, "attention heads must divide hidden_size and be a multiple of num_key_value_heads")
         }

@@ -12,6 +12,9 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     public var rmsNormEps: Double
     public var ropeTheta: Double
     public var tieWordEmbeddings: Bool
+    /// transformers builds the embedding as nn.Embedding(padding_idx: pad_token_id), so the
+    /// embedding row of this token gets no gradient from its lookups; training does the same.
+    public var padTokenId: Int?
     /// Context-extension rescaling of the rotary frequencies, if the checkpoint uses one.
     public var ropeScaling: RopeScaling?
 
@@ -35,13 +38,14 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         case ropeTheta = "rope_theta"
         case tieWordEmbeddings = "tie_word_embeddings"
         case ropeScaling = "rope_scaling"
+        case padTokenId = "pad_token_id"
     }
 
     public var headDim: Int { hiddenSize / numAttentionHeads }
 
     public init(architecture: String, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
                 numKeyValueHeads: Int, vocabSize: Int, maxPositionEmbeddings: Int, rmsNormEps: Double, ropeTheta: Double,
-                tieWordEmbeddings: Bool, ropeScaling: RopeScaling?) {
+                tieWordEmbeddings: Bool, ropeScaling: RopeScaling?, padTokenId: Int? = nil) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -54,6 +58,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         self.ropeTheta = ropeTheta
         self.tieWordEmbeddings = tieWordEmbeddings
         self.ropeScaling = ropeScaling
+        self.padTokenId = padTokenId
     }
 
     /// Supported `general.architecture` values.
@@ -90,6 +95,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
             throw fail("heads (\(numAttentionHeads)) must divide the hidden size and be a multiple of the key/value heads (\(numKeyValueHeads))")
         }
         tieWordEmbeddings = gguf.tensor("output.weight") == nil
+        padTokenId = gguf.int("tokenizer.ggml.padding_token_id").flatMap { $0 < vocabSize ? $0 : nil }
         ropeScaling = nil
         if let kind = gguf.string("\(arch).rope.scaling.type"), kind != "none" {
             guard kind == "linear", let f = gguf.double("\(arch).rope.scaling.factor") else { throw fail("rope scaling '\(kind)' is not supported") }

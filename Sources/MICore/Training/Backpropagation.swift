@@ -224,12 +224,16 @@ public final class Backpropagation {
             RMSNorm.backward(s.x.pointer, P.pointer(L.attnNorm), dXn.pointer, inverseRMS: s.r1.pointer, dx: dx.pointer,
                              dw: G + L.attnNorm, rows: total, dim: d)
         }
-        // Embedding rows receive the gradient of their positions.
+        // Embedding rows receive the gradient of their positions (except the padding token's,
+        // as in transformers' nn.Embedding(padding_idx:)).
         row = 0
+        let pad = c.padTokenId.map(Int32.init)
         for e in batch {
             for t in e.tokens {
-                let dst = G + P.embed + Int(t) * d, src = dx.pointer + row * d
-                for j in 0..<d { dst[j] += src[j] }
+                if t != pad {
+                    let dst = G + P.embed + Int(t) * d, src = dx.pointer + row * d
+                    for j in 0..<d { dst[j] += src[j] }
+                }
                 row += 1
             }
         }

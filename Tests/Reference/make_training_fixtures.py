@@ -1,0 +1,122 @@
+"""Training fixtures for the model core, from PyTorch in float64.
+
+    python Tests/Reference/make_training_fixtures.py --gguf SmolLM2-135M-Instruct.Q4_1.gguf --out Tests/Fixtures
+
+Run by hand in a venv with Tests/Reference/requirements.txt (never by `make test`). The model is
+transformers' Llama loaded from the GGUF (dequantised to float32, then float64). Writes:
+
+- training.json  for two chat-formatted (user, response) examples:
+    batch:  the mean completion loss of both together (mean over all completion tokens, the
+            Hugging Face convention), each example's mean, and the L2 norm of every parameter's
+            gradient (Hugging Face names; the tied embedding's gradient includes the head's);
+    sft:    torch.optim.AdamW(lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0), batch size 1,
+            the two examples in order (two steps); then each example's mean completion loss and
+            completion log-probability sum.
+- adamw.json     torch.optim.AdamW on a small float32 tensor with weight decay: parameters after
+                 each of three steps with given gradients.
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer, AddedToken, decoders, models, pre_tokenizers
+from gguf import GGUFReader
+from transformers import AutoModelForCausalLM
+
+SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+EXAMPLES = [
+    ("Give me a tip for staying focused.", "Work in short blocks of 25 minutes and put your phone in another room."),
+    ("What is the boiling point of water?", "At sea level, water boils at 100 degrees Celsius (212 degrees Fahrenheit)."),
+]
+
+
+def tokenizer_from_gguf(path):
+    r = GGUFReader(path)
+    toks = [bytes(r.fields["tokenizer.ggml.tokens"].parts[i]).decode() for i in r.fields["tokenizer.ggml.tokens"].data]
+    merges = [tuple(bytes(r.fields["tokenizer.ggml.merges"].parts[i]).decode().split(" ", 1)) for i in r.fields["tokenizer.ggml.merges"].data]
+    types = [int(r.fields["tokenizer.ggml.token_type"].parts[i][0]) for i in r.fields["tokenizer.ggml.token_type"].data]
+    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(toks)}, merges=merges, unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([AddedToken(toks[i], special=True, normalized=False) for i, t in enumerate(types) if t in (3, 4)])
+    return tok
+
+
+def encode(tok, user, response):
+    prompt = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+    p = tok.encode(prompt, add_special_tokens=False).ids
+    c = tok.encode(response + "<|im_end|>", add_special_tokens=False).ids
+    return p, c
+
+
+def losses(model, batch):
+    """Per-example (sum, count) of completion NLL and the batch mean, differentiable."""
+    total, count, per = 0, 0, []
+    for p, c in batch:
+        logits = model(torch.tensor([p + c])).logits[0]
+        lp = torch.log_softmax(logits, dim=-1)
+        tok_lp = lp[torch.arange(len(p) - 1, len(p) + len(c) - 1), torch.tensor(c)]
+        per.append((-tok_lp.sum(), len(c)))
+        total = total + (-tok_lp.sum())
+        count += len(c)
+    return total / count, per
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gguf", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    d, name = os.path.split(os.path.abspath(args.gguf))
+    tok = tokenizer_from_gguf(args.gguf)
+    batch = [encode(tok, u, r) for u, r in EXAMPLES]
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32).double()
+    model.train()  # no dropout in Llama; train() only to be explicit
+
+    mean, per = losses(model, batch)
+    model.zero_grad()
+    mean.backward()
+    norms = {n: p.grad.norm().item() for n, p in model.named_parameters() if p.grad is not None}
+    out = {
+        "source": "transformers LlamaForCausalLM from the GGUF, float64; torch.optim.AdamW",
+        "examples": [{"user": u, "response": r, "prompt_ids": p, "completion_ids": c} for (u, r), (p, c) in zip(EXAMPLES, batch)],
+        "batch": {"mean_loss": mean.item(), "example_mean_loss": [(s / n).item() for s, n in per], "grad_norms": norms},
+    }
+
+    model.zero_grad()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    for example in batch:
+        opt.zero_grad()
+        loss, _ = losses(model, [example])
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        _, per = losses(model, batch)
+    out["sft"] = {"lr": 1e-5, "example_mean_loss": [(s / n).item() for s, n in per], "example_logprob_sum": [(-s).item() for s, n in per]}
+    with open(os.path.join(args.out, "training.json"), "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+
+    # AdamW alone, float32, with weight decay: three steps of given gradients.
+    rng = np.random.default_rng(7)
+    p0 = rng.standard_normal(16).astype(np.float32)
+    grads = [rng.standard_normal(16).astype(np.float32) * s for s in (1.0, 0.01, 3.0)]
+    param = torch.nn.Parameter(torch.tensor(p0))
+    opt = torch.optim.AdamW([param], lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    steps = []
+    for g in grads:
+        param.grad = torch.tensor(g)
+        opt.step()
+        steps.append([float(x) for x in param.detach().numpy()])
+    with open(os.path.join(args.out, "adamw.json"), "w") as f:
+        json.dump({"source": f"torch {torch.__version__} torch.optim.AdamW (float32)", "lr": 1e-3, "beta1": 0.9, "beta2": 0.95,
+                   "eps": 1e-8, "weight_decay": 0.1, "initial": [float(x) for x in p0],
+                   "gradients": [[float(x) for x in g] for g in grads], "after_each_step": steps}, f, indent=1)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
