@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "MICore", targets: ["MICore"]),
         .executable(name: "mi-validate", targets: ["mi-validate"]),
         .executable(name: "mi-model", targets: ["mi-model"]),
+        .executable(name: "mi-sft", targets: ["mi-sft"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,20 +29,29 @@ let package = Package(
         .target(name: "MIStream", dependencies: ["CZlib", "CSupport", "MISchemas"]),
         // Model core: BLAS runtime, checkpoint formats, tokenizer, transformer. Knows nothing of stages.
         .target(name: "MICore", dependencies: ["COpenBLAS", "CSupport", "MIStream"]),
+        // Stages: the work of each tool, on the model core and the stream layer.
+        .target(name: "MIStages", dependencies: ["MICore", "MIStream"]),
         // Shared command-line plumbing: exit codes, logging flags, signal handling.
         .target(name: "MICLI", dependencies: [
             "MIStream",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Flags shared by the training commands.
+        .target(name: "MITrainingCLI", dependencies: [
+            "MICore", "MIStages",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
         .executableTarget(name: "mi-validate", dependencies: ["MICLI", "MIStream"]),
         .executableTarget(name: "mi-model", dependencies: ["MICLI", "MICore", "MIStream"]),
+        .executableTarget(name: "mi-sft", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
         // Benchmarks of the model core (not tests): bench/model.sh runs it beside the PyTorch peer.
         .executableTarget(name: "mi-bench", dependencies: ["MICLI", "MICore", "MIStream", "COpenBLAS"]),
 
         .testTarget(name: "MIStreamTests", dependencies: ["MIStream", "MISchemas"]),
         .testTarget(name: "MICoreTests", dependencies: ["MICore", "CSupport"]),
         // Runs the built executables as a user would: exit codes, pipes, signals.
-        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model"]),
+        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft"]),
     ]
 )

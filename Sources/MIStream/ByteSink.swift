@@ -29,7 +29,7 @@ public final class FileDescriptorSink: ByteSink {
         }
     }
 
-    func sync() throws(StreamError) {
+    public func sync() throws(StreamError) {
         if fsync(fd) != 0, errno != EINVAL, errno != EROFS {
             throw .writeFailed(path: name, reason: "fsync: " + String(cString: strerror(errno)))
         }

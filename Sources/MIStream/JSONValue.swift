@@ -77,6 +77,13 @@ public struct JSONObject: Equatable, Sendable {
 
     init(uniqueMembers: [Member]) { members = uniqueMembers }
 
+    /// Builds an object from many members at once (subscript assignment is a linear search).
+    /// The keys must be distinct.
+    public init(uniqueKeysAndValues pairs: [(String, JSONValue)]) {
+        precondition(Set(pairs.map(\.0)).count == pairs.count, "duplicate keys")
+        members = pairs.map { Member(key: $0.0, value: $0.1) }
+    }
+
     public var count: Int { members.count }
     public var keys: [String] { members.map(\.key) }
 

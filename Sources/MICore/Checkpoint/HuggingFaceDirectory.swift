@@ -70,7 +70,7 @@ public struct HuggingFaceDirectory {
         return params
     }
 
-    public func loadTokenizer() throws(CheckpointError) -> (BPETokenizer, ChatFormat?) {
+    public func loadTokenizer() throws(CheckpointError) -> (BPETokenizer, String?) {
         let tokPath = path + "/tokenizer.json"
         let tok = try Self.readJSON(tokPath)
         var cfg = JSONObject()

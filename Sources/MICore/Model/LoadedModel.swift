@@ -6,6 +6,8 @@ public final class LoadedModel: @unchecked Sendable {
     public let model: LlamaModel
     public let tokenizer: BPETokenizer
     public let chat: ChatFormat?
+    /// The checkpoint's chat template as written (kept when saving a checkpoint).
+    public let chatTemplate: String?
 
     public enum LoadError: StageError {
         case gguf(GGUFError)
@@ -38,7 +40,8 @@ public final class LoadedModel: @unchecked Sendable {
             do {
                 let dir = try HuggingFaceDirectory(path: path)
                 model = LlamaModel(parameters: try dir.loadParameters())
-                (tokenizer, chat) = try dir.loadTokenizer()
+                (tokenizer, chatTemplate) = try dir.loadTokenizer()
+                chat = chatTemplate.flatMap(ChatFormat.init(template:))
             } catch { throw .checkpoint(error) }
             return
         }
@@ -50,6 +53,7 @@ public final class LoadedModel: @unchecked Sendable {
             model.blockWeights = BlockWeights(gguf: gguf, parameters: parameters)
         } catch { throw .gguf(error) }
         do { tokenizer = try BPETokenizer(gguf: gguf) } catch { throw .tokenizer(path, error) }
-        chat = gguf.string("tokenizer.chat_template").flatMap(ChatFormat.init(template:))
+        chatTemplate = gguf.string("tokenizer.chat_template")
+        chat = chatTemplate.flatMap(ChatFormat.init(template:))
     }
 }

@@ -12,6 +12,8 @@ public final class BPETokenizer: @unchecked Sendable {
     public let addBOS: Bool
     /// Ids of control and user-defined tokens, matched literally in text.
     public let specialTokens: [Token: String]
+    /// The merges in rank order ("left right"), as the vocabulary files store them.
+    public let mergeLines: [String]
 
     let bytesOfToken: [[UInt8]]
     let idOfByte: [Token]
@@ -63,6 +65,7 @@ public final class BPETokenizer: @unchecked Sendable {
         self.eos = eos
         self.pad = pad
         self.addBOS = addBOS
+        self.mergeLines = mergeLines
         var index: [String: Token] = [:]
         index.reserveCapacity(vocabulary.count)
         for (i, t) in vocabulary.enumerated() where index[t] == nil { index[t] = Token(i) }

@@ -2,7 +2,7 @@ import MIStream
 
 /// Reads a Hugging Face tokenizer.json (byte-level BPE) and tokenizer_config.json.
 enum TokenizerJSON {
-    static func load(_ tok: JSONObject, config: JSONObject, path: String) throws(CheckpointError) -> (BPETokenizer, ChatFormat?) {
+    static func load(_ tok: JSONObject, config: JSONObject, path: String) throws(CheckpointError) -> (BPETokenizer, String?) {
         guard case let .object(model)? = tok["model"], (try? model.string("type")) == "BPE" else {
             throw .unsupported(path, "only BPE tokenizers are supported")
         }
@@ -65,7 +65,83 @@ enum TokenizerJSON {
             for case let .object(o) in list where (try? o.string("name")) == "default" { template = try? o.string("template") }
         default: break
         }
-        return (tokenizer, template.flatMap(ChatFormat.init(template:)))
+        return (tokenizer, template)
+    }
+
+    /// A tokenizer.json that Hugging Face `tokenizers` reads back to the same ids.
+    static func export(_ t: BPETokenizer) -> JSONObject {
+        func bool(_ b: Bool) -> JSONValue { .bool(b) }
+        var byteLevel = JSONObject()
+        byteLevel["type"] = .string("ByteLevel")
+        byteLevel["add_prefix_space"] = bool(false)
+        byteLevel["trim_offsets"] = bool(true)
+        byteLevel["use_regex"] = bool(true)
+        var pre: JSONObject
+        switch t.preTokenizer {
+        case .gpt2:
+            pre = byteLevel
+        case .smollm:
+            var digits = JSONObject()
+            digits["type"] = .string("Digits")
+            digits["individual_digits"] = bool(true)
+            pre = JSONObject()
+            pre["type"] = .string("Sequence")
+            pre["pretokenizers"] = .array([.object(digits), .object(byteLevel)])
+        case .llama3, .qwen2:
+            var split = JSONObject()
+            split["type"] = .string("Split")
+            var pattern = JSONObject()
+            pattern["Regex"] = .string(t.preTokenizer == .llama3 ? llama3Pattern : qwen2Pattern)
+            split["pattern"] = .object(pattern)
+            split["behavior"] = .string("Isolated")
+            split["invert"] = bool(false)
+            var bl = byteLevel
+            bl["use_regex"] = bool(false)
+            pre = JSONObject()
+            pre["type"] = .string("Sequence")
+            pre["pretokenizers"] = .array([.object(split), .object(bl)])
+        }
+        var added: [JSONValue] = []
+        for id in t.specialTokens.keys.sorted() {
+            var a = JSONObject()
+            a["id"] = .number(JSONNumber(Int(id)))
+            a["content"] = .string(t.specialTokens[id]!)
+            a["single_word"] = bool(false)
+            a["lstrip"] = bool(false)
+            a["rstrip"] = bool(false)
+            a["normalized"] = bool(false)
+            a["special"] = bool(true)
+            added.append(.object(a))
+        }
+        var seen = Set<String>()
+        var vocab: [(String, JSONValue)] = []
+        for (i, token) in t.vocabulary.enumerated() where seen.insert(token).inserted {
+            vocab.append((token, .number(JSONNumber(i))))
+        }
+        var model = JSONObject()
+        model["type"] = .string("BPE")
+        model["dropout"] = .null
+        model["unk_token"] = .null
+        model["continuing_subword_prefix"] = .null
+        model["end_of_word_suffix"] = .null
+        model["fuse_unk"] = bool(false)
+        model["byte_fallback"] = bool(false)
+        model["ignore_merges"] = bool(false)
+        model["vocab"] = .object(JSONObject(uniqueKeysAndValues: vocab))
+        model["merges"] = .array(t.mergeLines.map { .string($0) })
+        var decoder = byteLevel
+        decoder["add_prefix_space"] = bool(true)
+        var o = JSONObject()
+        o["version"] = .string("1.0")
+        o["truncation"] = .null
+        o["padding"] = .null
+        o["added_tokens"] = .array(added)
+        o["normalizer"] = .null
+        o["pre_tokenizer"] = .object(pre)
+        o["post_processor"] = .null
+        o["decoder"] = .object(decoder)
+        o["model"] = .object(model)
+        return o
     }
 
     /// Recognises the pre-tokenizer pipelines of the supported model families.
