@@ -73,7 +73,17 @@ public final class SFTRun {
             if let saved = try Checkpoint.loadOptimizer(dir: out, parameters: model.parameters, hyper: s.adam) { optimizer = saved }
             else { throw StageFailure.resumeRefused("\(out): no optimizer state to resume from (save with --save-optimizer or --save-every)") }
         }
-        let metrics = try metricsPath.map { try JSONLWriter(path: $0, append: resume && startStep > 0) }
+        let metrics = try metricsPath.map { try JSONLWriter(path: $0) }
+        if let metrics, startStep > 0 {
+            // Keep the metrics of the steps the checkpoint holds, drop any written after it.
+            for earlier in [metrics.path, metrics.path + ".partial.previous"] where access(earlier, R_OK) == 0 {
+                let reader = RecordReader(paths: [earlier])
+                while let r = try reader.next() {
+                    if let step = try? r.object.int("step"), step <= startStep { try metrics.write(r.object) }
+                }
+                break
+            }
+        }
         let bp = Backpropagation(model: model)
         let perStep = s.batchSize * s.gradAccum
         let perEpoch = (examples.items.count + perStep - 1) / perStep
@@ -110,6 +120,12 @@ public final class SFTRun {
             try metrics?.flush()
             onStep?(m)
             clock.update(count: step, position: step)
+            if s.stopAfter > 0 && step >= s.stopAfter && step < total {
+                try save(optimizer: optimizer, step: step, total: total, data: examples.fingerprint, final: false)
+                try metrics?.commit()
+                clock.finish("stopped after \(step) of \(total) steps; resume with --resume")
+                return
+            }
             if s.saveEvery > 0 && step % s.saveEvery == 0 && step < total {
                 try save(optimizer: optimizer, step: step, total: total, data: examples.fingerprint, final: false)
                 try metrics?.flush()

@@ -21,6 +21,8 @@ public struct TrainingSettings: Sendable, Equatable {
     public var shuffle = false
     public var saveOptimizer = false
     public var saveEvery = 0
+    /// Stop after this many steps with a resumable checkpoint (0: run to the end).
+    public var stopAfter = 0
     public var dtype = SafetensorsFile.DType.f32
 
     public init() {}

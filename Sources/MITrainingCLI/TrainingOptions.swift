@@ -26,6 +26,7 @@ public struct TrainingOptions: ParsableArguments {
     @Flag(help: "Keep the AdamW state in the final checkpoint.") public var saveOptimizer = false
     @Option(help: "Also write a resumable checkpoint every N steps (0: only at the end).") public var saveEvery = 0
     @Option(help: "Weights in the final checkpoint: f32 or bf16.") public var dtype = "f32"
+    @Option(help: "Stop after N steps, leaving a checkpoint that --resume continues (0: run to the end).") public var stopAfter = 0
 
     public init() {}
 
@@ -33,7 +34,7 @@ public struct TrainingOptions: ParsableArguments {
         if epochs < 1 || batchSize < 1 || gradAccum < 1 { throw ValidationError("--epochs, --batch-size and --grad-accum must be >= 1") }
         if !(lr > 0) { throw ValidationError("--lr must be > 0") }
         if !(0..<1).contains(beta1) || !(0..<1).contains(beta2) || !(eps > 0) { throw ValidationError("betas must be in [0, 1) and --eps > 0") }
-        if weightDecay < 0 || gradClip < 0 || maxSteps < 0 || saveEvery < 0 { throw ValidationError("negative values are not allowed here") }
+        if weightDecay < 0 || gradClip < 0 || maxSteps < 0 || saveEvery < 0 || stopAfter < 0 { throw ValidationError("negative values are not allowed here") }
         if !(0...1).contains(warmupRatio) || !(0...1).contains(decayRatio) || !(0...1).contains(minLrRatio) { throw ValidationError("ratios must be in [0, 1]") }
         if maxLength < 2 { throw ValidationError("--max-length must be >= 2") }
         if dtype != "f32" && dtype != "bf16" { throw ValidationError("--dtype must be f32 or bf16") }
@@ -61,6 +62,7 @@ public struct TrainingOptions: ParsableArguments {
         s.saveOptimizer = saveOptimizer
         s.saveEvery = saveEvery
         s.dtype = dtype == "bf16" ? .bf16 : .f32
+        s.stopAfter = stopAfter
         return s
     }
 }
