@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "mi-validate", targets: ["mi-validate"]),
         .executable(name: "mi-model", targets: ["mi-model"]),
         .executable(name: "mi-sft", targets: ["mi-sft"]),
+        .executable(name: "mi-dpo", targets: ["mi-dpo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,12 +47,13 @@ let package = Package(
         .executableTarget(name: "mi-validate", dependencies: ["MICLI", "MIStream"]),
         .executableTarget(name: "mi-model", dependencies: ["MICLI", "MICore", "MIStream"]),
         .executableTarget(name: "mi-sft", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
+        .executableTarget(name: "mi-dpo", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
         // Benchmarks of the model core (not tests): bench/model.sh runs it beside the PyTorch peer.
         .executableTarget(name: "mi-bench", dependencies: ["MICLI", "MICore", "MIStream", "COpenBLAS"]),
 
         .testTarget(name: "MIStreamTests", dependencies: ["MIStream", "MISchemas"]),
         .testTarget(name: "MICoreTests", dependencies: ["MICore", "CSupport"]),
         // Runs the built executables as a user would: exit codes, pipes, signals.
-        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft"]),
+        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo"]),
     ]
 )

@@ -78,3 +78,59 @@ extension LlamaConfig {
                                   numAttentionHeads: 4, numKeyValueHeads: 2, vocabSize: 16, maxPositionEmbeddings: 64,
                                   rmsNormEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true, ropeScaling: nil)
 }
+
+/// The weighted form used by DPO: gradients of Σ w_e · NLL_e with weights computed from the
+/// forward pass, against finite differences of the DPO loss itself.
+@Suite struct DPOGradientTests {
+    @Test func dpoWeightsGiveTheGradientOfTheDPOLoss() {
+        let model = GradientCheckTests.tinyModel(tied: true, seed: 5)
+        let pairs: [(prompt: [Int32], chosen: [Int32], rejected: [Int32])] = [([1, 5, 9], [7, 3], [2, 2, 4]), ([4, 6], [8], [12, 6, 1])]
+        let beta = 0.5
+        func nlls(_ m: LlamaModel) -> [Double] {
+            m.completionLogProbs(pairs.flatMap { [($0.prompt, $0.chosen), ($0.prompt, $0.rejected)] }).map { -$0.reduce(0, +) }
+        }
+        let reference = nlls(model).map { -$0 } // reference log-probabilities: the model itself, perturbed below
+        func dpoLoss(_ n: [Double]) -> Double {
+            var total = 0.0
+            for i in 0..<pairs.count {
+                let z = beta * ((-n[2 * i] - reference[2 * i]) - (-n[2 * i + 1] - reference[2 * i + 1]))
+                total += log1p(exp(-z))
+            }
+            return total / Double(pairs.count)
+        }
+        // Move away from the reference so that σ(z) ≠ 1/2.
+        let p = model.parameters.buffer
+        for i in stride(from: 0, to: p.count, by: 3) { p[i] += 0.05 }
+        let bp = Backpropagation(model: model)
+        let examples = pairs.flatMap { [TrainingExample(prompt: $0.prompt, completion: $0.chosen), TrainingExample(prompt: $0.prompt, completion: $0.rejected)] }
+        bp.accumulate(examples, scale: 1) { nll, _ in
+            var w: [Double] = []
+            for i in 0..<pairs.count {
+                let z = beta * ((-nll[2 * i] - reference[2 * i]) - (-nll[2 * i + 1] - reference[2 * i + 1]))
+                let s = 1 / (1 + exp(-z))
+                w += [beta * (1 - s) / Double(pairs.count), -beta * (1 - s) / Double(pairs.count)]
+            }
+            return w
+        }
+        var rng = SplitMix64(seed: 11)
+        let h: Float = 1e-2
+        for e in model.parameters.entries {
+            for _ in 0..<3 {
+                let i = e.offset + Int(rng.next() % UInt64(e.count))
+                let saved = p[i]
+                p[i] = saved + h
+                let up = dpoLoss(nlls(model))
+                p[i] = saved - h
+                let down = dpoLoss(nlls(model))
+                p[i] = saved
+                let numeric = (up - down) / Double(2 * h)
+                let analytic = Double(bp.gradients[i])
+                #expect(abs(numeric - analytic) <= 1e-4 + 2e-2 * abs(analytic), "\(e.name): \(numeric) vs \(analytic)")
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

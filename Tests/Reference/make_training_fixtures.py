@@ -12,6 +12,9 @@ transformers' Llama loaded from the GGUF (dequantised to float32, then float64).
     sft:    torch.optim.AdamW(lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0), batch size 1,
             the two examples in order (two steps); then each example's mean completion loss and
             completion log-probability sum.
+- dpo.json       two preference pairs, one step of the sigmoid DPO loss (beta 0.1, batch of both
+                 pairs, reference = the starting model) with the same AdamW settings; the loss of
+                 that step and every completion's log-probability sum afterwards.
 - adamw.json     torch.optim.AdamW on a small float32 tensor with weight decay: parameters after
                  each of three steps with given gradients.
 """
@@ -29,6 +32,11 @@ SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 EXAMPLES = [
     ("Give me a tip for staying focused.", "Work in short blocks of 25 minutes and put your phone in another room."),
     ("What is the boiling point of water?", "At sea level, water boils at 100 degrees Celsius (212 degrees Fahrenheit)."),
+]
+
+DPO_PAIRS = [
+    ("Suggest a name for a pet goldfish.", "How about Bubbles? It is cheerful and easy to say.", "Goldfish do not need names."),
+    ("Is 17 a prime number?", "Yes. 17 has no divisors other than 1 and itself.", "No, 17 is divisible by 3."),
 ]
 
 
@@ -98,6 +106,38 @@ def main():
     out["sft"] = {"lr": 1e-5, "example_mean_loss": [(s / n).item() for s, n in per], "example_logprob_sum": [(-s).item() for s, n in per]}
     with open(os.path.join(args.out, "training.json"), "w") as f:
         json.dump(out, f, indent=1)
+        f.write("\n")
+
+    # DPO: one step on two pairs from a fresh copy of the model.
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32).double()
+    pairs = [(u, c, r) for u, c, r in DPO_PAIRS]
+    enc = [(encode(tok, u, c)[0], encode(tok, u, c)[1], encode(tok, u, r)[1]) for u, c, r in pairs]
+
+    def seq_logprob(m, p, c):
+        lp = torch.log_softmax(m(torch.tensor([p + c])).logits[0], dim=-1)
+        return lp[torch.arange(len(p) - 1, len(p) + len(c) - 1), torch.tensor(c)].sum()
+
+    with torch.no_grad():
+        ref = [(seq_logprob(model, p, c).item(), seq_logprob(model, p, r).item()) for p, c, r in enc]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    beta = 0.1
+    losses_ = []
+    for (p, c, r), (rc, rr) in zip(enc, ref):
+        z = beta * ((seq_logprob(model, p, c) - rc) - (seq_logprob(model, p, r) - rr))
+        losses_.append(-torch.nn.functional.logsigmoid(z))
+    loss = torch.stack(losses_).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        after = [(seq_logprob(model, p, c).item(), seq_logprob(model, p, r).item()) for p, c, r in enc]
+    with open(os.path.join(args.out, "dpo.json"), "w") as f:
+        json.dump({"source": "transformers LlamaForCausalLM from the GGUF, float64; sigmoid DPO as in TRL; torch.optim.AdamW",
+                   "beta": beta, "lr": 1e-5,
+                   "pairs": [{"prompt": u, "chosen": c, "rejected": r} for u, c, r in pairs],
+                   "reference": [{"chosen": a, "rejected": b} for a, b in ref],
+                   "step_loss": loss.item(),
+                   "after": [{"chosen": a, "rejected": b} for a, b in after]}, f, indent=1)
         f.write("\n")
 
     # AdamW alone, float32, with weight decay: three steps of given gradients.

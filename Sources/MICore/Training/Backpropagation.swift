@@ -49,6 +49,16 @@ public final class Backpropagation {
     /// e.g. 1/accumulation steps) and returns the loss.
     @discardableResult
     public func accumulate(_ batch: [TrainingExample], scale: Float = 1) -> BatchLoss {
+        accumulate(batch, scale: scale, weighting: nil)
+    }
+
+    /// The general form: after the forward pass, `weighting` receives each example's summed
+    /// completion NLL and token count and returns the weight of each example's summed NLL in the
+    /// loss to differentiate (DPO's weights depend on the policy's own log-probabilities).
+    /// Without it, the loss is the mean NLL over all completion tokens.
+    @discardableResult
+    public func accumulate(_ batch: [TrainingExample], scale: Float = 1,
+                           weighting: (([Double], [Int]) -> [Double])?) -> BatchLoss {
         let m = model, P = m.parameters, c = m.config
         let d = c.hiddenSize, hd = c.headDim, H = c.numAttentionHeads, Hkv = c.numKeyValueHeads
         let qDim = H * hd, kvDim = Hkv * hd, qkvDim = qDim + 2 * kvDim, f = c.intermediateSize, V = c.vocabSize
@@ -122,20 +132,39 @@ public final class Backpropagation {
         let logits = FloatBuffer(count: chunk * V, zeroed: false)
         let gathered = FloatBuffer(count: chunk * d, zeroed: false)
         let dGathered = FloatBuffer(count: chunk * d, zeroed: false)
-        for c0 in stride(from: 0, to: targets.count, by: chunk) {
-            let part = targets[c0..<min(c0 + chunk, targets.count)]
+        func computeLogits(_ part: ArraySlice<(row: Int, token: Int32, example: Int)>) {
             for (i, t) in part.enumerated() { (gathered.pointer + i * d).update(from: xnF.pointer + t.row * d, count: d) }
             BLAS.matmulT(gathered.pointer, P.pointer(P.head), logits.pointer, m: part.count, n: V, k: d)
+        }
+        var weights: [Float]
+        if let weighting {
+            // A first pass for the log-probabilities the weights depend on.
+            for c0 in stride(from: 0, to: targets.count, by: chunk) {
+                let part = targets[c0..<min(c0 + chunk, targets.count)]
+                computeLogits(part)
+                for (i, t) in part.enumerated() {
+                    let lr = logits.pointer + i * V
+                    perSum[t.example] -= Double(lr[Int(t.token)]) - mi_logsumexp(lr, V)
+                    perCount[t.example] += 1
+                }
+            }
+            weights = weighting(perSum, perCount).map { Float($0) * scale }
+        } else {
+            weights = [Float](repeating: scale / Float(n), count: batch.count)
+        }
+        for c0 in stride(from: 0, to: targets.count, by: chunk) {
+            let part = targets[c0..<min(c0 + chunk, targets.count)]
+            computeLogits(part)
             for (i, t) in part.enumerated() {
                 let lr = logits.pointer + i * V
-                let target = Double(lr[Int(t.token)])
-                let lse = mi_logsumexp(lr, V)
-                perSum[t.example] -= target - lse
-                perCount[t.example] += 1
-                // softmax in place, minus one at the target, times scale/N
+                if weighting == nil {
+                    perSum[t.example] -= Double(lr[Int(t.token)]) - mi_logsumexp(lr, V)
+                    perCount[t.example] += 1
+                }
+                // d(w·NLL)/dlogits = w · (softmax − onehot)
                 _ = mi_softmax_inplace(lr, V)
                 lr[Int(t.token)] -= 1
-                let k = scale / Float(n)
+                let k = weights[t.example]
                 for j in 0..<V { lr[j] *= k }
             }
             // dHead += dlogitsᵀ · x ; dx = dlogits · Head
