@@ -53,6 +53,15 @@ static inline __attribute__((always_inline)) float exp_approx(float x) {
     TARGET static void scale_##SUFFIX(float *x, long n, float a) {                           \
         for (long i = 0; i < n; i++) x[i] *= a;                                              \
     }                                                                                        \
+    TARGET static void silu_mul_backward_##SUFFIX(const float *g, const float *u, const float *da,  \
+                                                  float *dg, float *du, long n) {                \
+        _Pragma("clang loop vectorize(assume_safety)")                                       \
+        for (long i = 0; i < n; i++) {                                                       \
+            float sig = 1.0f / (1.0f + exp_approx(-g[i]));                                   \
+            du[i] = da[i] * (g[i] * sig);                                                    \
+            dg[i] = da[i] * u[i] * sig * (1.0f + g[i] * (1.0f - sig));                       \
+        }                                                                                    \
+    }                                                                                        \
     TARGET static void attend_##SUFFIX(const float *q, const float *k, const float *v,        \
                                        long stride, long keys, long hd, float scale,          \
                                        float *out, float *scratch) {                          \
@@ -87,13 +96,14 @@ typedef struct {
     float (*max)(const float *, long);
     void (*scale)(float *, long, float);
     void (*attend)(const float *, const float *, const float *, long, long, long, float, float *, float *);
+    void (*silu_mul_backward)(const float *, const float *, const float *, float *, float *, long);
 } kernels;
 
 static const kernels *pick(void) {
-    static const kernels base = {vexp_base, silu_mul_base, exp_shift_sum_base, max_base, scale_base, attend_base};
+    static const kernels base = {vexp_base, silu_mul_base, exp_shift_sum_base, max_base, scale_base, attend_base, silu_mul_backward_base};
 #if defined(__x86_64__)
-    static const kernels avx512 = {vexp_avx512, silu_mul_avx512, exp_shift_sum_avx512, max_avx512, scale_avx512, attend_avx512};
-    static const kernels avx2 = {vexp_avx2, silu_mul_avx2, exp_shift_sum_avx2, max_avx2, scale_avx2, attend_avx2};
+    static const kernels avx512 = {vexp_avx512, silu_mul_avx512, exp_shift_sum_avx512, max_avx512, scale_avx512, attend_avx512, silu_mul_backward_avx512};
+    static const kernels avx2 = {vexp_avx2, silu_mul_avx2, exp_shift_sum_avx2, max_avx2, scale_avx2, attend_avx2, silu_mul_backward_avx2};
     if (mi_cpu_has_avx512_skylakex()) return &avx512;
     if (mi_cpu_has_avx2_fma()) return &avx2;
 #endif
@@ -137,4 +147,47 @@ double mi_logsumexp(const float *x, long n) {
 void mi_attend_one(const float *q, const float *k, const float *v, long stride, long keys, long hd, float scale,
                    float *out, float *scratch) {
     active()->attend(q, k, v, stride, keys, hd, scale, out, scratch);
+}
+
+// One AdamW step over p[0..<n) (torch.optim.AdamW's single-tensor arithmetic, in f32), fused
+// into one pass so each of p, g, m, v is read once: the update is memory-bound.
+#define ADAMW_BODY                                                                              \
+    _Pragma("clang loop vectorize(assume_safety)")                                              \
+    for (long i = 0; i < n; i++) {                                                              \
+        float pi = p[i] * decay;                                                                \
+        float gi = g[i];                                                                        \
+        float mi = m[i] + one_minus_b1 * (gi - m[i]);                                           \
+        float vi = v[i] * b2 + one_minus_b2 * gi * gi;                                          \
+        m[i] = mi;                                                                              \
+        v[i] = vi;                                                                              \
+        p[i] = pi - step_size * (mi / (__builtin_sqrtf(vi) / bc2_sqrt + eps));                  \
+    }
+#pragma clang fp contract(off)
+__attribute__((target("avx512f"))) static void adamw_avx512(float *p, const float *g, float *m, float *v, long n, float decay,
+    float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt, float eps, float step_size) { ADAMW_BODY }
+static void adamw_base(float *p, const float *g, float *m, float *v, long n, float decay,
+    float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt, float eps, float step_size) { ADAMW_BODY }
+
+void mi_adamw(float *p, const float *g, float *m, float *v, long n, float decay, float one_minus_b1, float b2,
+              float one_minus_b2, float bc2_sqrt, float eps, float step_size) {
+#if defined(__x86_64__)
+    if (mi_cpu_has_avx512_skylakex()) { adamw_avx512(p, g, m, v, n, decay, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps, step_size); return; }
+#endif
+    adamw_base(p, g, m, v, n, decay, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps, step_size);
+}
+
+// Sum of squares in double lanes (for the global gradient norm).
+double mi_sum_squares(const float *x, long n) {
+    double lanes[8] = {0};
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) lanes[k] += (double)x[i + k] * (double)x[i + k];
+    double s = 0;
+    for (int k = 0; k < 8; k++) s += lanes[k];
+    for (; i < n; i++) s += (double)x[i] * (double)x[i];
+    return s;
+}
+
+void mi_silu_mul_backward(const float *gate, const float *up, const float *dout, float *dgate, float *dup, long n) {
+    active()->silu_mul_backward(gate, up, dout, dgate, dup, n);
 }

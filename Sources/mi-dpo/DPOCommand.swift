@@ -41,7 +41,7 @@ struct DPOCommand: ParsableCommand {
         try StageRunner.run {
             let settings = try training.settings()
             // The reference log-probabilities always come from --model, also when resuming.
-            let reference = try LoadedModel(path: model)
+            let reference = try LoadedModel(path: model, blockWeights: false)
             let policy = badRecords.policy()
             let reader = RecordReader(paths: pairs, options: badRecords.readOptions, badRecords: policy)
             var data = try DPORun.readPairs(reader, model: reference, maxLength: settings.maxLength)
@@ -51,7 +51,7 @@ struct DPOCommand: ParsableCommand {
             Log.info("\(data.items.count) pairs, \(settings.totalSteps(examples: data.items.count)) optimizer steps; scoring the reference")
             DPORun(model: reference, settings: settings, beta: beta, out: out).computeReference(&data)
             let resuming = resume && HuggingFaceDirectory.isDirectory(out)
-            let start = resuming ? try LoadedModel(path: out) : reference
+            let start = resuming ? try LoadedModel(path: out, blockWeights: false) : reference
             let run = DPORun(model: start, settings: settings, beta: beta, out: out)
             run.metricsPath = metrics
             try run.run(data, resume: resuming)

@@ -35,7 +35,7 @@ struct SFTCommand: ParsableCommand {
         try StageRunner.run {
             let settings = try training.settings()
             let start = resume && HuggingFaceDirectory.isDirectory(out) ? out : model
-            let loaded = try LoadedModel(path: start)
+            let loaded = try LoadedModel(path: start, blockWeights: false)
             let policy = badRecords.policy()
             let reader = RecordReader(paths: data, options: badRecords.readOptions, badRecords: policy)
             let examples = try SFTRun.readExamples(reader, model: loaded, maxLength: settings.maxLength)

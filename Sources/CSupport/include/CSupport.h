@@ -36,4 +36,13 @@ void mi_use_portable_kernels(int on);
 void mi_attend_one(const float *q, const float *k, const float *v, long stride, long keys, long hd, float scale,
                    float *out, float *scratch);
 
+/// One fused AdamW update (see AdamW.swift for the formula).
+void mi_adamw(float *p, const float *g, float *m, float *v, long n, float decay, float one_minus_b1, float b2,
+              float one_minus_b2, float bc2_sqrt, float eps, float step_size);
+/// Σ x[i]² accumulated in double.
+double mi_sum_squares(const float *x, long n);
+
+/// Backward of out = silu(gate) ⊙ up: dup = dout ⊙ silu(gate), dgate = dout ⊙ up ⊙ silu'(gate).
+void mi_silu_mul_backward(const float *gate, const float *up, const float *dout, float *dgate, float *dup, long n);
+
 #endif

@@ -34,7 +34,9 @@ public final class LoadedModel: @unchecked Sendable {
     }
 
     /// Loads a .gguf file or a Hugging Face directory (config.json, safetensors, tokenizer.json).
-    public init(path: String) throws(LoadError) {
+    /// `blockWeights` keeps a GGUF file's Q4_1/Q8_0 blocks mapped for fast decoding; training
+    /// does not need them and saves the memory.
+    public init(path: String, blockWeights: Bool = true) throws(LoadError) {
         self.path = path
         if HuggingFaceDirectory.isDirectory(path) {
             do {
@@ -50,7 +52,7 @@ public final class LoadedModel: @unchecked Sendable {
         do {
             let parameters = try LlamaParameters(gguf: gguf)
             model = LlamaModel(parameters: parameters)
-            model.blockWeights = BlockWeights(gguf: gguf, parameters: parameters)
+            if blockWeights { model.blockWeights = BlockWeights(gguf: gguf, parameters: parameters) }
         } catch { throw .gguf(error) }
         do { tokenizer = try BPETokenizer(gguf: gguf) } catch { throw .tokenizer(path, error) }
         chatTemplate = gguf.string("tokenizer.chat_template")

@@ -24,7 +24,10 @@ public final class FloatBuffer: @unchecked Sendable {
 
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 
-    public func zero() { pointer.update(repeating: 0, count: count) }
+    public func zero() {
+        let p = SendablePointer(pointer)
+        Parallel.chunks(count, minimumPerChunk: 1 << 20) { from, to in (p.p + from).update(repeating: 0, count: to - from) }
+    }
 
     public func copy(from other: FloatBuffer) {
         precondition(other.count == count)

@@ -1,3 +1,4 @@
+import CSupport
 /// AdamW exactly as torch.optim.AdamW (single-tensor path) computes it, in f32:
 ///   p ← p · (1 − lr·λ)
 ///   m ← β1·m + (1 − β1)·g ;  v ← β2·v + (1 − β2)·g²
@@ -38,16 +39,8 @@ public final class AdamW {
         let stepSize = Float(lr / bc1)
         let p = SendablePointer(parameters.pointer), g = SendablePointer(gradients.pointer)
         let mm = SendablePointer(m.pointer), vv = SendablePointer(v.pointer)
-        let applyDecay = hyper.weightDecay != 0
         Parallel.chunks(m.count, minimumPerChunk: 1 << 16) { from, to in
-            for i in from..<to {
-                if applyDecay { p.p[i] *= decay }
-                let gi = g.p[i]
-                mm.p[i] = mm.p[i] + (1 - b1) * (gi - mm.p[i])   // torch: exp_avg.lerp_(grad, 1 - beta1)
-                vv.p[i] = vv.p[i] * b2 + (1 - b2) * gi * gi
-                let denom = vv.p[i].squareRoot() / bc2Sqrt + eps
-                p.p[i] -= stepSize * (mm.p[i] / denom)
-            }
+            mi_adamw(p.p + from, g.p + from, mm.p + from, vv.p + from, to - from, decay, 1 - b1, b2, 1 - b2, bc2Sqrt, eps, stepSize)
         }
     }
 }

@@ -191,14 +191,10 @@ public final class Backpropagation {
             // MLP: out = h + Wdown·act; act = silu(g)⊙u.
             BLAS.matmulTA(dx.pointer, s.act.pointer, G + L.down, m: d, n: f, k: total, accumulate: true)
             BLAS.matmul(dx.pointer, P.pointer(L.down), dAct.pointer, m: total, n: f, k: d)
-            for r in 0..<total {
-                let gu = s.gateUp.pointer + r * 2 * f, da = dAct.pointer + r * f, dgu = dGateUp.pointer + r * 2 * f
-                for j in 0..<f {
-                    let g = gu[j], u = gu[f + j]
-                    let sig = 1 / (1 + expf(-g))
-                    let silu = g * sig
-                    dgu[f + j] = da[j] * silu
-                    dgu[j] = da[j] * u * sig * (1 + g * (1 - sig))
+            let gu = s.gateUp.pointer, da = dAct.pointer, dgu = dGateUp.pointer
+            Parallel.chunks(total, minimumPerChunk: 8) { from, to in
+                for r in from..<to {
+                    mi_silu_mul_backward(gu + r * 2 * f, gu + r * 2 * f + f, da + r * f, dgu + r * 2 * f, dgu + r * 2 * f + f, f)
                 }
             }
             BLAS.matmulTA(dGateUp.pointer, s.xn2.pointer, G + L.gate, m: 2 * f, n: d, k: total, accumulate: true)

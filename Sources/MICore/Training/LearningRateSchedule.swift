@@ -1,3 +1,4 @@
+import CSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,12 +63,21 @@ public struct LearningRateSchedule: Sendable, Equatable, Codable {
 /// `maxNorm`, every gradient is scaled by maxNorm / (norm + 1e-6). Returns the norm before clipping.
 @discardableResult
 public func clipGradientNorm(_ g: FloatBuffer, maxNorm: Double) -> Double {
+    let parts = UnsafeMutablePointer<Double>.allocate(capacity: Parallel.workers)
+    defer { parts.deallocate() }
+    parts.initialize(repeating: 0, count: Parallel.workers)
+    let box = SendablePointer(parts), gp = SendablePointer(g.pointer)
+    let n = g.count, w = Parallel.workers
+    Parallel.chunks(n, minimumPerChunk: 1 << 16) { from, to in
+        // chunk index from its start (chunks are equal splits)
+        box.p[from * w / max(n, 1)] = mi_sum_squares(gp.p + from, to - from)
+    }
     var sum = 0.0
-    for i in 0..<g.count { let v = Double(g[i]); sum += v * v }
+    for i in 0..<w { sum += parts[i] }
     let norm = sum.squareRoot()
     if maxNorm > 0 {
         let coef = Float(maxNorm / (norm + 1e-6))
-        if coef < 1 { for i in 0..<g.count { g.pointer[i] *= coef } }
+        if coef < 1 { Parallel.chunks(n, minimumPerChunk: 1 << 16) { from, to in for i in from..<to { gp.p[i] *= coef } } }
     }
     return norm
 }
