@@ -20,3 +20,15 @@ int mi_cpu_has_avx2_fma(void) {
     return 0;
 #endif
 }
+
+#if defined(__linux__)
+#include <malloc.h>
+#endif
+
+// Keeps freed blocks in the heap instead of returning them to the kernel (see MemoryTuning.swift).
+void mi_retain_freed_memory(void) {
+#if defined(__linux__)
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}

@@ -67,6 +67,34 @@ struct BenchCommand: ParsableCommand {
                 let t = best(max(1, repeats - 1)) { _ = g.generate(requests) }
                 o["decode_b\(b)_tokens_per_s"] = num(Double(b * decodeTokens) / t)
             }
+            // Training: one SFT step (forward, backward, AdamW) on `length` tokens, and one DPO
+            // step on a pair of `length`-token sequences, on a fresh f32 copy of the model.
+            let trainee = try LoadedModel(path: model, blockWeights: false).model
+            let bp = Backpropagation(model: trainee)
+            let opt = AdamW(count: trainee.parameters.count, hyper: AdamW.Hyperparameters())
+            let half = length / 2
+            let example = TrainingExample(prompt: Array(ids.prefix(half)), completion: Array(ids[half..<length]))
+            let sft = best(repeats) {
+                bp.zeroGradients()
+                bp.accumulate([example])
+                opt.update(parameters: trainee.parameters.buffer, gradients: bp.gradients, lr: 1e-6)
+            }
+            o["sft_step_tokens"] = .number(JSONNumber(length))
+            o["sft_step_s"] = num(sft)
+            let trainFlops = 3 * forwardFlops(trainee.config, tokens: length, sequenceLength: length)
+                + 6 * Double(length / 2) * Double(trainee.config.vocabSize * trainee.config.hiddenSize)
+            o["sft_step_gflops"] = num(trainFlops / sft / 1e9)
+            let rejected = TrainingExample(prompt: example.prompt, completion: Array(ids[half..<length].reversed()))
+            let dpo = best(repeats) {
+                bp.zeroGradients()
+                bp.accumulate([example, rejected], scale: 1) { nll, _ in
+                    let z = 0.1 * (nll[1] - nll[0])
+                    let w = 0.1 * (1 - 1 / (1 + exp(-z)))
+                    return [w, -w]
+                }
+                opt.update(parameters: trainee.parameters.buffer, gradients: bp.gradients, lr: 1e-6)
+            }
+            o["dpo_step_s"] = num(dpo)
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
             o["peak_rss_mb"] = num(Double(usage.ru_maxrss) / 1024)

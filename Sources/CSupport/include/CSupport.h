@@ -45,4 +45,7 @@ double mi_sum_squares(const float *x, long n);
 /// Backward of out = silu(gate) ⊙ up: dup = dout ⊙ silu(gate), dgate = dout ⊙ up ⊙ silu'(gate).
 void mi_silu_mul_backward(const float *gate, const float *up, const float *dout, float *dgate, float *dup, long n);
 
+/// glibc: serve allocations up to 32 MB from the heap and keep freed memory there.
+void mi_retain_freed_memory(void);
+
 #endif
