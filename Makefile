@@ -21,6 +21,8 @@ build: deps
 
 demo: model build
 	$(BIN)/mi-model info --model "$(MODEL)"
+	echo '{"prompt":"Give me one tip for learning a new language."}' \
+	  | $(BIN)/mi-model generate --chat --model "$(MODEL)" --max-tokens 48
 
 # Tests use only the public API, so the release build above is reused as is.
 test: model build
