@@ -7,7 +7,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mi-model",
         abstract: "Inspect and run a model: GGUF file, Hugging Face directory or a checkpoint of this project.",
-        subcommands: [InfoCommand.self, TokenizeCommand.self, LogprobsCommand.self, GenerateCommand.self, RuntimeCommand.self])
+        subcommands: [InfoCommand.self, TokenizeCommand.self, LogprobsCommand.self, GenerateCommand.self, ExportCommand.self, RuntimeCommand.self])
 }
 
 /// Reports how this process runs its numerics (useful in bug reports and benchmarks).
@@ -56,6 +56,37 @@ struct InfoCommand: ParsableCommand {
             let out = try JSONLWriter(path: "-")
             try out.write(summary)
             try out.commit()
+        }
+    }
+}
+
+extension GGUFWriter.Format: ExpressibleByArgument {}
+
+/// Writes a model (e.g. a trained teacher) as a GGUF file for llama.cpp-family tools.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a model as GGUF (F32, F16 or Q8_0 weights).")
+
+    @Option(help: "A .gguf file, a Hugging Face directory or a checkpoint.")
+    var model: String
+
+    @Option(help: "Output .gguf file.")
+    var out: String
+
+    @Option(help: "Weight format: F32, F16 or Q8_0 (norms stay F32).")
+    var format: GGUFWriter.Format = .q8_0
+
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.apply(program: "mi-model")
+        try StageRunner.run {
+            let loaded = try LoadedModel(path: model, blockWeights: false)
+            let name = model.split(separator: "/").last.map(String.init) ?? model
+            try GGUFWriter.write(model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
+                                 name: name, format: format, to: out)
+            Log.info("wrote \(out) (\(format.rawValue))")
         }
     }
 }

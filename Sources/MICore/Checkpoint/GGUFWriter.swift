@@ -1,0 +1,148 @@
+import MIStream
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Exports a model as a GGUF v3 file that llama.cpp-family tools run: llama.cpp's tensor names
+/// and q/k row order, the tokenizer and chat template in its metadata, and weights in F32, F16
+/// or Q8_0 (norm weights stay F32, as llama.cpp keeps them).
+public enum GGUFWriter {
+    public enum Format: String, Sendable, CaseIterable { case f32 = "F32", f16 = "F16", q8_0 = "Q8_0" }
+
+    enum Value {
+        case u32(UInt32), i32(Int32), f32(Float), bool(Bool), string(String), strings([String]), i32s([Int32])
+    }
+
+    public static func write(model: LlamaModel, tokenizer: BPETokenizer, chatTemplate: String?, name: String,
+                             format: Format, to path: String) throws(StreamError) {
+        let c = model.config, P = model.parameters
+        if case .llama3? = c.ropeScaling {
+            // llama.cpp stores this scaling as a rope_freqs tensor, which this writer does not produce.
+            throw .cannotCreate(path: path, reason: "exporting a model with Llama 3 rope scaling to GGUF is not supported")
+        }
+        var kv: [(String, Value)] = [
+            ("general.architecture", .string("llama")),
+            ("general.name", .string(name)),
+            ("general.alignment", .u32(32)),
+            ("llama.block_count", .u32(UInt32(c.numHiddenLayers))),
+            ("llama.context_length", .u32(UInt32(c.maxPositionEmbeddings))),
+            ("llama.embedding_length", .u32(UInt32(c.hiddenSize))),
+            ("llama.feed_forward_length", .u32(UInt32(c.intermediateSize))),
+            ("llama.attention.head_count", .u32(UInt32(c.numAttentionHeads))),
+            ("llama.attention.head_count_kv", .u32(UInt32(c.numKeyValueHeads))),
+            ("llama.rope.freq_base", .f32(Float(c.ropeTheta))),
+            ("llama.rope.dimension_count", .u32(UInt32(c.headDim))),
+            ("llama.attention.layer_norm_rms_epsilon", .f32(Float(c.rmsNormEps))),
+            ("llama.vocab_size", .u32(UInt32(c.vocabSize))),
+            ("tokenizer.ggml.model", .string("gpt2")),
+            ("tokenizer.ggml.pre", .string(tokenizer.preTokenizer == .llama3 ? "llama-bpe" : tokenizer.preTokenizer.rawValue)),
+            ("tokenizer.ggml.tokens", .strings(tokenizer.vocabulary)),
+            ("tokenizer.ggml.token_type", .i32s((0..<tokenizer.count).map { tokenizer.specialTokens[Int32($0)] != nil ? 3 : 1 })),
+            ("tokenizer.ggml.merges", .strings(tokenizer.mergeLines)),
+            ("tokenizer.ggml.add_bos_token", .bool(tokenizer.addBOS)),
+        ]
+        if case let .linear(factor)? = c.ropeScaling {
+            kv.append(("llama.rope.scaling.type", .string("linear")))
+            kv.append(("llama.rope.scaling.factor", .f32(Float(factor))))
+        }
+        if let b = tokenizer.bos { kv.append(("tokenizer.ggml.bos_token_id", .u32(UInt32(b)))) }
+        if let e = tokenizer.eos { kv.append(("tokenizer.ggml.eos_token_id", .u32(UInt32(e)))) }
+        if let p = tokenizer.pad { kv.append(("tokenizer.ggml.padding_token_id", .u32(UInt32(p)))) }
+        if let chatTemplate { kv.append(("tokenizer.chat_template", .string(chatTemplate))) }
+
+        // Tensors: name, GGUF dims (fastest first), type and bytes.
+        var tensors: [(name: String, dims: [Int], type: GGMLType, data: [UInt8])] = []
+        for e in P.entries where !(c.tieWordEmbeddings && e.name == "lm_head.weight") {
+            guard let ggufName = LlamaParameters.ggufName(e.name) else { continue }
+            var values = Array(UnsafeBufferPointer(start: P.pointer(e.offset), count: e.count))
+            if e.name.hasSuffix("q_proj.weight") || e.name.hasSuffix("k_proj.weight") {
+                let heads = e.name.hasSuffix("q_proj.weight") ? c.numAttentionHeads : c.numKeyValueHeads
+                values = permuteRoPERows(values, heads: heads, headDim: c.headDim, columns: c.hiddenSize)
+            }
+            let type: GGMLType = e.shape.count == 1 ? .f32 : (format == .f32 ? .f32 : format == .f16 ? .f16 : .q8_0)
+            tensors.append((ggufName, e.shape.reversed(), type, encode(values, as: type)))
+        }
+
+        var out: [UInt8] = Array("GGUF".utf8)
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        func str(_ s: String) { u64(UInt64(s.utf8.count)); out.append(contentsOf: s.utf8) }
+        u32(3)
+        u64(UInt64(tensors.count))
+        u64(UInt64(kv.count))
+        for (key, value) in kv {
+            str(key)
+            switch value {
+            case let .u32(v): u32(4); u32(v)
+            case let .i32(v): u32(5); u32(UInt32(bitPattern: v))
+            case let .f32(v): u32(6); u32(v.bitPattern)
+            case let .bool(v): u32(7); out.append(v ? 1 : 0)
+            case let .string(v): u32(8); str(v)
+            case let .strings(vs): u32(9); u32(8); u64(UInt64(vs.count)); for v in vs { str(v) }
+            case let .i32s(vs): u32(9); u32(5); u64(UInt64(vs.count)); for v in vs { u32(UInt32(bitPattern: v)) }
+            }
+        }
+        var offset = 0
+        for t in tensors {
+            str(t.name)
+            u32(UInt32(t.dims.count))
+            for d in t.dims { u64(UInt64(d)) }
+            u32(t.type.rawValue)
+            u64(UInt64(offset))
+            offset += (t.data.count + 31) / 32 * 32
+        }
+        while out.count % 32 != 0 { out.append(0) }
+        for t in tensors {
+            out.append(contentsOf: t.data)
+            while out.count % 32 != 0 { out.append(0) }
+        }
+        let partial = path + ".partial"
+        let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if fd < 0 { throw .cannotCreate(path: partial, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        let sink = FileDescriptorSink(fd: fd, name: partial)
+        try sink.write(out, count: out.count)
+        try sink.sync()
+        if rename(partial, path) != 0 { throw .cannotCreate(path: path, reason: "rename: " + String(cString: strerror(errno))) }
+    }
+
+    /// Inverse of LlamaParameters.unpermuteRoPERows: Hugging Face row j·(hd/2)+i goes to 2i+j.
+    static func permuteRoPERows(_ w: [Float], heads: Int, headDim: Int, columns: Int) -> [Float] {
+        var out = w
+        let half = headDim / 2
+        for h in 0..<heads {
+            for i in 0..<half {
+                for j in 0..<2 {
+                    let src = (h * headDim + j * half + i) * columns, dst = (h * headDim + 2 * i + j) * columns
+                    for k in 0..<columns { out[dst + k] = w[src + k] }
+                }
+            }
+        }
+        return out
+    }
+
+    static func encode(_ values: [Float], as type: GGMLType) -> [UInt8] {
+        var out: [UInt8] = []
+        switch type {
+        case .f32:
+            values.withUnsafeBytes { out.append(contentsOf: $0) }
+        case .f16:
+            out.reserveCapacity(values.count * 2)
+            for v in values { let b = Float16(v).bitPattern; out.append(UInt8(b & 0xFF)); out.append(UInt8(b >> 8)) }
+        default:
+            // Q8_0 as ggml quantises it: d = max|x| / 127 per block of 32, q = round(x / d).
+            out.reserveCapacity(values.count / 32 * 34)
+            for b in stride(from: 0, to: values.count, by: 32) {
+                var amax: Float = 0
+                for v in values[b..<(b + 32)] { amax = max(amax, abs(v)) }
+                let d = amax / 127
+                let inv: Float = d != 0 ? 1 / d : 0
+                let h = Float16(d).bitPattern
+                out.append(UInt8(h & 0xFF))
+                out.append(UInt8(h >> 8))
+                for v in values[b..<(b + 32)] { out.append(UInt8(bitPattern: Int8((v * inv).rounded()))) }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+import MICore
+
+/// A model written as GGUF and read back: F32 gives the same numbers, Q8_0 close ones.
+@Suite struct GGUFExportTests {
+    @Test(arguments: GGUFWriter.Format.allCases)
+    func exportedModelsReadBack(format: GGUFWriter.Format) throws {
+        let source = Fixture.directory.appendingPathComponent("tiny-hf/smollm").path
+        let loaded = try LoadedModel(path: source)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try GGUFWriter.write(model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate, name: "tiny",
+                             format: format, to: path)
+        let back = try LoadedModel(path: path)
+        #expect(back.model.config.numKeyValueHeads == loaded.model.config.numKeyValueHeads)
+        #expect(back.chat == loaded.chat)
+        let text = "It's 2024; we're at 3.14159! café <|im_end|>"
+        #expect(back.tokenizer.encode(text) == loaded.tokenizer.encode(text))
+        let prompt = loaded.tokenizer.encode(loaded.chat!.prompt(user: "Name a colour."))
+        let completion = loaded.tokenizer.encode(loaded.chat!.completion("Blue."))
+        let a = loaded.model.completionLogProbs([(prompt, completion)])[0]
+        let b = back.model.completionLogProbs([(prompt, completion)])[0]
+        // F16 and Q8_0 round the weights (relative steps of 2^-11 and 1/254 of a block's maximum).
+        let tolerance = format == .f32 ? 1e-9 : format == .f16 ? 1e-2 : 0.1
+        for (x, y) in zip(a, b) { #expect(abs(x - y) <= tolerance, "\(format): \(x) vs \(y)") }
+        if format == .f32 {
+            #expect(loaded.model.parameters.buffer.array == back.model.parameters.buffer.array)
+        }
+    }
+
+    @Test func llama3RopeScalingIsRefused() throws {
+        let loaded = try LoadedModel(path: Fixture.directory.appendingPathComponent("tiny-hf/llama3").path)
+        #expect(throws: (any Error).self) {
+            try GGUFWriter.write(model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: nil, name: "x", format: .f32,
+                                 to: FileManager.default.temporaryDirectory.appendingPathComponent("never.gguf").path)
+        }
+    }
+}
