@@ -104,12 +104,12 @@ CORPUS = [
 ]
 
 
-def tokenizer_fixture(reader, gguf_dir, gguf_name):
+def reference_tokenizer(reader):
+    """SmolLM2's tokenizer pipeline built with `tokenizers` from the GGUF vocabulary and merges."""
     tokens = field(reader, "tokenizer.ggml.tokens")
     merges = [tuple(m.split(" ", 1)) for m in field(reader, "tokenizer.ggml.merges")]
     types = field(reader, "tokenizer.ggml.token_type")
-    vocab = {t: i for i, t in enumerate(tokens)}
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token=None, fuse_unk=False))
+    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges, unk_token=None, fuse_unk=False))
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Digits(individual_digits=True),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
@@ -118,6 +118,11 @@ def tokenizer_fixture(reader, gguf_dir, gguf_name):
     specials = [i for i, t in enumerate(types) if t in (3, 4)]
     tok.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in specials])
     assert all(tok.token_to_id(tokens[i]) == i for i in specials)
+    return tok, tokens, specials
+
+
+def tokenizer_fixture(reader, gguf_dir, gguf_name):
+    tok, tokens, specials = reference_tokenizer(reader)
     hf = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_name)
     cases = []
     for text in CORPUS:

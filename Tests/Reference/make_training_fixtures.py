@@ -24,11 +24,11 @@ import os
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer, AddedToken, decoders, models, pre_tokenizers
 from gguf import GGUFReader
 from transformers import AutoModelForCausalLM
 
-SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+from make_model_fixtures import chat_prompt, reference_tokenizer
+
 EXAMPLES = [
     ("Give me a tip for staying focused.", "Work in short blocks of 25 minutes and put your phone in another room."),
     ("What is the boiling point of water?", "At sea level, water boils at 100 degrees Celsius (212 degrees Fahrenheit)."),
@@ -41,21 +41,11 @@ DPO_PAIRS = [
 
 
 def tokenizer_from_gguf(path):
-    r = GGUFReader(path)
-    toks = [bytes(r.fields["tokenizer.ggml.tokens"].parts[i]).decode() for i in r.fields["tokenizer.ggml.tokens"].data]
-    merges = [tuple(bytes(r.fields["tokenizer.ggml.merges"].parts[i]).decode().split(" ", 1)) for i in r.fields["tokenizer.ggml.merges"].data]
-    types = [int(r.fields["tokenizer.ggml.token_type"].parts[i][0]) for i in r.fields["tokenizer.ggml.token_type"].data]
-    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(toks)}, merges=merges, unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
-                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
-    tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens([AddedToken(toks[i], special=True, normalized=False) for i, t in enumerate(types) if t in (3, 4)])
-    return tok
+    return reference_tokenizer(GGUFReader(path))[0]
 
 
 def encode(tok, user, response):
-    prompt = f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
-    p = tok.encode(prompt, add_special_tokens=False).ids
+    p = tok.encode(chat_prompt(user), add_special_tokens=False).ids
     c = tok.encode(response + "<|im_end|>", add_special_tokens=False).ids
     return p, c
 

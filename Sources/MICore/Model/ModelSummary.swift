@@ -9,20 +9,7 @@ public enum ModelSummary {
         o["format"] = .string("gguf")
         o["gguf_version"] = .number(JSONNumber(Int(gguf.version)))
         if let name = gguf.string("general.name") { o["name"] = .string(name) }
-        o["architecture"] = .string(config.architecture)
-        let parameters = gguf.tensors.reduce(0) { $0 + $1.elementCount }
-        o["parameters"] = .number(JSONNumber(parameters))
-        o["layers"] = .number(JSONNumber(config.numHiddenLayers))
-        o["hidden_size"] = .number(JSONNumber(config.hiddenSize))
-        o["intermediate_size"] = .number(JSONNumber(config.intermediateSize))
-        o["attention_heads"] = .number(JSONNumber(config.numAttentionHeads))
-        o["key_value_heads"] = .number(JSONNumber(config.numKeyValueHeads))
-        o["head_dim"] = .number(JSONNumber(config.headDim))
-        o["vocab_size"] = .number(JSONNumber(config.vocabSize))
-        o["context_length"] = .number(JSONNumber(config.maxPositionEmbeddings))
-        o["rope_theta"] = JSONNumber(config.ropeTheta).map { .number($0) } ?? .null
-        o["rms_norm_eps"] = JSONNumber(config.rmsNormEps).map { .number($0) } ?? .null
-        o["tie_word_embeddings"] = .bool(config.tieWordEmbeddings)
+        addSizes(config, parameters: gguf.tensors.reduce(0) { $0 + $1.elementCount }, to: &o)
         var types = JSONObject()
         for t in gguf.tensors {
             let n = types[t.type.name].flatMap { if case let .number(n) = $0 { return n.int } else { return nil } } ?? 0
@@ -49,19 +36,7 @@ public enum ModelSummary {
         var o = JSONObject()
         o["path"] = .string(loaded.path)
         o["format"] = .string("huggingface")
-        o["architecture"] = .string(c.architecture)
-        o["parameters"] = .number(JSONNumber(loaded.model.parameters.count))
-        o["layers"] = .number(JSONNumber(c.numHiddenLayers))
-        o["hidden_size"] = .number(JSONNumber(c.hiddenSize))
-        o["intermediate_size"] = .number(JSONNumber(c.intermediateSize))
-        o["attention_heads"] = .number(JSONNumber(c.numAttentionHeads))
-        o["key_value_heads"] = .number(JSONNumber(c.numKeyValueHeads))
-        o["head_dim"] = .number(JSONNumber(c.headDim))
-        o["vocab_size"] = .number(JSONNumber(c.vocabSize))
-        o["context_length"] = .number(JSONNumber(c.maxPositionEmbeddings))
-        o["rope_theta"] = JSONNumber(c.ropeTheta).map { .number($0) } ?? .null
-        o["rms_norm_eps"] = JSONNumber(c.rmsNormEps).map { .number($0) } ?? .null
-        o["tie_word_embeddings"] = .bool(c.tieWordEmbeddings)
+        addSizes(c, parameters: loaded.model.parameters.count, to: &o)
         var tok = JSONObject()
         tok["model"] = .string("bpe")
         tok["pre_tokenizer"] = .string(loaded.tokenizer.preTokenizer.rawValue)
@@ -72,6 +47,23 @@ public enum ModelSummary {
         o["tokenizer"] = .object(tok)
         o["chat_format"] = .string(loaded.chat?.style.rawValue ?? "none")
         return o
+    }
+
+    static func addSizes(_ c: LlamaConfig, parameters: Int, to o: inout JSONObject) {
+        func n(_ x: Int) -> JSONValue { .number(JSONNumber(x)) }
+        o["architecture"] = .string(c.architecture)
+        o["parameters"] = n(parameters)
+        o["layers"] = n(c.numHiddenLayers)
+        o["hidden_size"] = n(c.hiddenSize)
+        o["intermediate_size"] = n(c.intermediateSize)
+        o["attention_heads"] = n(c.numAttentionHeads)
+        o["key_value_heads"] = n(c.numKeyValueHeads)
+        o["head_dim"] = n(c.headDim)
+        o["vocab_size"] = n(c.vocabSize)
+        o["context_length"] = n(c.maxPositionEmbeddings)
+        o["rope_theta"] = JSONNumber(c.ropeTheta).map { .number($0) } ?? .null
+        o["rms_norm_eps"] = JSONNumber(c.rmsNormEps).map { .number($0) } ?? .null
+        o["tie_word_embeddings"] = .bool(c.tieWordEmbeddings)
     }
 
     /// Recognises the chat template family from its markers.
