@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "mi-model", targets: ["mi-model"]),
         .executable(name: "mi-sft", targets: ["mi-sft"]),
         .executable(name: "mi-dpo", targets: ["mi-dpo"]),
+        .executable(name: "mi-dedupe", targets: ["mi-dedupe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,13 +48,15 @@ let package = Package(
         .executableTarget(name: "mi-validate", dependencies: ["MICLI", "MIStream"]),
         .executableTarget(name: "mi-model", dependencies: ["MICLI", "MICore", "MIStream"]),
         .executableTarget(name: "mi-sft", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
+        .executableTarget(name: "mi-dedupe", dependencies: ["MICLI", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-dpo", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
         // Benchmarks of the model core (not tests): bench/model.sh runs it beside the PyTorch peer.
         .executableTarget(name: "mi-bench", dependencies: ["MICLI", "MICore", "MIStream", "COpenBLAS"]),
 
         .testTarget(name: "MIStreamTests", dependencies: ["MIStream", "MISchemas"]),
         .testTarget(name: "MICoreTests", dependencies: ["MICore", "CSupport"]),
+        .testTarget(name: "MIStagesTests", dependencies: ["MIStages", "MIStream"]),
         // Runs the built executables as a user would: exit codes, pipes, signals.
-        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo"]),
+        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo", "mi-dedupe"]),
     ]
 )

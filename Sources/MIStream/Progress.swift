@@ -69,7 +69,7 @@ public final class Progress {
             Log.writeStderr("\r\(s)" + String(repeating: " ", count: pad))
             lastLength = s.count
         } else {
-            Log.writeStderr("\(Log.program): \(s)\n")
+            Log.writeStderr("\(s)\n")  // the label already names the program
         }
     }
 
