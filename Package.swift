@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "mi-sft", targets: ["mi-sft"]),
         .executable(name: "mi-dpo", targets: ["mi-dpo"]),
         .executable(name: "mi-dedupe", targets: ["mi-dedupe"]),
+        .executable(name: "mi-respond", targets: ["mi-respond"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,6 +49,7 @@ let package = Package(
         .executableTarget(name: "mi-validate", dependencies: ["MICLI", "MIStream"]),
         .executableTarget(name: "mi-model", dependencies: ["MICLI", "MICore", "MIStream"]),
         .executableTarget(name: "mi-sft", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
+        .executableTarget(name: "mi-respond", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-dedupe", dependencies: ["MICLI", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-dpo", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
         // Benchmarks of the model core (not tests): bench/model.sh runs it beside the PyTorch peer.
@@ -57,6 +59,6 @@ let package = Package(
         .testTarget(name: "MICoreTests", dependencies: ["MICore", "CSupport"]),
         .testTarget(name: "MIStagesTests", dependencies: ["MIStages", "MIStream"]),
         // Runs the built executables as a user would: exit codes, pipes, signals.
-        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo", "mi-dedupe"]),
+        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo", "mi-dedupe", "mi-respond"]),
     ]
 )

@@ -1,4 +1,7 @@
 import MIStream
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A model ready to run: weights, tokenizer and chat format, from a GGUF file.
 public final class LoadedModel: @unchecked Sendable {
@@ -6,6 +9,18 @@ public final class LoadedModel: @unchecked Sendable {
     public let model: LlamaModel
     public let tokenizer: BPETokenizer
     public let chat: ChatFormat?
+    /// SHA-256 of the weights file (the .gguf, or model.safetensors / the index of a directory),
+    /// computed on first use: records name the exact model that made them.
+    public lazy var sha256: String = {
+        let file = HuggingFaceDirectory.isDirectory(path)
+            ? ["/model.safetensors", "/model.safetensors.index.json"].map { path + $0 }.first { access($0, R_OK) == 0 } ?? path
+            : path
+        return (try? SHA256.file(file)) ?? String(repeating: "0", count: 64)
+    }()
+
+    /// The model's name for records: the last path component.
+    public var name: String { path.split(separator: "/").last.map(String.init) ?? path }
+
     /// The checkpoint's chat template as written (kept when saving a checkpoint).
     public let chatTemplate: String?
 

@@ -1,0 +1,81 @@
+import MICore
+import MIStream
+
+/// Adds a teacher's `response` to each instruction record (the paper samples with temperature 0.6
+/// and top-p 0.9). Records are decoded many at a time and written in input order; a response cut
+/// by the token limit is marked `"truncated": true`. Each record's seed derives from the run seed
+/// and its position, so a run is reproducible whatever the batch size.
+public final class Respond {
+    public let loaded: LoadedModel
+    public var sampling: SamplingParameters
+    public var batchSize: Int
+    public let runSeed: UInt64
+    public private(set) var done = 0
+    public private(set) var truncated = 0
+
+    public init(model: LoadedModel, sampling: SamplingParameters, batchSize: Int, seed: UInt64) {
+        loaded = model
+        self.sampling = sampling
+        self.batchSize = batchSize
+        runSeed = seed
+        var stops = sampling.stopTokens
+        if let eos = model.tokenizer.eos { stops.insert(eos) }
+        if let chat = model.chat, case let ids = model.tokenizer.encode(chat.endOfTurn), ids.count == 1 { stops.insert(ids[0]) }
+        self.sampling.stopTokens = stops
+    }
+
+    /// The seed of record `index`.
+    public func seed(index: Int) -> UInt64 {
+        var mix = SplitMix64(seed: runSeed ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15))
+        return mix.next()
+    }
+
+    public func run(_ reader: RecordReader, out: JSONLWriter, progress: Progress?) throws {
+        guard let chat = loaded.chat else { throw StageFailure.usage("\(loaded.path): the model has no chat template") }
+        let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: batchSize)
+        let responder = JSONValue.object(JSONObject(uniqueKeysAndValues: [("model", .string(loaded.name)), ("sha256", .string(loaded.sha256))]))
+        var pending: [(JSONObject, GenerationRequest)] = []
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            let results = generator.generate(pending.map(\.1))
+            for (i, (record, _)) in pending.enumerated() {
+                var o = record
+                o["response"] = .string(results[i].text.trimmingWhitespaceAtEnds())
+                o["truncated"] = .bool(results[i].finishReason == .length)
+                o["responder"] = responder
+                if results[i].finishReason == .length { truncated += 1 }
+                try out.write(o)
+            }
+            try out.flush()
+            done += pending.count
+            pending.removeAll()
+            progress?.update(count: done)
+        }
+        var index = 0
+        while let r = try reader.next() {
+            let instruction: String, input: String?
+            do {
+                instruction = try r.object.string("instruction")
+                input = try r.object.optionalString("input")
+            } catch { try reader.reject(r, error.description); continue }
+            let user = (input?.isEmpty ?? true) ? instruction : instruction + "\n\n" + input!
+            var p = sampling
+            p.seed = seed(index: index)
+            index += 1
+            pending.append((r.object, GenerationRequest(prompt: loaded.tokenizer.encode(chat.prompt(user: user)), sampling: p)))
+            if pending.count >= batchSize { try flush() }
+            try Interrupts.check()
+        }
+        try flush()
+    }
+}
+
+extension String {
+    /// Without leading and trailing whitespace (generated text often starts or ends with some).
+    func trimmingWhitespaceAtEnds() -> String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        return String(scalars[first...last])
+    }
+}

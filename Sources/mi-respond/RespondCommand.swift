@@ -1,0 +1,60 @@
+import ArgumentParser
+import MICLI
+import MICore
+import MIStages
+import MIStream
+
+struct RespondCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mi-respond",
+        abstract: "Add the teacher's response to each instruction record.",
+        discussion: """
+        The instruction (with an Alpaca "input" appended) is sent as a user message in the model's \
+        chat format. Adds "response", "truncated" (true when --max-tokens cut it) and "responder" \
+        (model name and SHA-256); other fields pass through. Records keep their order.
+        """)
+
+    @Option(help: "Teacher model: a .gguf file, a Hugging Face directory or a checkpoint.")
+    var teacher: String
+    @Argument(help: "Instruction records ('-' is stdin).")
+    var inputs: [String] = ["-"]
+    @Option(name: .shortAndLong, help: "Output ('-' is stdout; a .gz name is compressed).")
+    var out = "-"
+    @Option(help: "Sampling temperature (0: greedy).") var temperature = 0.6
+    @Option(help: "Nucleus sampling mass.") var topP = 0.9
+    @Option(help: "Longest response in tokens; longer ones are cut and marked truncated.") var maxTokens = 512
+    @Option(help: "Run seed.") var seed: UInt64 = 42
+    @Option(help: "Records decoded together.") var batchSize = 16
+    @OptionGroup var badRecords: BadRecordOptions
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if maxTokens < 1 || batchSize < 1 { throw ValidationError("--max-tokens and --batch-size must be >= 1") }
+        if temperature < 0 || !(topP > 0 && topP <= 1) { throw ValidationError("--temperature must be >= 0 and --top-p in (0, 1]") }
+    }
+
+    func run() throws {
+        common.apply(program: "mi-respond")
+        try StageRunner.run {
+            let model = try LoadedModel(path: teacher)
+            var p = SamplingParameters()
+            p.temperature = temperature
+            p.topP = topP
+            p.maxTokens = maxTokens
+            let respond = Respond(model: model, sampling: p, batchSize: batchSize, seed: seed)
+            let policy = badRecords.policy()
+            let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
+            let writer = try JSONLWriter(path: out, flushThreshold: out == "-" ? 1 : 1 << 20)
+            let progress = Progress(label: "mi-respond")
+            do {
+                try respond.run(reader, out: writer, progress: progress)
+                try writer.commit()
+                try policy.commit()
+            } catch let e as StreamError {
+                if case .interrupted = e { writer.leavePartial() } else if e != .brokenPipe { writer.discard() }
+                throw e
+            }
+            progress.finish("\(respond.done) responses (\(respond.truncated) cut at --max-tokens \(maxTokens))")
+        }
+    }
+}
