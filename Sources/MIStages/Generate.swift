@@ -1,0 +1,140 @@
+import MICore
+import MIStream
+
+/// Writes candidate instructions with a teacher: N few-shot prompts of 8 example tasks each (2 of
+/// them from instructions generated in earlier rounds, once there are enough), K samples per
+/// prompt, the last <instruction> block of each, filtered. All randomness derives from (seed,
+/// prompt index, sample index), and prompts are generated in rounds of fixed size, so a run is
+/// reproducible whatever the decoding batch size, and a resumed run writes the same file.
+public final class Generate {
+    public let loaded: LoadedModel
+    public let seeds: [String]
+    public var prompts: Int
+    public var samples: Int
+    public var sampling: SamplingParameters
+    public var runSeed: UInt64
+    public var round = 8
+    public var slots = 16
+    /// Text the teacher's answer starts with (written by us, kept in `raw`): small teachers
+    /// follow the format far more often when the opening tag is already there.
+    public var prefill = "<instruction>"
+    public private(set) var rejected: [InstructionPrompt.Rejection: Int] = [:]
+    public private(set) var written = 0
+    private var pool: [String] = []
+
+    public init(model: LoadedModel, seeds: [String], prompts: Int, samples: Int, sampling: SamplingParameters, seed: UInt64) {
+        loaded = model
+        self.seeds = seeds
+        self.prompts = prompts
+        self.samples = samples
+        self.sampling = sampling
+        runSeed = seed
+        var stops = sampling.stopTokens
+        if let eos = model.tokenizer.eos { stops.insert(eos) }
+        if let chat = model.chat, case let ids = model.tokenizer.encode(chat.endOfTurn), ids.count == 1 { stops.insert(ids[0]) }
+        self.sampling.stopTokens = stops
+    }
+
+    func mix(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        var r = SplitMix64(seed: a ^ (b &* 0x9E37_79B9_7F4A_7C15))
+        return r.next()
+    }
+
+    /// Seed of sample j of prompt i, below 2^53 so JSON readers keep it exact.
+    public func sampleSeed(prompt i: Int, sample j: Int) -> UInt64 { mix(mix(runSeed, UInt64(i) + 1), UInt64(j) + 1) >> 11 }
+
+    /// The example tasks of prompt i: 6 seeds and 2 generated ones when the pool has them.
+    public func examples(prompt i: Int, pool: [String]) -> [String] {
+        var rng = SplitMix64(seed: mix(runSeed, UInt64(i) &+ 0x5EED))
+        let fromPool = pool.count >= 2 ? 2 : 0
+        var picked: [String] = []
+        var seedIdx = Array(seeds.indices)
+        for _ in 0..<min(8 - fromPool, seeds.count) {
+            let k = Int(rng.next() % UInt64(seedIdx.count))
+            picked.append(seeds[seedIdx.remove(at: k)])
+        }
+        var poolIdx = Array(pool.indices)
+        for _ in 0..<fromPool {
+            let k = Int(rng.next() % UInt64(poolIdx.count))
+            picked.append(pool[poolIdx.remove(at: k)])
+        }
+        // Shuffle so generated examples are not always last.
+        for a in stride(from: picked.count - 1, to: 0, by: -1) { picked.swapAt(a, Int(rng.next() % UInt64(a + 1))) }
+        return picked
+    }
+
+    /// Generates prompts start..<prompts, writing kept samples in order; `existing` holds the
+    /// instructions of prompts before `start` (from a resumed output).
+    public func run(from start: Int, existing: [String], out: JSONLWriter, progress: Progress?) throws {
+        guard let chat = loaded.chat else { throw StageFailure.usage("\(loaded.path): the model has no chat template") }
+        pool = existing
+        let teacher = JSONValue.object(JSONObject(uniqueKeysAndValues: [("model", .string(loaded.name)), ("sha256", .string(loaded.sha256))]))
+        let settings = JSONValue.object(JSONObject(uniqueKeysAndValues: [
+            ("temperature", number(sampling.temperature)), ("top_p", number(sampling.topP)), ("top_k", .number(JSONNumber(sampling.topK))),
+            ("presence_penalty", number(sampling.presencePenalty)), ("frequency_penalty", number(sampling.frequencyPenalty)),
+            ("max_tokens", .number(JSONNumber(sampling.maxTokens))),
+        ]))
+        let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: slots)
+        var i = start
+        while i < prompts {
+            // A round: its prompts see only instructions from earlier rounds.
+            let end = min(prompts, (i / round + 1) * round)
+            let roundPool = pool
+            var messages: [String] = []
+            var requests: [GenerationRequest] = []
+            for p in i..<end {
+                let message = InstructionPrompt.build(examples: examples(prompt: p, pool: roundPool))
+                messages.append(message)
+                let ids = loaded.tokenizer.encode(chat.prompt(user: message)) + loaded.tokenizer.encode(prefill)
+                for j in 0..<samples {
+                    var s = sampling
+                    s.seed = sampleSeed(prompt: p, sample: j)
+                    requests.append(GenerationRequest(prompt: ids, sampling: s))
+                }
+            }
+            let results = generator.generate(requests)
+            for (k, p) in (i..<end).enumerated() {
+                for j in 0..<samples {
+                    let result = results[k * samples + j]
+                    let raw = prefill + result.text
+                    let block = InstructionPrompt.extract(raw, closedByEnd: result.finishReason == .stop)
+                    let cleaned = block.map(InstructionPrompt.clean) ?? Result<String, InstructionPrompt.Rejection>.failure(.noInstructionBlock)
+                    switch cleaned {
+                    case let .failure(reason): rejected[reason, default: 0] += 1
+                    case let .success(instruction):
+                        var o = JSONObject()
+                        o["id"] = .string("p\(p)-s\(j)")
+                        o["prompt_id"] = .string("p\(p)")
+                        o["prompt"] = .string(messages[k])
+                        o["raw"] = .string(raw)
+                        o["instruction"] = .string(instruction)
+                        o["teacher"] = teacher
+                        o["sampling"] = settings
+                        o["seed"] = .number(JSONNumber(Int(sampleSeed(prompt: p, sample: j))))
+                        o["sample_index"] = .number(JSONNumber(j))
+                        try out.write(o)
+                        written += 1
+                        pool.append(instruction)
+                    }
+                }
+                // One flush (one gzip member) per prompt: a crash cuts between prompts.
+                try out.flush()
+            }
+            i = end
+            try Interrupts.check()
+            progress?.update(count: i, position: i)
+        }
+    }
+
+    func number(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
+
+    /// Seed-task instructions from Alpaca ({instruction, input, output}) or Self-Instruct
+    /// ({instruction, instances}) records.
+    public static func readSeeds(_ reader: RecordReader) throws -> [String] {
+        var out: [String] = []
+        while let r = try reader.next() {
+            do { out.append(try r.object.string("instruction")) } catch { try reader.reject(r, error.description) }
+        }
+        return out
+    }
+}

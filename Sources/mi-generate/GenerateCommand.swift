@@ -1,0 +1,108 @@
+import ArgumentParser
+import MICLI
+import MICore
+import MIStages
+import MIStream
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mi-generate",
+        abstract: "Have a teacher write candidate instructions from few-shot prompts of seed tasks.",
+        discussion: """
+        Each prompt lists 8 example tasks (6 seeds and, once there are enough, 2 instructions \
+        generated in earlier rounds) and asks for one new instruction inside <instruction> tags; \
+        --samples completions are drawn per prompt. Kept samples become instruction records (the \
+        candidates of a prompt consecutive); rejected ones are counted by reason on stderr.
+        """)
+
+    @Option(help: "Teacher model: a .gguf file, a Hugging Face directory or a checkpoint.")
+    var teacher: String
+    @Option(help: "Seed tasks (Alpaca or Self-Instruct form).")
+    var seeds: [String]
+    @Option(help: "Number of prompts.") var prompts = 16
+    @Option(help: "Samples per prompt.") var samples = 4
+    @Option(name: .shortAndLong, help: "Output ('-' is stdout; a .gz name is compressed).") var out = "-"
+    @Option(help: "Sampling temperature.") var temperature = 1.0
+    @Option(help: "Nucleus sampling mass.") var topP = 0.9
+    @Option(help: "Presence penalty.") var presencePenalty = 1.0
+    @Option(help: "Longest completion in tokens.") var maxTokens = 128
+    @Option(help: "Run seed.") var seed: UInt64 = 42
+    @Option(help: "Prompts per round: a round's prompts see instructions of earlier rounds only.") var round = 8
+    @Option(help: "Sequences decoded together.") var batchSize = 16
+    @Option(help: "Text the teacher's answer starts with (kept in raw).") var prefill = "<instruction>"
+    @Flag(help: "Continue OUT.partial of an interrupted run (same settings): the file ends as an uninterrupted run's.")
+    var resume = false
+    @OptionGroup var badRecords: BadRecordOptions
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if prompts < 1 || samples < 1 || round < 1 || batchSize < 1 || maxTokens < 1 { throw ValidationError("counts must be >= 1") }
+        if resume && out == "-" { throw ValidationError("--resume needs --out FILE") }
+    }
+
+    func run() throws {
+        common.apply(program: "mi-generate")
+        try StageRunner.run {
+            let policy = badRecords.policy()
+            let seedTexts = try Generate.readSeeds(RecordReader(paths: seeds, options: badRecords.readOptions, badRecords: policy))
+            if seedTexts.count < 6 { throw ValidationError("need at least 6 seed tasks, got \(seedTexts.count)") }
+            let model = try LoadedModel(path: teacher)
+            var p = SamplingParameters()
+            p.temperature = temperature
+            p.topP = topP
+            p.presencePenalty = presencePenalty
+            p.maxTokens = maxTokens
+            let gen = Generate(model: model, seeds: seedTexts, prompts: prompts, samples: samples, sampling: p, seed: seed)
+            gen.round = round
+            gen.slots = batchSize
+            gen.prefill = prefill
+            var start = 0
+            var kept: [JSONObject] = []
+            if resume, access(out + ".partial", R_OK) == 0 {
+                (start, kept) = try recover(out + ".partial")
+                Log.info("resuming at prompt \(start) with \(kept.count) records kept from \(out).partial")
+            }
+            let writer = try JSONLWriter(path: out, flushThreshold: 1 << 20)
+            for o in kept { try writer.write(o) }
+            try writer.flush()
+            let progress = Progress(label: "mi-generate", unit: "prompts", total: prompts)
+            do {
+                try gen.run(from: start, existing: kept.compactMap { try? $0.string("instruction") }, out: writer, progress: progress)
+                try writer.commit()
+            } catch let e as StreamError {
+                if case .interrupted = e { writer.leavePartial() } else if e != .brokenPipe { writer.leavePartial() }
+                throw e
+            }
+            let reasons = gen.rejected.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }
+            progress.finish("\(prompts) prompts, \(prompts * samples) samples: \(gen.written + kept.count) kept"
+                + (reasons.isEmpty ? "" : "; rejected: " + reasons.joined(separator: ", ")))
+        }
+    }
+
+    /// Complete records of an interrupted output, cut back to the last whole round: prompts from
+    /// that round on are generated again, which gives the same records.
+    func recover(_ path: String) throws -> (Int, [JSONObject]) {
+        let reader = RecordReader(paths: [path])
+        var records: [JSONObject] = []
+        do {
+            while let r = try reader.next() { records.append(r.object) }
+        } catch let e as StreamError {
+            // A torn tail (cut member or line) ends the usable part.
+            guard case .corruptStream = e else {
+                if case .badRecord = e {} else { throw e }
+                return cut(records)
+            }
+        }
+        return cut(records)
+    }
+
+    func cut(_ records: [JSONObject]) -> (Int, [JSONObject]) {
+        let indices = records.compactMap { (try? $0.string("prompt_id")).flatMap { Int($0.dropFirst()) } }
+        guard let last = indices.max() else { return (0, []) }
+        let start = last / round * round
+        return (start, zip(records, indices).filter { $0.1 < start }.map(\.0))
+    }
+}
