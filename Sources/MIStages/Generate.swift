@@ -29,10 +29,7 @@ public final class Generate {
         self.samples = samples
         self.sampling = sampling
         runSeed = seed
-        var stops = sampling.stopTokens
-        if let eos = model.tokenizer.eos { stops.insert(eos) }
-        if let chat = model.chat, case let ids = model.tokenizer.encode(chat.endOfTurn), ids.count == 1 { stops.insert(ids[0]) }
-        self.sampling.stopTokens = stops
+        self.sampling.stopTokens.formUnion(model.stopTokens)
     }
 
     func mix(_ a: UInt64, _ b: UInt64) -> UInt64 {

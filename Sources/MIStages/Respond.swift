@@ -18,10 +18,7 @@ public final class Respond {
         self.sampling = sampling
         self.batchSize = batchSize
         runSeed = seed
-        var stops = sampling.stopTokens
-        if let eos = model.tokenizer.eos { stops.insert(eos) }
-        if let chat = model.chat, case let ids = model.tokenizer.encode(chat.endOfTurn), ids.count == 1 { stops.insert(ids[0]) }
-        self.sampling.stopTokens = stops
+        self.sampling.stopTokens.formUnion(model.stopTokens)
     }
 
     /// The seed of record `index`.

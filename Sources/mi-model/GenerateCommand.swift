@@ -56,12 +56,7 @@ struct GenerateCommand: ParsableCommand {
         var index: UInt64 = 0
         try io.run(program: "mi-model generate", batch: batchSize) { loaded, records in
             let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: batchSize)
-            var stops = Set<Int32>()
-            if let eos = loaded.tokenizer.eos { stops.insert(eos) }
-            if let chat = loaded.chat {
-                let ids = loaded.tokenizer.encode(chat.endOfTurn)
-                if ids.count == 1 { stops.insert(ids[0]) }
-            }
+            let stops = loaded.stopTokens
             var requests: [GenerationRequest] = []
             for r in records {
                 var prompt = try field(r) { o throws(FieldError) in try o.string("prompt") }

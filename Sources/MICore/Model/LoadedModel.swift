@@ -18,6 +18,14 @@ public final class LoadedModel: @unchecked Sendable {
         return (try? SHA256.file(file)) ?? String(repeating: "0", count: 64)
     }()
 
+    /// Tokens that end a turn: end-of-sequence and the chat format's end-of-turn marker.
+    public var stopTokens: Set<Int32> {
+        var stops = Set<Int32>()
+        if let eos = tokenizer.eos { stops.insert(eos) }
+        if let chat, case let ids = tokenizer.encode(chat.endOfTurn), ids.count == 1 { stops.insert(ids[0]) }
+        return stops
+    }
+
     /// The model's name for records: the last path component.
     public var name: String { path.split(separator: "/").last.map(String.init) ?? path }
 
