@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "mi-dedupe", targets: ["mi-dedupe"]),
         .executable(name: "mi-respond", targets: ["mi-respond"]),
         .executable(name: "mi-generate", targets: ["mi-generate"]),
+        .executable(name: "mi-probe", targets: ["mi-probe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,6 +51,7 @@ let package = Package(
         .executableTarget(name: "mi-validate", dependencies: ["MICLI", "MIStream"]),
         .executableTarget(name: "mi-model", dependencies: ["MICLI", "MICore", "MIStream"]),
         .executableTarget(name: "mi-sft", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
+        .executableTarget(name: "mi-probe", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-generate", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-respond", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-dedupe", dependencies: ["MICLI", "MIStages", "MIStream"]),
@@ -61,6 +63,6 @@ let package = Package(
         .testTarget(name: "MICoreTests", dependencies: ["MICore", "CSupport"]),
         .testTarget(name: "MIStagesTests", dependencies: ["MIStages", "MIStream"]),
         // Runs the built executables as a user would: exit codes, pipes, signals.
-        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo", "mi-dedupe", "mi-respond", "mi-generate"]),
+        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo", "mi-dedupe", "mi-respond", "mi-generate", "mi-probe"]),
     ]
 )

@@ -15,6 +15,11 @@ transformers' Llama loaded from the GGUF (dequantised to float32, then float64).
 - dpo.json       two preference pairs, one step of the sigmoid DPO loss (beta 0.1, batch of both
                  pairs, reference = the starting model) with the same AdamW settings; the loss of
                  that step and every completion's log-probability sum afterwards.
+- influence.json local data influence of four records of data/reference.jsonl (ref-010..ref-013)
+                 on a reference set of three (ref-001..ref-003): one torch.optim.AdamW step (fresh
+                 state, lr 1e-5, betas 0.9/0.999, eps 1e-8, no weight decay) on the record alone,
+                 then the mean over reference records of each one's mean completion NLL, before
+                 minus after; the model is restored between records.
 - adamw.json     torch.optim.AdamW on a small float32 tensor with weight decay: parameters after
                  each of three steps with given gradients.
 """
@@ -63,11 +68,53 @@ def losses(model, batch):
     return total / count, per
 
 
+def influence_fixture(args, d, name, tok):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "data", "reference.jsonl")) as f:
+        recs = {r["id"]: r for r in map(json.loads, f)}
+    refs = [encode(tok, recs[f"ref-00{i}"]["instruction"], recs[f"ref-00{i}"]["response"]) for i in (1, 2, 3)]
+    cands = [f"ref-0{i}" for i in (10, 11, 12, 13)]
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32).double()
+
+    def ref_loss():
+        with torch.no_grad():
+            _, per = None, []
+            total = 0.0
+            for p, c in refs:
+                _, pe = losses(model, [(p, c)])
+                s, n = pe[0]
+                total += (s / n).item()
+            return total / len(refs)
+
+    before = ref_loss()
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    out = []
+    for cid in cands:
+        p, c = encode(tok, recs[cid]["instruction"], recs[cid]["response"])
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+        opt.zero_grad()
+        loss, _ = losses(model, [(p, c)])
+        loss.backward()
+        opt.step()
+        after = ref_loss()
+        out.append({"id": cid, "influence": before - after, "ref_loss_after": after})
+        model.load_state_dict(saved)
+    with open(os.path.join(args.out, "influence.json"), "w") as f:
+        json.dump({"source": "transformers LlamaForCausalLM from the GGUF, float64; torch.optim.AdamW", "lr": 1e-5,
+                   "reference_ids": ["ref-001", "ref-002", "ref-003"], "ref_loss_before": before, "records": out}, f, indent=1)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gguf", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--only", choices=["influence"], default=None)
     args = ap.parse_args()
+    if args.only == "influence":
+        d, name = os.path.split(os.path.abspath(args.gguf))
+        influence_fixture(args, d, name, tokenizer_from_gguf(args.gguf))
+        return
     d, name = os.path.split(os.path.abspath(args.gguf))
     tok = tokenizer_from_gguf(args.gguf)
     batch = [encode(tok, u, r) for u, r in EXAMPLES]
@@ -129,6 +176,8 @@ def main():
                    "step_loss": loss.item(),
                    "after": [{"chosen": a, "rejected": b} for a, b in after]}, f, indent=1)
         f.write("\n")
+
+    influence_fixture(args, d, name, tok)
 
     # AdamW alone, float32, with weight decay: three steps of given gradients.
     rng = np.random.default_rng(7)

@@ -1,0 +1,117 @@
+import MICore
+import MIStream
+
+/// Local data influence (Montessori-Instruct): how much one optimizer step on a single training
+/// record lowers the student's loss on a reference set,
+///     influence(x) = L_ref(θ) − L_ref(θ − Δθ(x)),
+/// where Δθ(x) is one AdamW step on x alone from the student's optimizer state (fresh when the
+/// checkpoint has none) and L_ref is the mean over reference examples of each example's mean
+/// negative log-likelihood over its response tokens. Positive: the record helps the student.
+/// The student is restored in memory after each record, never reloaded.
+///
+/// `firstOrder` replaces the second reference pass by the linear estimate −∇L_ref(θ)·Δθ(x), with
+/// ∇L_ref computed once: one forward and backward pass per record instead of a pass over the
+/// reference set.
+public final class LocalInfluence {
+    public enum Method: String, Sendable { case exact, firstOrder = "first-order" }
+
+    public let loaded: LoadedModel
+    public let reference: [TrainingExample]
+    public let method: Method
+    public let lr: Double
+    public let hyper: AdamW.Hyperparameters
+    private let optimizer: AdamW
+    private let savedParameters: FloatBuffer
+    private let savedM: FloatBuffer?
+    private let savedV: FloatBuffer?
+    private let savedStep: Int
+    private let backprop: Backpropagation
+    private var referenceGradient: FloatBuffer?
+    public private(set) var lossBefore = 0.0
+
+    public init(model: LoadedModel, reference: [TrainingExample], method: Method, lr: Double, hyper: AdamW.Hyperparameters,
+                optimizer: AdamW?) {
+        loaded = model
+        self.reference = reference
+        self.method = method
+        self.lr = lr
+        self.hyper = hyper
+        let P = model.model.parameters
+        self.optimizer = optimizer ?? AdamW(count: P.count, hyper: hyper)
+        self.optimizer.hyper = hyper
+        savedParameters = FloatBuffer(count: P.count, zeroed: false)
+        savedParameters.copy(from: P.buffer)
+        if let optimizer {
+            savedM = FloatBuffer(count: P.count, zeroed: false)
+            savedM!.copy(from: optimizer.m)
+            savedV = FloatBuffer(count: P.count, zeroed: false)
+            savedV!.copy(from: optimizer.v)
+            savedStep = optimizer.step
+        } else {
+            savedM = nil
+            savedV = nil
+            savedStep = 0
+        }
+        backprop = Backpropagation(model: model.model)
+        lossBefore = referenceLoss()
+        if method == .firstOrder {
+            // ∇ of the mean over examples of each example's mean NLL: weight 1/(E · tokens_e).
+            backprop.zeroGradients()
+            let e = Double(reference.count)
+            backprop.accumulate(reference, scale: 1) { _, counts in counts.map { 1 / (e * Double(max($0, 1))) } }
+            referenceGradient = FloatBuffer(count: P.count, zeroed: false)
+            referenceGradient!.copy(from: backprop.gradients)
+        }
+    }
+
+    /// Mean over the reference examples of each example's mean completion NLL.
+    public func referenceLoss(batch: Int = 8) -> Double {
+        var total = 0.0
+        for b0 in stride(from: 0, to: reference.count, by: batch) {
+            let part = reference[b0..<min(b0 + batch, reference.count)]
+            for lp in loaded.model.completionLogProbs(part.map { ($0.prompt, $0.completion) }) {
+                total += -lp.reduce(0, +) / Double(max(lp.count, 1))
+            }
+        }
+        return total / Double(max(reference.count, 1))
+    }
+
+    public struct Result { public let influence: Double; public let lossAfter: Double }
+
+    public func measure(_ example: TrainingExample) -> Result {
+        let P = loaded.model.parameters
+        backprop.zeroGradients()
+        backprop.accumulate([example])
+        optimizer.update(parameters: P.buffer, gradients: backprop.gradients, lr: lr)
+        let result: Result
+        if let g = referenceGradient {
+            // −∇L_ref · Δθ, with Δθ = θ_after − θ_before.
+            var dot = 0.0
+            for i in 0..<P.count { dot += Double(g[i]) * Double(P.buffer[i] - savedParameters[i]) }
+            result = Result(influence: -dot, lossAfter: lossBefore + dot)
+        } else {
+            let after = referenceLoss()
+            result = Result(influence: lossBefore - after, lossAfter: after)
+        }
+        // Restore the student and its optimizer state.
+        P.buffer.copy(from: savedParameters)
+        if let savedM, let savedV { optimizer.m.copy(from: savedM); optimizer.v.copy(from: savedV) } else { optimizer.m.zero(); optimizer.v.zero() }
+        optimizer.restore(step: savedStep)
+        return result
+    }
+
+    /// The training example of an instruction/response record (as mi-sft builds it).
+    public static func example(_ o: JSONObject, model: LoadedModel) throws(FieldError) -> TrainingExample {
+        let instruction = try o.string("instruction"), response = try o.string("response"), input = try o.optionalString("input")
+        let chat = model.chat ?? ChatFormat(style: .chatml, defaultSystem: nil)
+        let user = (input?.isEmpty ?? true) ? instruction : instruction + "\n\n" + input!
+        return TrainingExample(prompt: model.tokenizer.encode(chat.prompt(user: user)), completion: model.tokenizer.encode(chat.completion(response)))
+    }
+
+    /// Shard of a record id: FNV-1a of the id modulo `count`.
+    public static func shard(of id: String, count: Int) -> Int {
+        var f = Fingerprint()
+        f.add(id.utf8)
+        return Int(f.value % UInt64(count))
+    }
+}

@@ -1,0 +1,124 @@
+import ArgumentParser
+import MICLI
+import MICore
+import MIStages
+import MIStream
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension LocalInfluence.Method: ExpressibleByArgument {}
+
+struct ProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mi-probe",
+        abstract: "Score each instruction/response record by its local data influence on a student.",
+        discussion: """
+        influence = reference loss before − after one AdamW step on the record alone (positive: \
+        the record helps). The reference loss is the mean over reference records of each one's \
+        mean NLL over its response tokens. Adds "influence", "ref_loss_before", "ref_loss_after" \
+        and "probe"; output order is input order. --shard K/N keeps the records whose id hashes \
+        to shard K, so shards can run apart and their outputs be concatenated.
+        """)
+
+    @Option(help: "Student model (its optimizer state is used when the checkpoint has one).") var student: String
+    @Option(help: "Reference records (instruction/response).") var reference: [String]
+    @Argument(help: "Records to score ('-' is stdin).") var inputs: [String] = ["-"]
+    @Option(name: .shortAndLong, help: "Output ('-' is stdout; a .gz name is compressed).") var out = "-"
+    @Option(help: "exact, or first-order (∇L_ref·Δθ with ∇L_ref computed once).") var method = LocalInfluence.Method.exact
+    @Option(help: "Learning rate of the probing step.") var lr = 5e-6
+    @Option(help: "AdamW beta1.") var beta1 = 0.9
+    @Option(help: "AdamW beta2.") var beta2 = 0.999
+    @Option(help: "AdamW epsilon.") var eps = 1e-8
+    @Option(help: "AdamW weight decay.") var weightDecay = 0.0
+    @Option(help: "K/N: score only records whose id hashes to shard K of N.") var shard: String?
+    @Flag(help: "Continue OUT.partial of an interrupted run with the same inputs and settings.") var resume = false
+    @OptionGroup var badRecords: BadRecordOptions
+    @OptionGroup var common: CommonOptions
+
+    func shardSpec() throws -> (Int, Int)? {
+        guard let shard else { return nil }
+        let parts = shard.split(separator: "/")
+        guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]), n >= 1, (0..<n).contains(k) else {
+            throw ValidationError("--shard must be K/N with 0 <= K < N")
+        }
+        return (k, n)
+    }
+
+    func validate() throws {
+        _ = try shardSpec()
+        if !(lr > 0) { throw ValidationError("--lr must be > 0") }
+        if resume && out == "-" { throw ValidationError("--resume needs --out FILE") }
+    }
+
+    func run() throws {
+        common.apply(program: "mi-probe")
+        try StageRunner.run {
+            let model = try LoadedModel(path: student, blockWeights: false)
+            var hyper = AdamW.Hyperparameters()
+            hyper.beta1 = beta1; hyper.beta2 = beta2; hyper.eps = eps; hyper.weightDecay = weightDecay
+            let state = HuggingFaceDirectory.isDirectory(student)
+                ? try Checkpoint.loadOptimizer(dir: student, parameters: model.model.parameters, hyper: hyper) : nil
+            let policy = badRecords.policy()
+            var refs: [TrainingExample] = []
+            let refReader = RecordReader(paths: reference, options: badRecords.readOptions, badRecords: policy)
+            while let r = try refReader.next() {
+                do { refs.append(try LocalInfluence.example(r.object, model: model)) } catch { try refReader.reject(r, "\(error)") }
+            }
+            if refs.isEmpty { throw ValidationError("no reference records in \(reference.joined(separator: ", "))") }
+            let probe = LocalInfluence(model: model, reference: refs, method: method, lr: lr, hyper: hyper, optimizer: state)
+            Log.info("reference loss \(probe.lossBefore) over \(refs.count) records (\(state == nil ? "fresh" : "saved") optimizer state)")
+            var done: [JSONObject] = []
+            if resume, access(out + ".partial", R_OK) == 0 {
+                let r = RecordReader(paths: [out + ".partial"])
+                do { while let rec = try r.next() { done.append(rec.object) } } catch {}
+            }
+            let writer = try JSONLWriter(path: out, flushThreshold: out == "-" ? 1 : 1 << 16)
+            for o in done { try writer.write(o) }
+            try writer.flush()
+            var probeInfo = JSONObject()
+            probeInfo["method"] = .string(method.rawValue)
+            probeInfo["lr"] = JSONNumber(lr).map(JSONValue.number) ?? .null
+            probeInfo["student"] = .string(model.name)
+            probeInfo["beta1"] = JSONNumber(beta1).map(JSONValue.number) ?? .null
+            probeInfo["beta2"] = JSONNumber(beta2).map(JSONValue.number) ?? .null
+            probeInfo["eps"] = JSONNumber(eps).map(JSONValue.number) ?? .null
+            probeInfo["weight_decay"] = JSONNumber(weightDecay).map(JSONValue.number) ?? .null
+            let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
+            let progress = Progress(label: "mi-probe")
+            let spec = try shardSpec()
+            var selected = 0
+            do {
+                while let r = try reader.next() {
+                    let id = (try? r.object.string("id")) ?? "\(r.location.source):\(r.location.line)"
+                    if let (k, n) = spec, LocalInfluence.shard(of: id, count: n) != k { continue }
+                    selected += 1
+                    if selected <= done.count {
+                        guard (try? done[selected - 1].string("id")) == (try? r.object.string("id")) else {
+                            throw StageFailure.resumeRefused("\(out).partial does not match the input at record \(selected)")
+                        }
+                        continue
+                    }
+                    let example: TrainingExample
+                    do { example = try LocalInfluence.example(r.object, model: model) } catch { try reader.reject(r, "\(error)"); continue }
+                    let m = probe.measure(example)
+                    var o = r.object
+                    o["influence"] = JSONNumber(m.influence).map(JSONValue.number) ?? .null
+                    o["ref_loss_before"] = JSONNumber(probe.lossBefore).map(JSONValue.number) ?? .null
+                    o["ref_loss_after"] = JSONNumber(m.lossAfter).map(JSONValue.number) ?? .null
+                    o["probe"] = .object(probeInfo)
+                    try writer.write(o)
+                    try writer.flush()
+                    try Interrupts.check()
+                    progress.update(count: selected)
+                }
+                try writer.commit()
+                try policy.commit()
+            } catch let e as StreamError {
+                if case .interrupted = e { writer.leavePartial() } else if e != .brokenPipe { writer.discard() }
+                throw e
+            }
+            progress.finish("\(selected) records scored (\(method.rawValue))")
+        }
+    }
+}
