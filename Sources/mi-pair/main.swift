@@ -1,0 +1,1 @@
+PairCommand.main()

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// mi-pair's rule on crafted inputs: chosen > 0 > rejected within a prompt, options, and grouping.
+@Suite struct PairCLITests {
+    func record(_ id: String, _ prompt: String, _ influence: Double) -> String {
+        #"{"id":"\#(id)","prompt_id":"\#(prompt)","prompt":"make a task","raw":"<instruction>\#(id)</instruction>","instruction":"\#(id)","response":"r","influence":\#(influence)}"#
+    }
+
+    func pairs(_ r: RunResult) -> [[String: Any]] {
+        r.stdoutText.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    var input: String {
+        [record("a1", "p1", 0.3), record("a2", "p1", -0.1), record("a3", "p1", 0.1), record("a4", "p1", -0.4), record("a5", "p1", 0),
+         record("b1", "p2", 0.2), record("b2", "p2", 0.5),  // no negative: no pairs
+         record("c1", "p3", -0.2), record("c2", "p3", 0.05)].joined(separator: "\n") + "\n"
+    }
+
+    @Test func everyCombinationOfHelpfulAndHarmful() throws {
+        let r = try run("mi-pair", [], stdin: Array(input.utf8))
+        #expect(r.status == 0, "\(r.stderr)")
+        let ps = pairs(r)
+        // p1: {a1, a3} × {a2, a4}, largest margin first; zero influence is neither side. p3: c2 × c1.
+        #expect(ps.map { "\($0["chosen_id"]!)>\($0["rejected_id"]!)" } == ["a1>a4", "a3>a4", "a1>a2", "a3>a2", "c2>c1"])
+        #expect(ps.allSatisfy { ($0["chosen_influence"] as! Double) > 0 && ($0["rejected_influence"] as! Double) < 0 })
+        #expect(ps[0]["chosen"] as? String == "<instruction>a1</instruction>")
+        #expect(ps[0]["prompt"] as? String == "make a task")
+        #expect(r.stderr.contains("3 prompts: 2 with pairs, 1 without; 5 pairs"))
+        let v = try run("mi-validate", ["--schema", "pair"], stdin: r.stdout)
+        #expect(v.status == 0, "\(v.stderr)")
+    }
+
+    @Test func optionsLimitThePairs() throws {
+        let best = pairs(try run("mi-pair", ["--mode", "best-worst"], stdin: Array(input.utf8)))
+        #expect(best.map { "\($0["chosen_id"]!)>\($0["rejected_id"]!)" } == ["a1>a4", "c2>c1"])
+        let capped = pairs(try run("mi-pair", ["--max-pairs-per-prompt", "1", "--min-margin", "0.3"], stdin: Array(input.utf8)))
+        #expect(capped.map { "\($0["chosen_id"]!)>\($0["rejected_id"]!)" } == ["a1>a4"])
+    }
+
+    @Test func scatteredPromptsNeedSort() throws {
+        let scattered = [record("a1", "p1", 0.3), record("b1", "p2", -0.2), record("a2", "p1", -0.1)].joined(separator: "\n") + "\n"
+        let r = try run("mi-pair", [], stdin: Array(scattered.utf8))
+        #expect(r.status == 65)
+        #expect(r.stderr.contains("<stdin>:3") && r.stderr.contains("reappears"))
+        let s = try run("mi-pair", ["--sort"], stdin: Array(scattered.utf8))
+        #expect(s.status == 0)
+        #expect(pairs(s).map { $0["chosen_id"] as? String } == ["a1"])
+        let bad = try run("mi-pair", [], stdin: Array(#"{"prompt_id":"p","prompt":"x","raw":"y","influence":"high"}"#.utf8) + [0x0A])
+        #expect(bad.status == 65)
+        #expect(bad.stderr.contains("expected number, got string"))
+    }
+}
