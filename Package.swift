@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "mi-generate", targets: ["mi-generate"]),
         .executable(name: "mi-probe", targets: ["mi-probe"]),
         .executable(name: "mi-pair", targets: ["mi-pair"]),
+        .executable(name: "mi-eval", targets: ["mi-eval"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,6 +53,7 @@ let package = Package(
         .executableTarget(name: "mi-validate", dependencies: ["MICLI", "MIStream"]),
         .executableTarget(name: "mi-model", dependencies: ["MICLI", "MICore", "MIStream"]),
         .executableTarget(name: "mi-sft", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
+        .executableTarget(name: "mi-eval", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-pair", dependencies: ["MICLI", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-probe", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-generate", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),
@@ -65,6 +67,6 @@ let package = Package(
         .testTarget(name: "MICoreTests", dependencies: ["MICore", "CSupport"]),
         .testTarget(name: "MIStagesTests", dependencies: ["MIStages", "MIStream"]),
         // Runs the built executables as a user would: exit codes, pipes, signals.
-        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo", "mi-dedupe", "mi-respond", "mi-generate", "mi-probe", "mi-pair"]),
+        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo", "mi-dedupe", "mi-respond", "mi-generate", "mi-probe", "mi-pair", "mi-eval"]),
     ]
 )

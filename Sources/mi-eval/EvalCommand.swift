@@ -1,0 +1,68 @@
+import ArgumentParser
+import MICLI
+import MICore
+import MIStages
+import MIStream
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mi-eval",
+        abstract: "Per-record loss of a model on instruction/response records, with a bootstrap interval of the mean.",
+        discussion: """
+        Writes each record with "loss" (mean NLL over its response tokens, as mi-probe defines the \
+        reference loss) and, with --against, "loss_against"; prints the mean and a 95 % bootstrap \
+        interval on stderr, and for two models the paired difference (model − against).
+        """)
+
+    @Option(help: "Model to evaluate.") var model: String
+    @Option(help: "Records with instruction and response.") var data: [String]
+    @Option(help: "A second model, evaluated on the same records for a paired comparison.") var against: String?
+    @Option(name: .shortAndLong, help: "Per-record output ('-' is stdout).") var out = "-"
+    @Option(help: "Bootstrap resamples.") var bootstrap = 1000
+    @OptionGroup var badRecords: BadRecordOptions
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.apply(program: "mi-eval")
+        try StageRunner.run {
+            let first = try LoadedModel(path: model, blockWeights: false)
+            let policy = badRecords.policy()
+            let reader = RecordReader(paths: data, options: badRecords.readOptions, badRecords: policy)
+            var records: [JSONObject] = []
+            var examples: [TrainingExample] = []
+            while let r = try reader.next() {
+                do { examples.append(try LocalInfluence.example(r.object, model: first)) } catch { try reader.reject(r, "\(error)"); continue }
+                records.append(r.object)
+            }
+            if records.isEmpty { throw ValidationError("no records in \(data.joined(separator: ", "))") }
+            let a = Evaluation.losses(first, examples)
+            var b: [Double]?
+            if let against {
+                let second = try LoadedModel(path: against, blockWeights: false)
+                // Same text, the second model's own tokenizer.
+                let other = try records.map { try LocalInfluence.example($0, model: second) }
+                b = Evaluation.losses(second, other)
+            }
+            let writer = try JSONLWriter(path: out)
+            for (i, var o) in records.enumerated() {
+                o["loss"] = JSONNumber(a[i]).map(JSONValue.number) ?? .null
+                if let b { o["loss_against"] = JSONNumber(b[i]).map(JSONValue.number) ?? .null }
+                try writer.write(o)
+            }
+            try writer.commit()
+            try policy.commit()
+            let ia = Evaluation.bootstrap(a, resamples: bootstrap)
+            var summary = "\(records.count) records: mean loss \(fmt(ia.mean)) (95 % CI \(fmt(ia.low))–\(fmt(ia.high)))"
+            if let b {
+                let ib = Evaluation.bootstrap(b, resamples: bootstrap)
+                let diff = Evaluation.bootstrap(zip(a, b).map { $0 - $1 }, resamples: bootstrap)
+                let wins = zip(a, b).filter { $0 < $1 }.count
+                summary += "; against: \(fmt(ib.mean)) (\(fmt(ib.low))–\(fmt(ib.high))); difference \(fmt(diff.mean)) "
+                    + "(95 % CI \(fmt(diff.low))–\(fmt(diff.high))); lower loss on \(wins) of \(records.count) records"
+            }
+            Log.info(summary)
+        }
+    }
+
+    func fmt(_ x: Double) -> String { String(Double(Int((x * 10000).rounded())) / 10000) }
+}
