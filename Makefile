@@ -19,10 +19,11 @@ model: deps
 build: deps
 	swift build -c release
 
+# One round of the Montessori-Instruct loop on the default model at small sizes; intermediate
+# files stay in runs/demo (delete it to start over; a rerun continues where it stopped).
 demo: model build
 	$(BIN)/mi-model info --model "$(MODEL)"
-	echo '{"prompt":"Give me one tip for learning a new language."}' \
-	  | $(BIN)/mi-model generate --chat --model "$(MODEL)" --max-tokens 48
+	PROBE_PROMPTS=16 scripts/montessori-loop.sh "$(MODEL)" runs/demo
 
 # Tests use only the public API, so the release build above is reused as is.
 test: model build
