@@ -51,4 +51,19 @@ import Testing
         #expect(byID(parts) == byID(decode(whole)))
         #expect(parts.count == 8)
     }
+
+    @Test func resumeContinuesAnInterruptedOutput() throws {
+        let dir = TempDir()
+        let refs = dir.write("refs.jsonl", try lines(Self.data, ids: ["ref-001", "ref-002"]))
+        let input = dir.write("in.jsonl", try lines(Self.data, ids: (10...15).map { "ref-0\($0)" }))
+        let flags = ["--student", SFTCLITests.tiny, "--reference", refs, "--lr", "1e-3", input]
+        let whole = try run("mi-probe", flags + ["-o", dir.path("whole.jsonl")])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let text = String(decoding: dir.read("whole.jsonl"), as: UTF8.self)
+        let kept = text.split(separator: "\n").prefix(3).joined(separator: "\n") + "\n" + "{\"id\":\"torn"
+        dir.write("part.jsonl.partial", kept)
+        let resumed = try run("mi-probe", flags + ["-o", dir.path("part.jsonl"), "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(dir.read("part.jsonl") == dir.read("whole.jsonl"))
+    }
 }
