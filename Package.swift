@@ -17,9 +17,11 @@ let package = Package(
         .executable(name: "mi-probe", targets: ["mi-probe"]),
         .executable(name: "mi-pair", targets: ["mi-pair"]),
         .executable(name: "mi-eval", targets: ["mi-eval"]),
+        .executable(name: "mi-run", targets: ["mi-run"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C libraries from Debian: zlib1g-dev and libopenblas-dev.
@@ -38,6 +40,11 @@ let package = Package(
         .target(name: "MICore", dependencies: ["COpenBLAS", "CSupport", "MIStream"]),
         // Stages: the work of each tool, on the model core and the stream layer.
         .target(name: "MIStages", dependencies: ["MICore", "MIStream"]),
+        // The whole loop over a run directory: config, fingerprinted steps, the stage tools as processes.
+        .target(name: "MIRun", dependencies: [
+            "MICore", "MIStages", "MIStream",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         // Shared command-line plumbing: exit codes, logging flags, signal handling.
         .target(name: "MICLI", dependencies: [
             "MIStream",
@@ -54,6 +61,7 @@ let package = Package(
         .executableTarget(name: "mi-model", dependencies: ["MICLI", "MICore", "MIStream"]),
         .executableTarget(name: "mi-sft", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-eval", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),
+        .executableTarget(name: "mi-run", dependencies: ["MICLI", "MIRun", "MIStream"]),
         .executableTarget(name: "mi-pair", dependencies: ["MICLI", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-probe", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-generate", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),

@@ -27,7 +27,10 @@ public final class Respond {
         return mix.next()
     }
 
-    public func run(_ reader: RecordReader, out: JSONLWriter, progress: Progress?) throws {
+    /// Answers every record of `reader` in order. `resumed` holds the records of an interrupted run's
+    /// output: that many leading records are skipped (their ids must match), the rest continue
+    /// with the seeds they would have had.
+    public func run(_ reader: RecordReader, out: JSONLWriter, progress: Progress?, resumed: [JSONObject] = []) throws {
         guard let chat = loaded.chat else { throw StageFailure.usage("\(loaded.path): the model has no chat template") }
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: batchSize)
         let responder = JSONValue.object(JSONObject(uniqueKeysAndValues: [("model", .string(loaded.name)), ("sha256", .string(loaded.sha256))]))
@@ -55,6 +58,15 @@ public final class Respond {
                 instruction = try r.object.string("instruction")
                 input = try r.object.optionalString("input")
             } catch { try reader.reject(r, error.description); continue }
+            if index < resumed.count {
+                guard (try? resumed[index].string("id")) == (try? r.object.string("id")),
+                      (try? resumed[index].string("instruction")) == instruction else {
+                    throw StageFailure.resumeRefused("\(out.path).partial does not match the input at record \(index + 1)")
+                }
+                index += 1
+                done += 1
+                continue
+            }
             let user = (input?.isEmpty ?? true) ? instruction : instruction + "\n\n" + input!
             var p = sampling
             p.seed = seed(index: index)

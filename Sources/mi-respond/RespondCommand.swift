@@ -3,6 +3,9 @@ import MICLI
 import MICore
 import MIStages
 import MIStream
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct RespondCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,11 +28,13 @@ struct RespondCommand: ParsableCommand {
     @Option(help: "Longest response in tokens; longer ones are cut and marked truncated.") var maxTokens = 512
     @Option(help: "Run seed.") var seed: UInt64 = 42
     @Option(help: "Records decoded together.") var batchSize = 16
+    @Flag(help: "Continue OUT.partial of an interrupted run with the same inputs and settings.") var resume = false
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
         if maxTokens < 1 || batchSize < 1 { throw ValidationError("--max-tokens and --batch-size must be >= 1") }
+        if resume && out == "-" { throw ValidationError("--resume needs --out FILE") }
         if temperature < 0 || !(topP > 0 && topP <= 1) { throw ValidationError("--temperature must be >= 0 and --top-p in (0, 1]") }
     }
 
@@ -44,10 +49,18 @@ struct RespondCommand: ParsableCommand {
             let respond = Respond(model: model, sampling: p, batchSize: batchSize, seed: seed)
             let policy = badRecords.policy()
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
+            // Complete records of an interrupted run; a torn last gzip member is dropped and redone.
+            var resumed: [JSONObject] = []
+            if resume, access(out + ".partial", R_OK) == 0 {
+                let r = RecordReader(paths: [out + ".partial"])
+                do { while let rec = try r.next() { resumed.append(rec.object) } } catch {}
+            }
             let writer = try JSONLWriter(path: out, flushThreshold: out == "-" ? 1 : 1 << 20)
+            for o in resumed { try writer.write(o) }
+            try writer.flush()
             let progress = Progress(label: "mi-respond")
             do {
-                try respond.run(reader, out: writer, progress: progress)
+                try respond.run(reader, out: writer, progress: progress, resumed: resumed)
                 try writer.commit()
                 try policy.commit()
             } catch let e as StreamError {

@@ -1,0 +1,344 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MICore
+import MIStages
+import MIStream
+
+/// The Montessori-Instruct loop as steps over one run directory. Each step runs a stage tool (or a
+/// small in-process step: the reference split, equal-sized training sets) and is fingerprinted by
+/// its settings and the content of its inputs; a finished step with the same fingerprint is
+/// skipped, an interrupted one resumed, a changed one redone (and, through the fingerprints, every
+/// step downstream of it).
+///
+///   warm-up:  teacher data → SFT of the student (keeping its AdamW state for the probe)
+///   round r:  probing set from teacher_{r-1} → local data influence on student_{r-1} → pairs →
+///             DPO of teacher_{r-1} = teacher_r → training sets from teacher_r and from the
+///             original teacher, cut to the same size → SFT of both students → held-out losses
+public final class MontessoriRun {
+    public struct Artifact: Sendable {
+        public let path: String
+        public let fingerprint: String
+    }
+
+    let config: RunConfig
+    public let directory: String
+    let toolDirectory: String
+    let quiet: Bool
+    let hashes: ContentHashes
+    let ledger: StepLedger
+    public private(set) var ran: [String] = []
+    public private(set) var skipped: [String] = []
+    public private(set) var resumed: [String] = []
+    var lastCommand: [String] = []
+    var totalSteps = 0
+
+    public init(config: RunConfig, directory: String, toolDirectory: String? = nil, quiet: Bool = false) throws {
+        self.config = config
+        self.directory = directory
+        self.toolDirectory = toolDirectory ?? Files.executableDirectory()
+        self.quiet = quiet
+        try Files.makeDirectories(directory + "/.mi-run")
+        hashes = ContentHashes(cachePath: directory + "/.mi-run/content-hashes.jsonl")
+        ledger = try StepLedger(runDirectory: directory)
+    }
+
+    func path(_ relative: String) -> String { directory + "/" + relative }
+
+    /// Writes a text file in the run directory atomically (temporary name, then rename).
+    public func writeText(_ text: String, to relative: String) throws {
+        let final = path(relative), temporary = final + ".partial"
+        guard let f = fopen(temporary, "wb") else { throw RunError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        let bytes = Array(text.utf8)
+        let written = fwrite(bytes, 1, bytes.count, f)
+        let ok = written == bytes.count && fflush(f) == 0 && fsync(fileno(f)) == 0
+        fclose(f)
+        guard ok, rename(temporary, final) == 0 else { throw RunError("cannot write \(final): \(String(cString: strerror(errno)))") }
+    }
+
+    // MARK: - The loop
+
+    /// Runs (or continues) the whole loop and returns its report.
+    public func run() throws -> RunReport {
+        defer { hashes.save() }
+        var report = RunReport()
+        let teacher0 = try external(config.teacher)
+        let seeds = try external(config.seeds)
+        let reference = try external(config.reference)
+        var probeReference = reference
+        var heldout: Artifact
+        if let h = config.heldout {
+            heldout = try external(h)
+        } else {
+            let fraction = config.heldoutFraction
+            let split = try step("split", inputs: [("reference", reference)], settings: "heldout_fraction \(fraction)",
+                                 outputs: ["reference-probe.jsonl", "heldout.jsonl"]) { _ in
+                try Self.split(reference.path, fraction: fraction, probe: self.path("reference-probe.jsonl"), heldout: self.path("heldout.jsonl"))
+            }
+            probeReference = try file("reference-probe.jsonl")
+            heldout = try file("heldout.jsonl")
+            report.split = (split.result.intValue("probe"), split.result.intValue("heldout"))
+        }
+
+        var student = try external(config.student)
+        if let warmup = config.warmup {
+            let data = try synthesize(warmup, prefix: "warmup/", teacher: teacher0, seeds: seeds, seed: config.seed + 100, report: &report.warmup)
+            student = try train(from: student, data: data, options: warmup.learn, name: "warmup/sft", out: "warmup/student")
+            report.warmup.trainingRecords = try count(data.path)
+        }
+
+        var teacher = teacher0
+        var montessori = student, baseline = student
+        for r in 1...config.rounds {
+            var round = RoundReport(round: r)
+            let rd = "round-\(r)/"
+            let probeSet = try synthesize(config.probing, prefix: rd + "probe-", teacher: teacher, seeds: seeds, seed: config.seed + r, report: &round.probing)
+            let probeOptions = config.probing.learn
+            let scoredPath = rd + "scored.jsonl.gz"
+            _ = try step(rd + "probe", inputs: [("student", montessori), ("reference", probeReference), ("records", probeSet)],
+                         settings: command("mi-probe") + probeOptions.canonical, outputs: [scoredPath]) { resume in
+                try self.tool("mi-probe", ["--student", montessori.path, "--reference", probeReference.path, probeSet.path,
+                                           "-o", self.path(scoredPath)] + probeOptions.arguments() + (resume ? ["--resume"] : []))
+                return ["records": .number(JSONNumber(try self.count(self.path(scoredPath))))]
+            }
+            let scored = try file(scoredPath)
+            round.influences = try Self.doubles(scored.path, field: "influence")
+
+            let pairsPath = rd + "pairs.jsonl.gz"
+            _ = try step(rd + "pair", inputs: [("scored", scored)], settings: command("mi-pair") + config.pair.canonical, outputs: [pairsPath]) { _ in
+                try self.tool("mi-pair", [scored.path, "-o", self.path(pairsPath)] + self.config.pair.arguments())
+                return ["pairs": .number(JSONNumber(try self.count(self.path(pairsPath))))]
+            }
+            let pairs = try file(pairsPath)
+            round.pairs = try count(pairs.path)
+            round.promptsWithPairs = Set(try Self.strings(pairs.path, field: "prompt_id")).count
+
+            var updated = teacher
+            if round.pairs > 0 {
+                let out = rd + "teacher", metrics = rd + "dpo-metrics.jsonl"
+                let dpoOptions = config.dpo
+                let s = try step(rd + "dpo", inputs: [("teacher", teacher), ("pairs", pairs)], settings: command("mi-dpo") + dpoOptions.canonical,
+                                 outputs: [out, metrics]) { resume in
+                    try self.tool("mi-dpo", ["--model", teacher.path, "--pairs", pairs.path, "--out", self.path(out),
+                                             "--metrics", self.path(metrics)] + dpoOptions.arguments() + (resume ? ["--resume"] : []))
+                    return [:]
+                }
+                updated = Artifact(path: path(out), fingerprint: "step:" + s.fingerprint)
+                round.dpo = try Self.metrics(path(metrics))
+            } else {
+                Log.info("round \(r): no preference pairs; the teacher stays as it is")
+            }
+
+            let trainM = try synthesize(config.training, prefix: rd + "montessori-", teacher: updated, seeds: seeds,
+                                        seed: config.seed + 200 + r, report: &round.montessoriData)
+            let trainB = try synthesize(config.training, prefix: rd + "baseline-", teacher: teacher0, seeds: seeds,
+                                        seed: config.seed + 200 + r, report: &round.baselineData)
+            let equal = try step(rd + "equalize", inputs: [("montessori", trainM), ("baseline", trainB)], settings: "same size",
+                                 outputs: [rd + "train-montessori.jsonl.gz", rd + "train-baseline.jsonl.gz"]) { _ in
+                try Self.equalize([(trainM.path, self.path(rd + "train-montessori.jsonl.gz")), (trainB.path, self.path(rd + "train-baseline.jsonl.gz"))])
+            }
+            round.trainingRecords = equal.result.intValue("records")
+            guard round.trainingRecords > 0 else {
+                throw RunError("round \(r): a training set is empty (the teacher's outputs were all filtered); raise training.generate.prompts",
+                               exitStatus: ExitStatus.dataError.rawValue)
+            }
+            montessori = try train(from: montessori, data: try file(rd + "train-montessori.jsonl.gz"), options: config.training.learn,
+                                   name: rd + "sft-montessori", out: rd + "student-montessori")
+            baseline = try train(from: baseline, data: try file(rd + "train-baseline.jsonl.gz"), options: config.training.learn,
+                                 name: rd + "sft-baseline", out: rd + "student-baseline")
+            round.montessoriSFT = try Self.metrics(path(rd + "student-montessori-metrics.jsonl"))
+
+            let evalPath = rd + "eval.jsonl"
+            let evalOptions = config.eval
+            _ = try step(rd + "eval", inputs: [("montessori", montessori), ("baseline", baseline), ("heldout", heldout)],
+                         settings: command("mi-eval") + evalOptions.canonical, outputs: [evalPath]) { _ in
+                try self.tool("mi-eval", ["--model", montessori.path, "--against", baseline.path, "--data", heldout.path,
+                                          "-o", self.path(evalPath)] + evalOptions.arguments())
+                return [:]
+            }
+            round.montessoriLoss = try Self.doubles(path(evalPath), field: "loss")
+            round.baselineLoss = try Self.doubles(path(evalPath), field: "loss_against")
+            report.rounds.append(round)
+            teacher = updated
+        }
+        report.steps = (ran.count, resumed.count, skipped.count)
+        return report
+    }
+
+    /// Generate → dedupe (against the seeds) → respond, each its own step and file.
+    func synthesize(_ phase: RunConfig.Phase, prefix: String, teacher: Artifact, seeds: Artifact, seed: Int,
+                    report: inout DataReport) throws -> Artifact {
+        var seeded = RunConfig.Options()
+        seeded.entries = [("seed", ConfigNode(.scalar(String(seed)), location: ""))]
+        let generate = phase.generate.over(config.sampling).over(seeded)
+        let respond = phase.respond.over(config.sampling).over(seeded)
+        let dedupe = config.dedupe
+        let instructions = prefix + "instructions.jsonl.gz", deduped = prefix + "deduped.jsonl.gz", answered = prefix + "answered.jsonl.gz"
+        _ = try step(prefix + "generate", inputs: [("teacher", teacher), ("seeds", seeds)], settings: command("mi-generate") + generate.canonical,
+                     outputs: [instructions]) { resume in
+            try self.tool("mi-generate", ["--teacher", teacher.path, "--seeds", seeds.path, "-o", self.path(instructions)]
+                          + generate.arguments() + (resume ? ["--resume"] : []))
+            return [:]
+        }
+        let i = try file(instructions)
+        _ = try step(prefix + "dedupe", inputs: [("instructions", i), ("seeds", seeds)], settings: command("mi-dedupe") + dedupe.canonical,
+                     outputs: [deduped]) { _ in
+            try self.tool("mi-dedupe", [i.path, "--against", seeds.path, "-o", self.path(deduped)] + dedupe.arguments())
+            return [:]
+        }
+        let d = try file(deduped)
+        _ = try step(prefix + "respond", inputs: [("teacher", teacher), ("instructions", d)], settings: command("mi-respond") + respond.canonical,
+                     outputs: [answered]) { resume in
+            try self.tool("mi-respond", ["--teacher", teacher.path, d.path, "-o", self.path(answered)]
+                          + respond.arguments() + (resume ? ["--resume"] : []))
+            return [:]
+        }
+        report.generated = try count(i.path)
+        report.deduplicated = try count(d.path)
+        report.answered = try count(path(answered))
+        return try file(answered)
+    }
+
+    /// SFT of `model` on `data` into `out`, keeping the AdamW state so the next probe starts from it.
+    func train(from model: Artifact, data: Artifact, options: RunConfig.Options, name: String, out: String) throws -> Artifact {
+        let metrics = out + "-metrics.jsonl"
+        guard try count(data.path) > 0 else {
+            throw RunError("\(name): \(data.path) has no records (the teacher's outputs were all filtered); generate more prompts",
+                           exitStatus: ExitStatus.dataError.rawValue)
+        }
+        let s = try step(name, inputs: [("model", model), ("data", data)], settings: command("mi-sft") + options.canonical,
+                         outputs: [out, metrics]) { resume in
+            try self.tool("mi-sft", ["--model", model.path, "--data", data.path, "--out", self.path(out), "--save-optimizer",
+                                     "--metrics", self.path(metrics)] + options.arguments() + (resume ? ["--resume"] : []))
+            return [:]
+        }
+        return Artifact(path: path(out), fingerprint: "step:" + s.fingerprint)
+    }
+
+    // MARK: - Steps
+
+    /// Runs one step unless it already finished with the same fingerprint.
+    func step(_ name: String, inputs: [(String, Artifact)], settings: String, outputs: [String],
+              _ body: (_ resume: Bool) throws -> JSONObject) throws -> (fingerprint: String, result: JSONObject) {
+        var h = SHA256()
+        h.update(Array("step \(name)\nsettings \(settings)\n".utf8))
+        for (role, a) in inputs { h.update(Array("input \(role) \(a.fingerprint)\n".utf8)) }
+        let fingerprint = h.finish()
+        let paths = outputs.map(path)
+        totalSteps += 1
+        let previous = ledger.entry(name)
+        if let p = previous, p.status == .done, p.fingerprint == fingerprint, paths.allSatisfy(Files.exists) {
+            skipped.append(name)
+            Log.debug("\(name): done already")
+            return (fingerprint, p.result)
+        }
+        let resume = previous?.status == .running && previous?.fingerprint == fingerprint
+        if !resume {
+            for p in paths { for suffix in ["", ".partial", ".previous"] { Files.remove(p + suffix) } }
+        }
+        for p in paths { try Files.makeDirectories(Files.directory(of: p)) }
+        Log.info(resume ? "\(name): resuming" : "\(name)")
+        try ledger.record(.init(step: name, fingerprint: fingerprint, status: .running, result: JSONObject()))
+        lastCommand = []
+        var result = try body(resume)
+        for p in paths where !Files.exists(p) { throw RunError("step \(name) finished without writing \(p)") }
+        if !lastCommand.isEmpty { result["command"] = .array(lastCommand.map(JSONValue.string)) }
+        try ledger.record(.init(step: name, fingerprint: fingerprint, status: .done, result: result))
+        if resume { resumed.append(name) } else { ran.append(name) }
+        hashes.save()
+        return (fingerprint, result)
+    }
+
+    func command(_ tool: String) -> String { (config.commands[tool] ?? tool) + " " }
+
+    func tool(_ name: String, _ arguments: [String]) throws {
+        let exe = config.commands[name] ?? toolDirectory + "/" + name
+        let args = arguments + (quiet ? ["--quiet"] : [])
+        lastCommand = [exe] + args
+        Log.debug(([exe] + args).joined(separator: " "))
+        switch try Subprocess.run(exe, args) {
+        case .exited(0): return
+        case let .exited(code):
+            throw RunError("\(name) failed (exit \(code)); rerun mi-run to continue from this step", exitStatus: code)
+        case let .signaled(sig):
+            throw RunError("\(name) was stopped by signal \(sig); rerun mi-run to continue from this step", exitStatus: 128 + sig)
+        }
+    }
+
+    func external(_ p: String) throws -> Artifact { Artifact(path: p, fingerprint: try hashes.fingerprint(p)) }
+    func file(_ relative: String) throws -> Artifact { Artifact(path: path(relative), fingerprint: try hashes.fingerprint(path(relative))) }
+
+    func count(_ p: String) throws -> Int {
+        let r = RecordReader(paths: [p])
+        var n = 0
+        while try r.next() != nil { n += 1 }
+        return n
+    }
+
+    // MARK: - In-process steps
+
+    static func split(_ reference: String, fraction: Double, probe: String, heldout: String) throws -> JSONObject {
+        let r = RecordReader(paths: [reference])
+        var records: [JSONObject] = []
+        while let rec = try r.next() { records.append(rec.object) }
+        let held = Int((Double(records.count) * fraction).rounded())
+        guard held >= 1, records.count - held >= 1 else {
+            throw RunError("\(reference): \(records.count) records cannot be split into a probing and a held-out part",
+                           exitStatus: ExitStatus.dataError.rawValue)
+        }
+        let k = records.count - held
+        let a = try JSONLWriter(path: probe), b = try JSONLWriter(path: heldout)
+        for (i, o) in records.enumerated() { try (i < k ? a : b).write(o) }
+        try a.commit()
+        try b.commit()
+        return ["probe": .number(JSONNumber(k)), "heldout": .number(JSONNumber(held))]
+    }
+
+    /// The first n records of each input, n the smallest input's size: both students see as much data.
+    static func equalize(_ files: [(input: String, output: String)]) throws -> JSONObject {
+        var sets: [[JSONObject]] = []
+        for f in files {
+            let r = RecordReader(paths: [f.input])
+            var records: [JSONObject] = []
+            while let rec = try r.next() { records.append(rec.object) }
+            sets.append(records)
+        }
+        let n = sets.map(\.count).min() ?? 0
+        for (f, records) in zip(files, sets) {
+            let w = try JSONLWriter(path: f.output)
+            for o in records.prefix(n) { try w.write(o) }
+            try w.commit()
+        }
+        return ["records": .number(JSONNumber(n))]
+    }
+
+    static func doubles(_ p: String, field: String) throws -> [Double] {
+        let r = RecordReader(paths: [p])
+        var out: [Double] = []
+        while let rec = try r.next() { out.append(try rec.object.double(field)) }
+        return out
+    }
+
+    static func strings(_ p: String, field: String) throws -> [String] {
+        let r = RecordReader(paths: [p])
+        var out: [String] = []
+        while let rec = try r.next() { out.append(try rec.object.string(field)) }
+        return out
+    }
+
+    static func metrics(_ p: String) throws -> [JSONObject] {
+        guard Files.exists(p) else { return [] }
+        let r = RecordReader(paths: [p])
+        var out: [JSONObject] = []
+        while let rec = try r.next() { out.append(rec.object) }
+        return out
+    }
+}
+
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { self.init(uniqueKeysAndValues: elements) }
+}
+
+extension JSONObject {
+    func intValue(_ key: String) -> Int { (try? int(key)) ?? 0 }
+}

@@ -1,0 +1,209 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The loop's configuration, like the paper's project config: models, data, sizes of each phase and
+/// the flags of each stage. A stage section maps option names to values and becomes that stage's
+/// flags (`batch_size: 2` → `--batch-size 2`, `true` → `--flag`, `false` → `--no-flag`), so every
+/// flag of a stage can be set without mi-run knowing it. Paths are relative to the config file.
+public struct RunConfig: Sendable {
+    /// One stage's flags, in the order written.
+    public struct Options: Sendable {
+        public var entries: [(key: String, value: ConfigNode)] = []
+        public init() {}
+
+        public func arguments() -> [String] {
+            entries.flatMap { key, value -> [String] in
+                let flag = "--" + key.replacingAll("_", with: "-")
+                switch value.kind {
+                case .null: return []
+                case let .bool(b): return b ? [flag] : ["--no-" + flag.dropFirst(2)]
+                case let .scalar(s): return [flag, s]
+                case .mapping, .sequence: return []
+                }
+            }
+        }
+
+        public func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
+
+        /// Entries of `defaults` not set here, then these.
+        public func over(_ defaults: Options) -> Options {
+            var o = Options()
+            o.entries = defaults.entries.filter { d in !has(d.key) } + entries
+            return o
+        }
+
+        public var canonical: String { ConfigNode(.mapping(entries), location: "").canonical }
+    }
+
+    /// Generate, dedupe and answer a set of instructions, then train on it (warm-up, training) or
+    /// probe with it (probing).
+    public struct Phase: Sendable {
+        public var generate = Options()
+        public var respond = Options()
+        public var learn = Options()
+    }
+
+    public var teacher: String
+    public var student: String
+    public var seeds: String
+    public var reference: String
+    public var heldout: String?
+    public var heldoutFraction = 1.0 / 3.0
+    public var rounds = 1
+    public var seed = 1
+    public var runDir: String?
+    public var sampling = Options()
+    public var dedupe = Options()
+    /// nil: the student is used as it is (`warmup: false`).
+    public var warmup: Phase? = Phase()
+    public var probing = Phase()
+    public var pair = Options()
+    public var dpo = Options()
+    public var training = Phase()
+    public var eval = Options()
+    /// A replacement executable per tool (`mi-probe: ./my-probe.sh`); it gets the same arguments.
+    public var commands: [String: String] = [:]
+
+    static let topLevel: Set<String> = [
+        "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "rounds", "seed", "run_dir",
+        "sampling", "dedupe", "warmup", "probing", "pair", "dpo", "training", "eval", "commands",
+    ]
+    /// Flags mi-run sets itself, per tool.
+    static let reserved: [String: Set<String>] = [
+        "mi-generate": ["teacher", "seeds", "out", "resume"],
+        "mi-dedupe": ["against", "out"],
+        "mi-respond": ["teacher", "out", "resume"],
+        "mi-sft": ["model", "data", "out", "resume", "metrics", "save_optimizer"],
+        "mi-probe": ["student", "reference", "out", "resume", "shard"],
+        "mi-pair": ["out"],
+        "mi-dpo": ["model", "pairs", "out", "resume", "metrics"],
+        "mi-eval": ["model", "against", "data", "out"],
+    ]
+
+    /// Decodes a parsed file; `base` is the directory relative paths start from.
+    public init(_ root: ConfigNode, base: String) throws(ConfigError) {
+        guard case .mapping = root.kind else { throw ConfigError("\(root.location): the config must be a mapping") }
+        for (key, value) in root.members where !Self.topLevel.contains(key) {
+            throw ConfigError("\(value.location): unknown key \"\(key)\" (known: \(Self.topLevel.sorted().joined(separator: ", ")))")
+        }
+        func path(_ key: String, required: Bool) throws(ConfigError) -> String? {
+            guard let node = root[key], case let .scalar(s) = node.kind else {
+                if let node = root[key], case .null = node.kind {} else if let node = root[key] {
+                    throw ConfigError("\(node.location): \(key) must be a path")
+                }
+                if required { throw ConfigError("\(root.location): \"\(key)\" is required") }
+                return nil
+            }
+            return try Self.resolve(try Self.expand(s, at: node.location), base: base)
+        }
+        teacher = try path("teacher", required: true)!
+        student = try path("student", required: false) ?? teacher
+        seeds = try path("seeds", required: true)!
+        reference = try path("reference", required: true)!
+        heldout = try path("heldout", required: false)
+        runDir = try path("run_dir", required: false)
+        if let n = root["heldout_fraction"] {
+            guard case let .scalar(s) = n.kind, let f = Double(s), f > 0, f < 1 else {
+                throw ConfigError("\(n.location): heldout_fraction must be a number between 0 and 1")
+            }
+            heldoutFraction = f
+        }
+        if let n = root["rounds"] {
+            guard case let .scalar(s) = n.kind, let r = Int(s), r >= 1 else { throw ConfigError("\(n.location): rounds must be an integer ≥ 1") }
+            rounds = r
+        }
+        if let n = root["seed"] {
+            guard case let .scalar(s) = n.kind, let r = Int(s), r >= 0 else { throw ConfigError("\(n.location): seed must be an integer ≥ 0") }
+            seed = r
+        }
+        sampling = try Self.options(root["sampling"], name: "sampling", tools: ["mi-generate", "mi-respond"])
+        dedupe = try Self.options(root["dedupe"], name: "dedupe", tools: ["mi-dedupe"])
+        pair = try Self.options(root["pair"], name: "pair", tools: ["mi-pair"])
+        dpo = try Self.options(root["dpo"], name: "dpo", tools: ["mi-dpo"])
+        eval = try Self.options(root["eval"], name: "eval", tools: ["mi-eval"])
+        if let w = root["warmup"], case .bool(false) = w.kind {
+            warmup = nil
+        } else {
+            warmup = try Self.phase(root["warmup"], name: "warmup", learn: ("sft", "mi-sft"))
+        }
+        probing = try Self.phase(root["probing"], name: "probing", learn: ("probe", "mi-probe"))
+        training = try Self.phase(root["training"], name: "training", learn: ("sft", "mi-sft"))
+        if let c = root["commands"] {
+            guard case .mapping = c.kind else { throw ConfigError("\(c.location): commands must map tool names to executables") }
+            for (tool, exe) in c.members {
+                guard Self.reserved[tool] != nil else { throw ConfigError("\(exe.location): unknown tool \"\(tool)\"") }
+                guard case let .scalar(s) = exe.kind else { throw ConfigError("\(exe.location): \(tool) must be a path") }
+                commands[tool] = try Self.resolve(try Self.expand(s, at: exe.location), base: base)
+            }
+        }
+    }
+
+    static func phase(_ node: ConfigNode?, name: String, learn: (key: String, tool: String)) throws(ConfigError) -> Phase {
+        var p = Phase()
+        guard let node else { return p }
+        guard case .mapping = node.kind else { throw ConfigError("\(node.location): \(name) must be a mapping") }
+        for (key, value) in node.members {
+            switch key {
+            case "generate": p.generate = try options(value, name: "\(name).generate", tools: ["mi-generate"])
+            case "respond": p.respond = try options(value, name: "\(name).respond", tools: ["mi-respond"])
+            case learn.key: p.learn = try options(value, name: "\(name).\(key)", tools: [learn.tool])
+            default: throw ConfigError("\(value.location): unknown key \"\(name).\(key)\" (known: generate, respond, \(learn.key))")
+            }
+        }
+        return p
+    }
+
+    static func options(_ node: ConfigNode?, name: String, tools: [String]) throws(ConfigError) -> Options {
+        var o = Options()
+        guard let node else { return o }
+        if case .null = node.kind { return o }
+        guard case .mapping = node.kind else { throw ConfigError("\(node.location): \(name) must be a mapping of flags") }
+        for (key, value) in node.members {
+            for tool in tools where reserved[tool]!.contains(key) {
+                throw ConfigError("\(value.location): \(name).\(key) is set by mi-run itself")
+            }
+            switch value.kind {
+            case .mapping, .sequence: throw ConfigError("\(value.location): \(name).\(key) must be a single value")
+            default: o.entries.append((key, value))
+            }
+        }
+        return o
+    }
+
+    /// `~` and `$VAR` / `${VAR}` in paths.
+    static func expand(_ s: String, at location: String) throws(ConfigError) -> String {
+        var out = ""
+        var chars = Array(s)
+        if chars.first == "~", chars.count == 1 || chars[1] == "/" {
+            guard let home = getenv("HOME") else { throw ConfigError("\(location): ~ without HOME") }
+            out = String(cString: home)
+            chars.removeFirst()
+        }
+        var i = 0
+        while i < chars.count {
+            guard chars[i] == "$", i + 1 < chars.count else { out.append(chars[i]); i += 1; continue }
+            var name = ""
+            if chars[i + 1] == "{" {
+                guard let close = chars[(i + 2)...].firstIndex(of: "}") else { throw ConfigError("\(location): unclosed ${ in \"\(s)\"") }
+                name = String(chars[(i + 2)..<close]); i = close + 1
+            } else {
+                var j = i + 1
+                while j < chars.count, chars[j] == "_" || chars[j].isLetter || chars[j].isNumber { j += 1 }
+                name = String(chars[(i + 1)..<j]); i = j
+            }
+            guard !name.isEmpty, let v = getenv(name) else { throw ConfigError("\(location): environment variable \"\(name)\" is not set") }
+            out += String(cString: v)
+        }
+        return out
+    }
+
+    static func resolve(_ p: String, base: String) throws(ConfigError) -> String {
+        if p.hasPrefix("/") || base.isEmpty || base == "." { return p }
+        return base.hasSuffix("/") ? base + p : base + "/" + p
+    }
+}
+
+extension String {
+    func replacingAll(_ a: Character, with b: Character) -> String { String(map { $0 == a ? b : $0 }) }
+}

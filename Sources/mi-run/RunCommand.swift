@@ -1,0 +1,78 @@
+import ArgumentParser
+import MICLI
+import MIRun
+import MIStream
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mi-run",
+        abstract: "Run the whole Montessori-Instruct loop from a YAML or JSON config, resumably, in one run directory.",
+        discussion: """
+        Warm up the student; then per round: generate, dedupe and answer a probing set; probe each \
+        record's local data influence; pair; DPO the teacher; generate training sets with the \
+        updated and the original teacher; train both students on as much data; evaluate them on \
+        the held-out split. Every file stays in the run directory. Each step is fingerprinted by \
+        its settings and the content of its inputs: a rerun skips finished steps, resumes an \
+        interrupted one, and redoes a changed one with everything after it. The table goes to \
+        stderr and RUN/summary.md.
+        """)
+
+    @Option(help: "The run's configuration (YAML or JSON).") var config: String
+    @Option(help: "Run directory (default: run_dir in the config, relative to the config file).") var runDir: String?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config value, e.g. probing.generate.prompts=32 (repeatable).", valueName: "key=value"))
+    var overrides: [String] = []
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.apply(program: "mi-run")
+        Interrupts.install()
+        do {
+            guard let text = readText(config) else { throw ConfigError("\(config): cannot read the file") }
+            var root = try ConfigNode.parse(yaml: text, file: config)
+            for o in overrides {
+                guard let eq = o.firstIndex(of: "="), eq != o.startIndex else { throw ConfigError("--set \(o): expected key.path=value") }
+                let value = try ConfigNode.parse(yaml: String(o[o.index(after: eq)...]), file: "--set \(o[..<eq])")
+                try root.set(path: o[..<eq].split(separator: ".").map(String.init), to: value)
+            }
+            let base = config.contains("/") ? String(config[..<config.lastIndex(of: "/")!]) : "."
+            let settings = try RunConfig(root, base: base)
+            guard let directory = runDir ?? settings.runDir else { throw ConfigError("\(config): no run_dir; give --run-dir") }
+            let loop = try MontessoriRun(config: settings, directory: directory, quiet: common.quiet)
+            let report = try loop.run()
+            let table = report.markdown
+            try loop.writeText(table, to: "summary.md")
+            if !common.quiet { let bytes = Array(table.utf8); _ = write(2, bytes, bytes.count) }
+            Log.info("run directory \(directory): \(report.steps.ran) steps run, \(report.steps.resumed) resumed, \(report.steps.skipped) already done")
+        } catch let e as ConfigError {
+            Log.error(e.description)
+            throw ExitCode(ExitStatus.config.rawValue)
+        } catch let e as RunError {
+            Log.error(e.description)
+            throw ExitCode(e.exitStatus)
+        } catch let e as StreamError {
+            Log.error(e.description)
+            throw ExitCode(e.exitStatus.rawValue)
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            Log.error("\(error)")
+            throw ExitCode(ExitStatus.software.rawValue)
+        }
+    }
+
+    func readText(_ path: String) -> String? {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, f)
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
