@@ -15,6 +15,8 @@ public struct ConfigNode: Sendable {
     public var kind: Kind
     /// "file:line:column".
     public var location: String
+    /// Where the key of a mapping's value is written (for "unknown key" errors).
+    public var keyLocation: String?
 
     public init(_ kind: Kind, location: String) {
         self.kind = kind
@@ -48,8 +50,11 @@ public struct ConfigNode: Sendable {
             var seen = Set<String>()
             for (k, v) in m {
                 guard case let .scalar(ks) = k else { throw ConfigError("\(at): mapping keys must be plain names") }
-                guard seen.insert(ks.string).inserted else { throw ConfigError("\(at): key \"\(ks.string)\" appears twice") }
-                members.append((ks.string, try convert(v, file: file)))
+                let keyAt = "\(file):\(k.mark.map { "\($0.line):\($0.column)" } ?? "?")"
+                guard seen.insert(ks.string).inserted else { throw ConfigError("\(keyAt): key \"\(ks.string)\" appears twice") }
+                var value = try convert(v, file: file)
+                value.keyLocation = keyAt
+                members.append((ks.string, value))
             }
             return ConfigNode(.mapping(members), location: at)
         case let .sequence(s):

@@ -107,10 +107,25 @@ final class ContentHashes {
         let absolute = path.hasPrefix("/") ? path : Files.currentDirectory() + "/" + path
         if let k = known[absolute], k.size == i.size, k.mtime == i.mtime { return k.hash }
         let h: String
-        do { h = try SHA256.file(path) } catch { throw RunError("\(path): \(error)") }
+        do { h = path.contains(".jsonl") ? try Self.recordsHash(path) : try SHA256.file(path) } catch { throw RunError("\(path): \(error)") }
         known[absolute] = (i.size, i.mtime, h)
         dirty = true
         return h
+    }
+
+    /// JSONL files are fingerprinted by their uncompressed bytes: how a file was compressed (or
+    /// where a resumed run's gzip members begin) does not change what it holds.
+    static func recordsHash(_ path: String) throws -> String {
+        let source = try openInput(path)
+        var s = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = try source.read(into: buffer)
+            if n == 0 { break }
+            s.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
+        return s.finish()
     }
 
     func save() {

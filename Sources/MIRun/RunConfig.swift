@@ -85,7 +85,7 @@ public struct RunConfig: Sendable {
     public init(_ root: ConfigNode, base: String) throws(ConfigError) {
         guard case .mapping = root.kind else { throw ConfigError("\(root.location): the config must be a mapping") }
         for (key, value) in root.members where !Self.topLevel.contains(key) {
-            throw ConfigError("\(value.location): unknown key \"\(key)\" (known: \(Self.topLevel.sorted().joined(separator: ", ")))")
+            throw ConfigError("\(value.keyLocation ?? value.location): unknown key \"\(key)\" (known: \(Self.topLevel.sorted().joined(separator: ", ")))")
         }
         func path(_ key: String, required: Bool) throws(ConfigError) -> String? {
             guard let node = root[key], case let .scalar(s) = node.kind else {
@@ -132,7 +132,7 @@ public struct RunConfig: Sendable {
         if let c = root["commands"] {
             guard case .mapping = c.kind else { throw ConfigError("\(c.location): commands must map tool names to executables") }
             for (tool, exe) in c.members {
-                guard Self.reserved[tool] != nil else { throw ConfigError("\(exe.location): unknown tool \"\(tool)\"") }
+                guard Self.reserved[tool] != nil else { throw ConfigError("\(exe.keyLocation ?? exe.location): unknown tool \"\(tool)\"") }
                 guard case let .scalar(s) = exe.kind else { throw ConfigError("\(exe.location): \(tool) must be a path") }
                 commands[tool] = try Self.resolve(try Self.expand(s, at: exe.location), base: base)
             }
@@ -148,7 +148,7 @@ public struct RunConfig: Sendable {
             case "generate": p.generate = try options(value, name: "\(name).generate", tools: ["mi-generate"])
             case "respond": p.respond = try options(value, name: "\(name).respond", tools: ["mi-respond"])
             case learn.key: p.learn = try options(value, name: "\(name).\(key)", tools: [learn.tool])
-            default: throw ConfigError("\(value.location): unknown key \"\(name).\(key)\" (known: generate, respond, \(learn.key))")
+            default: throw ConfigError("\(value.keyLocation ?? value.location): unknown key \"\(name).\(key)\" (known: generate, respond, \(learn.key))")
             }
         }
         return p
@@ -161,7 +161,7 @@ public struct RunConfig: Sendable {
         guard case .mapping = node.kind else { throw ConfigError("\(node.location): \(name) must be a mapping of flags") }
         for (key, value) in node.members {
             for tool in tools where reserved[tool]!.contains(key) {
-                throw ConfigError("\(value.location): \(name).\(key) is set by mi-run itself")
+                throw ConfigError("\(value.keyLocation ?? value.location): \(name).\(key) is set by mi-run itself")
             }
             switch value.kind {
             case .mapping, .sequence: throw ConfigError("\(value.location): \(name).\(key) must be a single value")

@@ -72,7 +72,6 @@ public struct RunReport: Sendable {
                              + "\(wins) of \(r.montessoriLoss.count) records"))
             }
         }
-        rows.append(("steps run / resumed / already done", "\(steps.ran) / \(steps.resumed) / \(steps.skipped)"))
         return "| stage | result |\n|---|---|\n" + rows.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n"
     }
 

@@ -29,6 +29,28 @@ import Testing
         #expect(v.status == 0, "\(v.stderr)")
     }
 
+    /// As an interruption leaves it: the first records in OUT.partial. --resume keeps them and
+    /// answers the rest with the seeds they would have had, so the file equals an uninterrupted run's.
+    @Test func resumeContinuesAnInterruptedOutput() throws {
+        let dir = TempDir()
+        let input = dir.write("in.jsonl", records)
+        let flags = ["--teacher", SFTCLITests.tiny, "--max-tokens", "4", "--batch-size", "2", input]
+        let whole = try run("mi-respond", flags + ["-o", dir.path("whole.jsonl")])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let lines = String(decoding: dir.read("whole.jsonl"), as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 5)
+        dir.write("cut.jsonl.partial", lines.prefix(3).joined(separator: "\n") + "\n")
+        let resumed = try run("mi-respond", flags + ["-o", dir.path("cut.jsonl"), "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(dir.read("cut.jsonl") == dir.read("whole.jsonl"))
+        #expect(!dir.exists("cut.jsonl.partial"))
+        // A partial output from other input is refused, not extended.
+        dir.write("other.jsonl.partial", lines[1] + "\n")
+        let refused = try run("mi-respond", flags + ["-o", dir.path("other.jsonl"), "--resume"])
+        #expect(refused.status == 78, "\(refused.stderr)")
+        #expect(refused.stderr.contains("does not match the input at record 1"))
+    }
+
     @Test func recordsWithoutInstructionAreRejected() throws {
         let r = try run("mi-respond", ["--teacher", SFTCLITests.tiny], stdin: Array(#"{"id":"x"}"#.utf8) + [0x0A])
         #expect(r.status == 65)

@@ -1,0 +1,186 @@
+import Foundation
+import Testing
+
+/// mi-run: the whole loop on the tiny checkpoint (every stage real except mi-generate, which a
+/// config may replace; here a script hands out fixed candidates, since a random model writes no
+/// usable instructions), then reruns that skip, redo what changed, and resume an interrupted step.
+@Suite struct RunCLITests {
+    static let repo = SFTCLITests.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+    static let seeds = repo.appendingPathComponent("data/seeds.jsonl").path
+
+    /// Four prompts with three candidates each, in mi-generate's record form.
+    static let candidates: String = {
+        let instructions = [
+            ["Name three rivers in Africa.", "Describe how a bicycle gear works.", "Write a limerick about a sleepy cat."],
+            ["List two uses of baking soda at home.", "Explain why the sky looks blue at noon.", "Suggest a title for a mystery novel set on a train."],
+            ["Give an example of a prime number above fifty.", "Summarise the plot of a fairy tale you know.", "Translate 'good morning' into French and Spanish."],
+            ["Convert 30 degrees Celsius to Fahrenheit.", "Recommend a board game for four players and say why.", "What is the capital of Canada?"],
+        ]
+        var lines: [String] = []
+        for (p, group) in instructions.enumerated() {
+            for (s, text) in group.enumerated() {
+                let o: [String: Any] = ["id": "p\(p)-s\(s)", "prompt_id": "p\(p)", "prompt": "Write a new task, number \(p).",
+                                        "raw": "<instruction>\(text)</instruction>", "instruction": text]
+                lines.append(String(decoding: try! JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }()
+
+    /// A run directory with the config, the candidate script and a 12-record reference set.
+    func setUp(_ dir: TempDir, rounds: Int, candidates: String = RunCLITests.candidates) throws -> String {
+        dir.write("candidates.jsonl", candidates)
+        let script = dir.write("fake-generate.sh", """
+            #!/bin/sh
+            # Stands in for mi-generate: writes the fixed candidates to the -o file.
+            out=""
+            while [ $# -gt 0 ]; do [ "$1" = "-o" ] && out="$2"; shift; done
+            gzip -c -n "$(dirname "$0")/candidates.jsonl" > "$out"
+            """)
+        chmod(script, 0o755)
+        let reference = try String(contentsOfFile: Self.repo.appendingPathComponent("data/reference.jsonl").path, encoding: .utf8)
+            .split(separator: "\n").prefix(12).joined(separator: "\n") + "\n"
+        dir.write("reference.jsonl", reference)
+        return dir.write("config.yaml", """
+            teacher: \(SFTCLITests.tiny)
+            seeds: \(Self.seeds)
+            reference: reference.jsonl    # relative to this file
+            run_dir: run
+            heldout_fraction: 0.25
+            rounds: \(rounds)
+            seed: 3
+            commands:
+              mi-generate: fake-generate.sh
+            sampling: {max_tokens: 6, batch_size: 4}
+            warmup:
+              sft: {lr: 1e-3, batch_size: 2}
+            probing:
+              probe: {lr: 1e-3}
+            dpo: {lr: 1e-3, batch_size: 2, beta: 0.2}
+            training:
+              sft: {lr: 1e-3, batch_size: 2}
+            """)
+    }
+
+    func zcat(_ path: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        p.arguments = ["-dc", path]
+        let o = Pipe()
+        p.standardOutput = o
+        try p.run()
+        let data = o.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The steps a run started (its "mi-run: STEP" lines).
+    func started(_ r: RunResult) -> Set<String> {
+        Set(r.stderrLines.compactMap { l in
+            guard l.hasPrefix("mi-run: "), !l.contains(" "+"error"), !l.contains("run directory"), !l.contains("no preference") else { return nil }
+            return String(l.dropFirst(8).split(separator: ":").first ?? "")
+        })
+    }
+
+    func ledger(_ dir: TempDir) throws -> [String: [String: Any]] {
+        let steps = dir.path("run/.mi-run/steps")
+        var out: [String: [String: Any]] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: steps) where name.hasSuffix(".json") {
+            let o = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: steps + "/" + name))) as! [String: Any]
+            out[o["step"] as! String] = o
+        }
+        return out
+    }
+
+    @Test func loopRunsThenSkipsAndRedoesOnlyWhatChanged() throws {
+        let dir = TempDir()
+        let config = try setUp(dir, rounds: 2)
+        let first = try run("mi-run", ["--config", config])
+        #expect(first.status == 0, "\(first.stderr)")
+        let steps = try ledger(dir)
+        #expect(steps.count == 2 + 4 + 2 * 15)   // split; warm-up 4; per round 15 (DPO ran in both)
+        #expect(steps.values.allSatisfy { $0["status"] as? String == "done" })
+        // The teacher learned from real pairs, and both students were evaluated on the held-out quarter.
+        let pairs = try zcat(dir.path("run/round-1/pairs.jsonl.gz")).split(separator: "\n")
+        #expect(!pairs.isEmpty)
+        #expect(FileManager.default.fileExists(atPath: dir.path("run/round-1/teacher/model.safetensors")))
+        let eval = try String(contentsOfFile: dir.path("run/round-2/eval.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(eval.count == 3)
+        #expect(eval.allSatisfy { $0.contains("\"loss\":") && $0.contains("\"loss_against\":") })
+        let summary = try String(contentsOfFile: dir.path("run/summary.md"), encoding: .utf8)
+        #expect(summary.contains("| round 2: held-out loss: Montessori student (95 % CI) |"))
+        #expect(summary.contains("| round 1: preference pairs (prompts with pairs) | \(pairs.count) ("))
+
+        // Nothing changed: nothing runs, the summary is the same.
+        let again = try run("mi-run", ["--config", config])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(started(again).isEmpty, "\(started(again))")
+        #expect(again.stderr.contains("0 steps run, 0 resumed, \(steps.count) already done"))
+        #expect(try String(contentsOfFile: dir.path("run/summary.md"), encoding: .utf8) == summary)
+
+        // A DPO setting changed: the DPO step and what depends on the updated teacher run again;
+        // the warm-up, round 1's probing and the baseline's data do not, nor does a step whose
+        // inputs come out the same (the stand-in generator ignores the teacher).
+        let changed = try run("mi-run", ["--config", config, "--set", "dpo.beta=0.3"])
+        #expect(changed.status == 0, "\(changed.stderr)")
+        let redone = started(changed)
+        #expect(redone.contains("round-1/dpo"))
+        #expect(redone.contains("round-1/montessori-respond"))
+        #expect(redone.contains("round-1/sft-montessori"))
+        #expect(redone.contains("round-1/eval"))
+        for kept in ["split", "warmup/sft", "round-1/probe", "round-1/pair", "round-1/baseline-respond", "round-1/sft-baseline",
+                     "round-1/montessori-dedupe"] {
+            #expect(!redone.contains(kept), "\(kept) ran again")
+        }
+    }
+
+    @Test func anInterruptedStepIsResumedAndWhatFollowsKept() throws {
+        let dir = TempDir()
+        let config = try setUp(dir, rounds: 1)
+        let first = try run("mi-run", ["--config", config])
+        #expect(first.status == 0, "\(first.stderr)")
+        // As a kill during the probe leaves it: two records in the partial output, the step running.
+        let scored = dir.path("run/round-1/scored.jsonl.gz")
+        let whole = try zcat(scored)
+        let head = whole.split(separator: "\n").prefix(2).joined(separator: "\n") + "\n"
+        try FileManager.default.removeItem(atPath: scored)
+        dir.write("run/round-1/scored.jsonl.gz.partial", try systemGzip(head))
+        let state = dir.path("run/.mi-run/steps/round-1--probe.json")
+        let text = try String(contentsOfFile: state, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"status\":\"done\"", with: "\"status\":\"running\"").write(toFile: state, atomically: true, encoding: .utf8)
+
+        let resumed = try run("mi-run", ["--config", config])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("mi-run: round-1/probe: resuming"))
+        #expect(try zcat(scored) == whole)
+        // The scores are the same, so nothing after the probe runs again.
+        #expect(started(resumed) == ["round-1/probe"], "\(started(resumed))")
+        #expect(resumed.stderr.contains("0 steps run, 1 resumed"))
+    }
+
+    @Test func badConfigsAndEmptyDataStopWithTheirReason() throws {
+        let dir = TempDir()
+        let config = try setUp(dir, rounds: 1)
+        let good = try String(contentsOfFile: config, encoding: .utf8)
+        let cases: [(String, String, Int32)] = [
+            (good + "\nprobing_rounds: 2\n", "config.yaml:18:1: unknown key \"probing_rounds\"", 78),
+            (good.replacingOccurrences(of: "probe: {lr: 1e-3}", with: "probe: {lr: 1e-3, out: x.jsonl}"), "probing.probe.out is set by mi-run itself", 78),
+            (good.replacingOccurrences(of: "rounds: 1", with: "rounds: 0"), "config.yaml:6:9: rounds must be an integer ≥ 1", 78),
+            (good.replacingOccurrences(of: "run_dir: run\n", with: ""), "no run_dir; give --run-dir", 78),
+            ("teacher: [a, b\n", "config.yaml:", 78),
+        ]
+        for (text, message, status) in cases {
+            dir.write("bad.yaml", text)
+            let r = try run("mi-run", ["--config", dir.path("bad.yaml")])
+            #expect(r.status == status, "\(r.stderr)")
+            #expect(r.stderr.contains(message.replacingOccurrences(of: "config.yaml", with: "bad.yaml")), "\(r.stderr)")
+            #expect(r.stderrLines.count == 1, "\(r.stderr)")
+        }
+        // A teacher whose every candidate is filtered out: the run says which step has no data.
+        let empty = TempDir()
+        let emptyConfig = try setUp(empty, rounds: 1, candidates: "")
+        let r = try run("mi-run", ["--config", emptyConfig])
+        #expect(r.status == 65, "\(r.stderr)")
+        #expect(r.stderr.contains("warmup/sft: ") && r.stderr.contains("has no records"), "\(r.stderr)")
+    }
+}
