@@ -2,6 +2,9 @@ import ArgumentParser
 import MICLI
 import MIStages
 import MIStream
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension Pairing.Mode: ExpressibleByArgument {}
 
@@ -11,7 +14,9 @@ struct PairCommand: ParsableCommand {
         abstract: "Turn scored candidates into DPO pairs: chosen influence > 0 > rejected influence, per prompt.",
         discussion: """
         Records of a prompt must be consecutive (as mi-generate writes them); a prompt_id that \
-        reappears later is an error unless --sort, which groups the whole input in memory first.
+        reappears later is an error unless --sort, which first sorts the input by prompt_id with \
+        bounded memory (runs of --sort-memory MiB spilled to --temp-dir and merged); prompts are \
+        then emitted in prompt_id order.
         """)
 
     @Argument(help: "Scored records ('-' is stdin).") var inputs: [String] = ["-"]
@@ -19,9 +24,15 @@ struct PairCommand: ParsableCommand {
     @Option(help: "all: every chosen × rejected combination; best-worst: one pair per prompt.") var mode = Pairing.Mode.all
     @Option(help: "Keep pairs whose influence margin is at least this.") var minMargin = 0.0
     @Option(help: "At most this many pairs per prompt, largest margins first (0: all).") var maxPairsPerPrompt = 0
-    @Flag(help: "Group records by prompt_id in memory when they are not consecutive.") var sort = false
+    @Flag(help: "Sort records by prompt_id first (for input whose prompts are not consecutive).") var sort = false
+    @Option(help: "With --sort: MiB of records held in memory before a sorted run is spilled to disk.") var sortMemory = 256.0
+    @Option(help: "With --sort: where spilled runs go (default: $TMPDIR or /tmp).") var tempDir: String?
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if !(sortMemory > 0) { throw ValidationError("--sort-memory must be > 0") }
+    }
 
     func run() throws {
         common.apply(program: "mi-pair")
@@ -35,16 +46,19 @@ struct PairCommand: ParsableCommand {
             let writer = try JSONLWriter(path: out)
             var withPairs = 0, withoutPairs = 0, pairs = 0
             var seen = Set<String>()
-            var order: [String] = []
-            var groups: [String: [Pairing.Candidate]] = [:]
-            var current: (id: String, line: Int)?
-            func emit(_ id: String) throws {
-                let ps = pairing.pairs(groups[id] ?? [], promptID: id)
+            var current: String?
+            var group: [Pairing.Candidate] = []
+            func emit() throws {
+                guard let id = current else { return }
+                let ps = pairing.pairs(group, promptID: id)
                 for p in ps { try writer.write(p) }
                 if ps.isEmpty { withoutPairs += 1 } else { withPairs += 1 }
                 pairs += ps.count
-                groups[id] = nil
+                group = []
             }
+            let sorter = sort ? RecordSorter(memoryBudget: Int(sortMemory * 1_048_576), temporaryDirectory: temporaryDirectory()) {
+                Array(try $0.string("prompt_id").utf8)
+            } : nil
             do {
                 while let r = try reader.next() {
                     let promptID: String, c: Pairing.Candidate
@@ -52,17 +66,31 @@ struct PairCommand: ParsableCommand {
                         promptID = try r.object.string("prompt_id")
                         c = try Pairing.candidate(r.object, fallbackID: "\(r.location.source):\(r.location.line)")
                     } catch { try reader.reject(r, "\(error)"); continue }
-                    if !sort, current?.id != promptID {
-                        if let cur = current { try emit(cur.id) }
+                    if let sorter {
+                        // Ids from the input's position, so they do not depend on the sort.
+                        var o = r.object
+                        if o["id"] == nil { o["id"] = .string(c.id) }
+                        try sorter.add(o)
+                        continue
+                    }
+                    if current != promptID {
+                        try emit()
                         guard seen.insert(promptID).inserted else {
                             throw StreamError.badRecord(r.location, message: "prompt_id \"\(promptID)\" reappears after other prompts (records of a prompt must be consecutive; use --sort)")
                         }
-                        current = (promptID, r.location.line)
+                        current = promptID
                     }
-                    if groups[promptID] == nil { order.append(promptID) }
-                    groups[promptID, default: []].append(c)
+                    group.append(c)
                 }
-                if sort { for id in order { try emit(id) } } else if let cur = current { try emit(cur.id) }
+                if let sorter {
+                    try sorter.forEachSorted { o in
+                        let promptID = try o.string("prompt_id")
+                        if current != promptID { try emit(); current = promptID }
+                        group.append(try Pairing.candidate(o, fallbackID: ""))
+                    }
+                    Log.debug("sorted \(sorter.records) records in \(max(sorter.spilledRuns, 1)) runs")
+                }
+                try emit()
                 try writer.commit()
                 try policy.commit()
             } catch let e as StreamError {
@@ -71,5 +99,11 @@ struct PairCommand: ParsableCommand {
             }
             Log.info("\(withPairs + withoutPairs) prompts: \(withPairs) with pairs, \(withoutPairs) without; \(pairs) pairs")
         }
+    }
+
+    func temporaryDirectory() -> String {
+        if let tempDir { return tempDir }
+        if let t = getenv("TMPDIR"), t.pointee != 0 { return String(cString: t) }
+        return "/tmp"
     }
 }

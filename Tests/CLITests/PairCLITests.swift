@@ -50,4 +50,31 @@ import Testing
         #expect(bad.status == 65)
         #expect(bad.stderr.contains("expected number, got string"))
     }
+
+    /// --sort with a memory budget of a few records spills sorted runs and merges them: the pairs
+    /// are those of the same records grouped by hand, and the runs are removed afterwards.
+    @Test func sortSpillsRunsAndMergesThemInBoundedMemory() throws {
+        // 60 prompts, each with a helpful and a harmful candidate, interleaved across the input.
+        var scattered: [String] = [], grouped: [String] = []
+        for p in 0..<60 { grouped += [record("h\(p)", "p\(p)", 0.1 + Double(p) / 1000), record("x\(p)", "p\(p)", -0.2)] }
+        for p in 0..<60 { scattered.append(record("h\(p)", "p\(p)", 0.1 + Double(p) / 1000)) }
+        for p in (0..<60).reversed() { scattered.append(record("x\(p)", "p\(p)", -0.2)) }
+        // mi-pair --sort emits prompts in prompt_id order; group the reference input the same way.
+        let order = (0..<60).sorted { "p\($0)" < "p\($1)" }
+        let reference = order.flatMap { grouped[(2 * $0)...(2 * $0 + 1)] }.joined(separator: "\n") + "\n"
+        let expected = try run("mi-pair", [], stdin: Array(reference.utf8))
+        #expect(expected.status == 0, "\(expected.stderr)")
+        #expect(pairs(expected).count == 60)
+
+        let dir = TempDir()
+        let input = Array((scattered.joined(separator: "\n") + "\n").utf8)
+        let small = try run("mi-pair", ["--sort", "--sort-memory", "0.002", "--temp-dir", dir.path(""), "-v"], stdin: input)
+        #expect(small.status == 0, "\(small.stderr)")
+        #expect(small.stdout == expected.stdout)
+        let runs = small.stderr.split(separator: "\n").first { $0.contains("sorted 120 records in") }
+        #expect(runs != nil && !runs!.hasSuffix(" 1 runs"), "\(small.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path("")).isEmpty)
+        let large = try run("mi-pair", ["--sort"], stdin: input)
+        #expect(large.stdout == expected.stdout)
+    }
 }
