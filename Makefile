@@ -19,11 +19,11 @@ model: deps
 build: deps
 	swift build -c release
 
-# One round of the Montessori-Instruct loop on the default model at small sizes; intermediate
-# files stay in runs/demo (delete it to start over; a rerun continues where it stopped).
+# One round of the Montessori-Instruct loop on the default model at small sizes (configs/demo.yaml);
+# every file stays in runs/demo, and a rerun skips what is done and resumes what was interrupted.
 demo: model build
 	$(BIN)/mi-model info --model "$(MODEL)"
-	PROBE_PROMPTS=16 scripts/montessori-loop.sh "$(MODEL)" runs/demo
+	$(BIN)/mi-run --config configs/demo.yaml --set teacher="$(MODEL)" --run-dir runs/demo
 
 # Tests use only the public API, so the release build above is reused as is.
 test: model build

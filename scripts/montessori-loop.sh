@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One round of Montessori-Instruct as a shell pipeline of the project's stages. Every
-# intermediate file goes under RUN_DIR; a step whose output exists is skipped, so rerunning after a
-# crash continues where it stopped. Sizes are small by default (a few minutes on 2 cores).
+# One round of Montessori-Instruct as a shell pipeline of the project's stages: the same loop
+# mi-run runs from a config, written out so each stage can be read, changed or replaced. Every
+# intermediate file goes under RUN_DIR; a step whose output exists is skipped (unlike mi-run, this
+# does not notice changed settings or inputs). Sizes are small by default (minutes on 2 cores).
 #
 #   scripts/montessori-loop.sh TEACHER.gguf RUN_DIR [SEEDS] [REFERENCE]
 #
@@ -73,26 +74,10 @@ done
 done_ "$run/eval.jsonl" || "$bin/mi-eval" --model "$run/student-montessori" --against "$run/student-baseline" \
     --data "$run/heldout.jsonl" -o "$run/eval.jsonl" 2> "$run/eval-summary.txt"
 
-# Summary table.
+# Summary: records per step and the held-out comparison (mi-run prints the full table).
 count() { if [ -e "$1" ]; then zcat -f "$1" | grep -c . || true; else echo 0; fi; }
-python3 - "$run" "$(count "$run/probe-set.jsonl.gz")" "$(count "$run/scored.jsonl.gz")" "$(count "$run/pairs.jsonl.gz")" "$n" <<'PY'
-import json, sys, statistics
-run, probe, scored, pairs, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-import gzip
-inf = [json.loads(l)["influence"] for l in gzip.open(f"{run}/scored.jsonl.gz", "rt")] if scored else []
-dpo = [json.loads(l) for l in open(f"{run}/dpo-metrics.jsonl")] if pairs else []
-ev = [json.loads(l) for l in open(f"{run}/eval.jsonl")]
-m = statistics.mean(e["loss"] for e in ev); b = statistics.mean(e["loss_against"] for e in ev)
-print("| stage | result |\n|---|---|")
-print(f"| probing candidates (generated, deduplicated, answered) | {probe} |")
-if inf:
-    print(f"| influence: min / median / max | {min(inf):.5f} / {statistics.median(inf):.5f} / {max(inf):.5f} |")
-    print(f"| helpful (> 0) / harmful (< 0) candidates | {sum(x > 0 for x in inf)} / {sum(x < 0 for x in inf)} |")
-print(f"| preference pairs | {pairs} |")
-if dpo:
-    print(f"| DPO: steps, last loss, preference accuracy | {len(dpo)}, {dpo[-1]['loss']:.4f}, {dpo[-1]['accuracy']:.2f} |")
-print(f"| training records per student | {n} |")
-print(f"| held-out loss: baseline student | {b:.4f} |")
-print(f"| held-out loss: Montessori student | {m:.4f} |")
-PY
-cat "$run/eval-summary.txt" >&2
+{
+    echo "probing candidates: $(count "$run/probe-set.jsonl.gz"), scored: $(count "$run/scored.jsonl.gz"), pairs: $(count "$run/pairs.jsonl.gz")"
+    echo "training records per student: $n"
+    cat "$run/eval-summary.txt"
+} >&2

@@ -176,6 +176,52 @@ void mi_adamw(float *p, const float *g, float *m, float *v, long n, float decay,
     adamw_base(p, g, m, v, n, decay, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps, step_size);
 }
 
+// The same step for a probe that discards it afterwards: only p is written (m and v keep the
+// state to restore), or nothing is written and the step's change Δp = p_new − p (the f32 values
+// the update would store) is dotted with d, for the first-order local data influence.
+#define ADAMW_STEP(i)                                                                           \
+        float gi = g[i];                                                                        \
+        float mi = m[i] + one_minus_b1 * (gi - m[i]);                                           \
+        float vi = v[i] * b2 + one_minus_b2 * gi * gi;                                          \
+        float pn = p[i] * decay - step_size * (mi / (__builtin_sqrtf(vi) / bc2_sqrt + eps));
+#define ADAMW_PARAMS_BODY                                                                       \
+    _Pragma("clang loop vectorize(assume_safety)")                                              \
+    for (long i = 0; i < n; i++) { ADAMW_STEP(i) p[i] = pn; }
+#define ADAMW_DOT_BODY                                                                          \
+    double total = 0;                                                                           \
+    for (long b = 0; b < n; b += 4096) {                                                        \
+        long e = n - b < 4096 ? n : b + 4096;                                                   \
+        float acc = 0;                                                                          \
+        _Pragma("clang loop vectorize(assume_safety)")                                          \
+        for (long i = b; i < e; i++) { ADAMW_STEP(i) acc += d[i] * (pn - p[i]); }               \
+        total += acc;                                                                           \
+    }                                                                                           \
+    return total;
+__attribute__((target("avx512f"))) static void adamw_params_avx512(float *p, const float *g, const float *m, const float *v, long n,
+    float decay, float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt, float eps, float step_size) { ADAMW_PARAMS_BODY }
+static void adamw_params_base(float *p, const float *g, const float *m, const float *v, long n,
+    float decay, float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt, float eps, float step_size) { ADAMW_PARAMS_BODY }
+__attribute__((target("avx512f"))) static double adamw_dot_avx512(const float *p, const float *g, const float *m, const float *v,
+    const float *d, long n, float decay, float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt, float eps, float step_size) { ADAMW_DOT_BODY }
+static double adamw_dot_base(const float *p, const float *g, const float *m, const float *v,
+    const float *d, long n, float decay, float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt, float eps, float step_size) { ADAMW_DOT_BODY }
+
+void mi_adamw_params(float *p, const float *g, const float *m, const float *v, long n, float decay, float one_minus_b1, float b2,
+                     float one_minus_b2, float bc2_sqrt, float eps, float step_size) {
+#if defined(__x86_64__)
+    if (mi_cpu_has_avx512_skylakex()) { adamw_params_avx512(p, g, m, v, n, decay, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps, step_size); return; }
+#endif
+    adamw_params_base(p, g, m, v, n, decay, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps, step_size);
+}
+
+double mi_adamw_delta_dot(const float *p, const float *g, const float *m, const float *v, const float *d, long n, float decay,
+                          float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt, float eps, float step_size) {
+#if defined(__x86_64__)
+    if (mi_cpu_has_avx512_skylakex()) return adamw_dot_avx512(p, g, m, v, d, n, decay, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps, step_size);
+#endif
+    return adamw_dot_base(p, g, m, v, d, n, decay, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps, step_size);
+}
+
 // Sum of squares in double lanes (for the global gradient norm).
 double mi_sum_squares(const float *x, long n) {
     double lanes[8] = {0};

@@ -7,7 +7,8 @@ import MIStream
 /// where Δθ(x) is one AdamW step on x alone from the student's optimizer state (fresh when the
 /// checkpoint has none) and L_ref is the mean over reference examples of each example's mean
 /// negative log-likelihood over its response tokens. Positive: the record helps the student.
-/// The student is restored in memory after each record, never reloaded.
+/// The student is restored in memory after each record, never reloaded: the step writes only the
+/// parameters (the optimizer's moments are read, not updated), which are copied back.
 ///
 /// `firstOrder` replaces the second reference pass by the linear estimate −∇L_ref(θ)·Δθ(x), with
 /// ∇L_ref computed once: one forward and backward pass per record instead of a pass over the
@@ -22,9 +23,6 @@ public final class LocalInfluence {
     public let hyper: AdamW.Hyperparameters
     private let optimizer: AdamW
     private let savedParameters: FloatBuffer
-    private let savedM: FloatBuffer?
-    private let savedV: FloatBuffer?
-    private let savedStep: Int
     private let backprop: Backpropagation
     private var referenceGradient: FloatBuffer?
     public private(set) var lossBefore = 0.0
@@ -41,17 +39,6 @@ public final class LocalInfluence {
         self.optimizer.hyper = hyper
         savedParameters = FloatBuffer(count: P.count, zeroed: false)
         savedParameters.copy(from: P.buffer)
-        if let optimizer {
-            savedM = FloatBuffer(count: P.count, zeroed: false)
-            savedM!.copy(from: optimizer.m)
-            savedV = FloatBuffer(count: P.count, zeroed: false)
-            savedV!.copy(from: optimizer.v)
-            savedStep = optimizer.step
-        } else {
-            savedM = nil
-            savedV = nil
-            savedStep = 0
-        }
         backprop = Backpropagation(model: model.model)
         lossBefore = referenceLoss()
         if method == .firstOrder {
@@ -82,22 +69,16 @@ public final class LocalInfluence {
         let P = loaded.model.parameters
         backprop.zeroGradients()
         backprop.accumulate([example])
-        optimizer.update(parameters: P.buffer, gradients: backprop.gradients, lr: lr)
-        let result: Result
         if let g = referenceGradient {
-            // −∇L_ref · Δθ, with Δθ = θ_after − θ_before.
-            var dot = 0.0
-            for i in 0..<P.count { dot += Double(g[i]) * Double(P.buffer[i] - savedParameters[i]) }
-            result = Result(influence: -dot, lossAfter: lossBefore + dot)
-        } else {
-            let after = referenceLoss()
-            result = Result(influence: lossBefore - after, lossAfter: after)
+            // −∇L_ref · Δθ, with Δθ the change the AdamW step would store; nothing is written.
+            let dot = optimizer.stepDot(parameters: P.buffer, gradients: backprop.gradients, lr: lr, direction: g)
+            return Result(influence: -dot, lossAfter: lossBefore + dot)
         }
-        // Restore the student and its optimizer state.
+        // The step's parameters only: the moments and step count stay as saved.
+        optimizer.updateParametersOnly(parameters: P.buffer, gradients: backprop.gradients, lr: lr)
+        let after = referenceLoss()
         P.buffer.copy(from: savedParameters)
-        if let savedM, let savedV { optimizer.m.copy(from: savedM); optimizer.v.copy(from: savedV) } else { optimizer.m.zero(); optimizer.v.zero() }
-        optimizer.restore(step: savedStep)
-        return result
+        return Result(influence: lossBefore - after, lossAfter: after)
     }
 
     /// The training example of an instruction/response record (as mi-sft builds it).

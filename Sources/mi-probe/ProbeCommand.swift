@@ -101,7 +101,10 @@ struct ProbeCommand: ParsableCommand {
                     }
                     let example: TrainingExample
                     do { example = try LocalInfluence.example(r.object, model: model) } catch { try reader.reject(r, "\(error)"); continue }
+                    let clock = ContinuousClock(), started = clock.now
                     let m = probe.measure(example)
+                    let took = started.duration(to: clock.now)
+                    Log.debug("scored \(id) (\(example.prompt.count + example.completion.count) tokens) in \(Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18) s")
                     var o = r.object
                     o["influence"] = JSONNumber(m.influence).map(JSONValue.number) ?? .null
                     o["ref_loss_before"] = JSONNumber(probe.lossBefore).map(JSONValue.number) ?? .null

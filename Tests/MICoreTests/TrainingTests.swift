@@ -23,6 +23,42 @@ import MICore
     }
 }
 
+/// The probe's AdamW variants agree with the full update: the parameters-only step stores the
+/// same parameters without touching the moments, and the step's dot product equals the one taken
+/// over the parameters the full update stores.
+@Suite struct AdamWProbeStepTests {
+    @Test(arguments: [0.0, 0.1])
+    func variantsAgreeWithTheFullUpdate(weightDecay: Double) throws {
+        var rng = SplitMix64(seed: 11)
+        func random(_ n: Int, _ scale: Float) -> [Float] { (0..<n).map { _ in (Float(rng.next() % 20001) / 10000 - 1) * scale } }
+        let n = 300_001   // more than one chunk per core, odd length for the vector tails
+        var hyper = AdamW.Hyperparameters()
+        hyper.weightDecay = weightDecay
+        let p0 = random(n, 0.1), g1 = random(n, 1e-2), g2 = random(n, 1e-2), d = random(n, 1)
+        // Moments from one real step, so the next is not the first.
+        let full = AdamW(count: n, hyper: hyper)
+        let p = FloatBuffer(p0)
+        full.update(parameters: p, gradients: FloatBuffer(g1), lr: 1e-3)
+        let afterOne = p.array, m1 = full.m.array, v1 = full.v.array
+
+        let gradients = FloatBuffer(g2), direction = FloatBuffer(d)
+        let dot = full.stepDot(parameters: p, gradients: gradients, lr: 5e-4, direction: direction)
+        #expect(p.array == afterOne && full.m.array == m1 && full.step == 1)
+
+        full.updateParametersOnly(parameters: p, gradients: gradients, lr: 5e-4)
+        let paramsOnly = p.array
+        #expect(full.m.array == m1 && full.v.array == v1 && full.step == 1)
+
+        p.copy(from: FloatBuffer(afterOne))
+        full.update(parameters: p, gradients: gradients, lr: 5e-4)
+        #expect(p.array == paramsOnly)
+        var expected = 0.0
+        for i in 0..<n { expected += Double(d[i]) * Double(paramsOnly[i] - afterOne[i]) }
+        #expect(abs(dot - expected) <= 1e-6 * abs(expected), "\(dot) vs \(expected)")
+        #expect(expected != 0)
+    }
+}
+
 /// Loss, gradients and two AdamW steps on the default model against PyTorch in float64.
 @Suite(.tags(.model), .enabled(if: TestModel.available, "set MI_MODEL to the default GGUF (make test does)"), .serialized)
 struct TrainingTests {

@@ -39,6 +39,12 @@ void mi_attend_one(const float *q, const float *k, const float *v, long stride, 
 /// One fused AdamW update (see AdamW.swift for the formula).
 void mi_adamw(float *p, const float *g, float *m, float *v, long n, float decay, float one_minus_b1, float b2,
               float one_minus_b2, float bc2_sqrt, float eps, float step_size);
+// The AdamW step writing only p (m and v are read, not updated).
+void mi_adamw_params(float *p, const float *g, const float *m, const float *v, long n, float decay, float one_minus_b1, float b2,
+                     float one_minus_b2, float bc2_sqrt, float eps, float step_size);
+// Σ d·(p_new − p) for the AdamW step, writing nothing.
+double mi_adamw_delta_dot(const float *p, const float *g, const float *m, const float *v, const float *d, long n, float decay,
+                          float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt, float eps, float step_size);
 /// Σ x[i]² accumulated in double.
 double mi_sum_squares(const float *x, long n);
 
