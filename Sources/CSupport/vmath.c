@@ -160,7 +160,7 @@ void mi_attend_one(const float *q, const float *k, const float *v, long stride, 
         float vi = v[i] * b2 + one_minus_b2 * gi * gi;                                          \
         m[i] = mi;                                                                              \
         v[i] = vi;                                                                              \
-        p[i] = pi - step_size * (mi / (__builtin_sqrtf(vi) / bc2_sqrt + eps));                  \
+        p[i] = pi - step_size * (mi / (__builtin_elementwise_sqrt(vi) / bc2_sqrt + eps));                  \
     }
 #pragma clang fp contract(off)
 __attribute__((target("avx512f"))) static void adamw_avx512(float *p, const float *g, float *m, float *v, long n, float decay,
@@ -183,19 +183,22 @@ void mi_adamw(float *p, const float *g, float *m, float *v, long n, float decay,
         float gi = g[i];                                                                        \
         float mi = m[i] + one_minus_b1 * (gi - m[i]);                                           \
         float vi = v[i] * b2 + one_minus_b2 * gi * gi;                                          \
-        float pn = p[i] * decay - step_size * (mi / (__builtin_sqrtf(vi) / bc2_sqrt + eps));
+        float pn = p[i] * decay - step_size * (mi / (__builtin_elementwise_sqrt(vi) / bc2_sqrt + eps));
 #define ADAMW_PARAMS_BODY                                                                       \
     _Pragma("clang loop vectorize(assume_safety)")                                              \
     for (long i = 0; i < n; i++) { ADAMW_STEP(i) p[i] = pn; }
+// Sixteen double lanes: elementwise adds vectorise without reassociating the sum's order.
 #define ADAMW_DOT_BODY                                                                          \
-    double total = 0;                                                                           \
-    for (long b = 0; b < n; b += 4096) {                                                        \
-        long e = n - b < 4096 ? n : b + 4096;                                                   \
-        float acc = 0;                                                                          \
-        _Pragma("clang loop vectorize(assume_safety)")                                          \
-        for (long i = b; i < e; i++) { ADAMW_STEP(i) acc += d[i] * (pn - p[i]); }               \
-        total += acc;                                                                           \
+    double lanes[16] = {0};                                                                     \
+    long i = 0;                                                                                 \
+    for (; i + 16 <= n; i += 16) {                                                              \
+        float delta[16];                                                                        \
+        for (int j = 0; j < 16; j++) { ADAMW_STEP(i + j) delta[j] = pn - p[i + j]; }            \
+        for (int j = 0; j < 16; j++) lanes[j] += (double)d[i + j] * (double)delta[j];           \
     }                                                                                           \
+    double total = 0;                                                                           \
+    for (; i < n; i++) { ADAMW_STEP(i) total += (double)d[i] * (double)(pn - p[i]); }          \
+    for (int j = 0; j < 16; j++) total += lanes[j];                                             \
     return total;
 __attribute__((target("avx512f"))) static void adamw_params_avx512(float *p, const float *g, const float *m, const float *v, long n,
     float decay, float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt, float eps, float step_size) { ADAMW_PARAMS_BODY }
