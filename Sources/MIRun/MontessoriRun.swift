@@ -39,6 +39,12 @@ public final class MontessoriRun {
         self.toolDirectory = toolDirectory ?? Files.executableDirectory()
         self.quiet = quiet
         try Files.makeDirectories(directory + "/.mi-run")
+        // One run at a time per directory. The descriptor is inherited by the tools (no
+        // O_CLOEXEC), so a tool left running by a killed mi-run still holds the lock.
+        let lock = open(directory + "/.mi-run/lock", O_RDWR | O_CREAT, 0o644)
+        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            throw RunError("\(directory) is in use by another mi-run (or a tool it started)", exitStatus: ExitStatus.interrupted.rawValue)
+        }
         hashes = ContentHashes(cachePath: directory + "/.mi-run/content-hashes.jsonl")
         ledger = try StepLedger(runDirectory: directory)
     }

@@ -139,6 +139,19 @@ public struct RunConfig: Sendable {
         }
     }
 
+    /// Reads a config file, applies `--set key.path=value` overrides (values are YAML scalars),
+    /// and decodes it with paths relative to the file's directory.
+    public static func load(path: String, overrides: [String] = []) throws(ConfigError) -> RunConfig {
+        guard let text = Files.read(path) else { throw ConfigError("\(path): cannot read the file") }
+        var root = try ConfigNode.parse(yaml: text, file: path)
+        for o in overrides {
+            guard let eq = o.firstIndex(of: "="), eq != o.startIndex else { throw ConfigError("--set \(o): expected key.path=value") }
+            let value = try ConfigNode.parse(yaml: String(o[o.index(after: eq)...]), file: "--set \(o[..<eq])")
+            try root.set(path: o[..<eq].split(separator: ".").map(String.init), to: value)
+        }
+        return try RunConfig(root, base: Files.directory(of: path))
+    }
+
     static func phase(_ node: ConfigNode?, name: String, learn: (key: String, tool: String)) throws(ConfigError) -> Phase {
         var p = Phase()
         guard let node else { return p }

@@ -45,7 +45,11 @@ public final class LocalInfluence {
             // ∇ of the mean over examples of each example's mean NLL: weight 1/(E · tokens_e).
             backprop.zeroGradients()
             let e = Double(reference.count)
-            backprop.accumulate(reference, scale: 1) { _, counts in counts.map { 1 / (e * Double(max($0, 1))) } }
+            // Four examples at a time bound the activations kept for the backward pass.
+            for b0 in stride(from: 0, to: reference.count, by: 4) {
+                let part = Array(reference[b0..<min(b0 + 4, reference.count)])
+                backprop.accumulate(part, scale: 1) { _, counts in counts.map { 1 / (e * Double(max($0, 1))) } }
+            }
             referenceGradient = FloatBuffer(count: P.count, zeroed: false)
             referenceGradient!.copy(from: backprop.gradients)
         }

@@ -30,15 +30,7 @@ struct RunCommand: ParsableCommand {
         common.apply(program: "mi-run")
         Interrupts.install()
         do {
-            guard let text = readText(config) else { throw ConfigError("\(config): cannot read the file") }
-            var root = try ConfigNode.parse(yaml: text, file: config)
-            for o in overrides {
-                guard let eq = o.firstIndex(of: "="), eq != o.startIndex else { throw ConfigError("--set \(o): expected key.path=value") }
-                let value = try ConfigNode.parse(yaml: String(o[o.index(after: eq)...]), file: "--set \(o[..<eq])")
-                try root.set(path: o[..<eq].split(separator: ".").map(String.init), to: value)
-            }
-            let base = config.contains("/") ? String(config[..<config.lastIndex(of: "/")!]) : "."
-            let settings = try RunConfig(root, base: base)
+            let settings = try RunConfig.load(path: config, overrides: overrides)
             guard let directory = runDir ?? settings.runDir else { throw ConfigError("\(config): no run_dir; give --run-dir") }
             let loop = try MontessoriRun(config: settings, directory: directory, quiet: common.quiet)
             let report = try loop.run()
@@ -61,18 +53,5 @@ struct RunCommand: ParsableCommand {
             Log.error("\(error)")
             throw ExitCode(ExitStatus.software.rawValue)
         }
-    }
-
-    func readText(_ path: String) -> String? {
-        guard let f = fopen(path, "rb") else { return nil }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, f)
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -66,4 +66,41 @@ import Testing
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(dir.read("part.jsonl") == dir.read("whole.jsonl"))
     }
+
+    /// Unusable records stop the run with file, line and reason (exit 65), or with --bad-records
+    /// go to the dead-letter file while the rest are scored; a bad reference record is named too.
+    @Test func badInputsAreNamedOrDiverted() throws {
+        let dir = TempDir()
+        let refs = dir.write("refs.jsonl", try lines(Self.data, ids: ["ref-001", "ref-002"]))
+        let good = try lines(Self.data, ids: ["ref-010", "ref-011"]).split(separator: "\n").map(String.init)
+        let flags = ["--student", SFTCLITests.tiny, "--reference", refs, "--lr", "1e-3"]
+        let cases: [(String, String)] = [
+            (#"{"id":"x","instruction":"Say hi."}"#, #"field "response": missing"#),
+            (#"{"id":"x","instruction":7,"response":"hi"}"#, #"field "instruction": expected string, got integer"#),
+            (#"{"id":"x","instruction":"Say hi.","response":"hi","input":["a"]}"#, #"field "input": expected string, got array"#),
+            (#"["not", "an", "object"]"#, "record is a JSON array, expected an object"),
+        ]
+        for (bad, message) in cases {
+            let input = [good[0], bad, good[1]].joined(separator: "\n") + "\n"
+            let r = try run("mi-probe", flags + ["-o", dir.path("out.jsonl")], stdin: Array(input.utf8))
+            #expect(r.status == 65, "\(r.stderr)")
+            #expect(r.stderr.contains("<stdin>:2: ") && r.stderr.contains(message), "\(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir.path("out.jsonl")))   // a failed run commits nothing
+
+            let diverted = try run("mi-probe", flags + ["--bad-records", dir.path("bad.jsonl")], stdin: Array(input.utf8))
+            #expect(diverted.status == 0, "\(diverted.stderr)")
+            let scored = diverted.stdoutText.split(separator: "\n")
+            #expect(scored.count == 2 && scored.allSatisfy { $0.contains("\"influence\":") })
+            let dead = String(decoding: dir.read("bad.jsonl"), as: UTF8.self).split(separator: "\n")
+            #expect(dead.count == 1 && dead[0].contains("\"line\":2"), "\(dead)")
+        }
+        dir.write("bad-refs.jsonl", try lines(Self.data, ids: ["ref-001"]) + #"{"id":"r2","instruction":"Say hi."}"# + "\n")
+        let badRef = try run("mi-probe", ["--student", SFTCLITests.tiny, "--reference", dir.path("bad-refs.jsonl")],
+                             stdin: Array((good[0] + "\n").utf8))
+        #expect(badRef.status == 65, "\(badRef.stderr)")
+        #expect(badRef.stderr.contains("bad-refs.jsonl:2") && badRef.stderr.contains("\"response\": missing"), "\(badRef.stderr)")
+        let usage = try run("mi-probe", flags + ["--shard", "3/3"], stdin: [])
+        #expect(usage.status == 64)
+        #expect(usage.stderr.contains("--shard must be K/N"))
+    }
 }

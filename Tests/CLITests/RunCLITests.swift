@@ -183,4 +183,20 @@ import Testing
         #expect(r.status == 65, "\(r.stderr)")
         #expect(r.stderr.contains("warmup/sft: ") && r.stderr.contains("has no records"), "\(r.stderr)")
     }
+
+    /// Two runs on one directory would write the same files: the second is refused while the
+    /// first (or a tool it started) holds the directory's lock.
+    @Test func aDirectoryInUseIsRefused() throws {
+        let dir = TempDir()
+        let config = try setUp(dir, rounds: 1)
+        try FileManager.default.createDirectory(atPath: dir.path("run/.mi-run"), withIntermediateDirectories: true)
+        let fd = open(dir.path("run/.mi-run/lock"), O_RDWR | O_CREAT, 0o644)
+        #expect(fd >= 0 && flock(fd, LOCK_EX) == 0)
+        let refused = try run("mi-run", ["--config", config])
+        #expect(refused.status == 75, "\(refused.stderr)")
+        #expect(refused.stderr.contains("is in use by another mi-run"))
+        close(fd)
+        let ok = try run("mi-run", ["--config", config])
+        #expect(ok.status == 0, "\(ok.stderr)")
+    }
 }
