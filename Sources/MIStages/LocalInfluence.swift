@@ -22,7 +22,8 @@ public final class LocalInfluence {
     public let lr: Double
     public let hyper: AdamW.Hyperparameters
     private let optimizer: AdamW
-    private let savedParameters: FloatBuffer
+    /// The student's weights, copied back after each exact probe (first-order changes nothing).
+    private let savedParameters: FloatBuffer?
     private let backprop: Backpropagation
     private var referenceGradient: FloatBuffer?
     public private(set) var lossBefore = 0.0
@@ -37,8 +38,12 @@ public final class LocalInfluence {
         let P = model.model.parameters
         self.optimizer = optimizer ?? AdamW(count: P.count, hyper: hyper)
         self.optimizer.hyper = hyper
-        savedParameters = FloatBuffer(count: P.count, zeroed: false)
-        savedParameters.copy(from: P.buffer)
+        if method == .exact {
+            savedParameters = FloatBuffer(count: P.count, zeroed: false)
+            savedParameters!.copy(from: P.buffer)
+        } else {
+            savedParameters = nil
+        }
         backprop = Backpropagation(model: model.model)
         lossBefore = referenceLoss()
         if method == .firstOrder {
@@ -81,7 +86,7 @@ public final class LocalInfluence {
         // The step's parameters only: the moments and step count stay as saved.
         optimizer.updateParametersOnly(parameters: P.buffer, gradients: backprop.gradients, lr: lr)
         let after = referenceLoss()
-        P.buffer.copy(from: savedParameters)
+        P.buffer.copy(from: savedParameters!)
         return Result(influence: lossBefore - after, lossAfter: after)
     }
 
