@@ -87,20 +87,22 @@ struct ProbeCommand: ParsableCommand {
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
             let progress = Progress(label: "mi-probe")
             let spec = try shardSpec()
-            var selected = 0
+            var selected = 0, scored = 0
             do {
                 while let r = try reader.next() {
                     let id = (try? r.object.string("id")) ?? "\(r.location.source):\(r.location.line)"
                     if let (k, n) = spec, LocalInfluence.shard(of: id, count: n) != k { continue }
                     selected += 1
-                    if selected <= done.count {
-                        guard (try? done[selected - 1].string("id")) == (try? r.object.string("id")) else {
+                    let example: TrainingExample
+                    do { example = try LocalInfluence.example(r.object, model: model) } catch { try reader.reject(r, "\(error)"); continue }
+                    // Records already in the resumed output are skipped (rejected ones are not in it).
+                    scored += 1
+                    if scored <= done.count {
+                        guard (try? done[scored - 1].string("id")) == (try? r.object.string("id")) else {
                             throw StageFailure.resumeRefused("\(out).partial does not match the input at record \(selected)")
                         }
                         continue
                     }
-                    let example: TrainingExample
-                    do { example = try LocalInfluence.example(r.object, model: model) } catch { try reader.reject(r, "\(error)"); continue }
                     let clock = ContinuousClock(), started = clock.now
                     let m = probe.measure(example)
                     let took = started.duration(to: clock.now)
@@ -121,7 +123,7 @@ struct ProbeCommand: ParsableCommand {
                 if case .interrupted = e { writer.leavePartial() } else if e != .brokenPipe { writer.discard() }
                 throw e
             }
-            progress.finish("\(selected) records scored (\(method.rawValue))")
+            progress.finish("\(scored) records scored (\(method.rawValue))")
         }
     }
 }

@@ -103,4 +103,23 @@ import Testing
         #expect(usage.status == 64)
         #expect(usage.stderr.contains("--shard must be K/N"))
     }
+
+    /// With --bad-records a diverted record is not in the output, so a resumed run must count only
+    /// the scored ones: the resumed file equals the uninterrupted one.
+    @Test func resumeWithDivertedRecordsEqualsTheWholeRun() throws {
+        let dir = TempDir()
+        let refs = dir.write("refs.jsonl", try lines(Self.data, ids: ["ref-001", "ref-002"]))
+        var records = try lines(Self.data, ids: (10...14).map { "ref-0\($0)" }).split(separator: "\n").map(String.init)
+        records.insert(#"{"id":"bad","instruction":"no response"}"#, at: 1)
+        let input = dir.write("in.jsonl", records.joined(separator: "\n") + "\n")
+        let flags = ["--student", SFTCLITests.tiny, "--reference", refs, "--lr", "1e-3", "--bad-records", dir.path("bad.jsonl"), input]
+        let whole = try run("mi-probe", flags + ["-o", dir.path("whole.jsonl")])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let scored = String(decoding: dir.read("whole.jsonl"), as: UTF8.self).split(separator: "\n")
+        #expect(scored.count == 5)
+        dir.write("part.jsonl.partial", scored.prefix(2).joined(separator: "\n") + "\n")
+        let resumed = try run("mi-probe", flags + ["-o", dir.path("part.jsonl"), "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(dir.read("part.jsonl") == dir.read("whole.jsonl"))
+    }
 }
