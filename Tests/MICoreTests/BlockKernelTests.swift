@@ -3,7 +3,7 @@ import Testing
 import MICore
 
 /// The block kernels against dequantise-then-multiply in Float64, for every tile shape
-/// (m = 1, 2, 3, 4, 5, 8, 16), partial tiles of weight rows, accumulation, on both the AVX-512
+/// (m = 1, 2, 3, 4, 5, 8, 13, 16), partial tiles of weight rows, accumulation, on both the AVX-512
 /// and the portable code.
 @Suite(.serialized) struct BlockKernelTests {
     nonisolated(unsafe) static let kernels: [(GGMLType, (UnsafePointer<Float>, Int, UnsafeRawPointer, UnsafeMutablePointer<Float>, Int, Int, Int, Int, Int, Int32) -> Void)] = [
@@ -34,7 +34,7 @@ import MICore
             let blocks = randomBlocks(type, rows: rows, columns: columns, rng: &rng)
             var w = [Float](repeating: 0, count: rows * columns)
             blocks.withUnsafeBytes { src in w.withUnsafeMutableBufferPointer { Dequantize.run(type, src.baseAddress!, $0.baseAddress!, count: rows * columns) } }
-            for m in [1, 2, 3, 4, 5, 8, 16] {
+            for m in [1, 2, 3, 4, 5, 8, 13, 16] {
                 let x = (0..<(m * columns)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
                 let start = (0..<(m * rows)).map { Float($0) }
                 for accumulate in [false, true] {
