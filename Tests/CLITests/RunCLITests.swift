@@ -168,6 +168,8 @@ import Testing
             (good.replacingOccurrences(of: "rounds: 1", with: "rounds: 0"), "config.yaml:6:9: rounds must be an integer ≥ 1", 78),
             (good.replacingOccurrences(of: "run_dir: run\n", with: ""), "no run_dir; give --run-dir", 78),
             ("teacher: [a, b\n", "config.yaml:", 78),
+            (good.replacingOccurrences(of: "reference: reference.jsonl", with: "reference: ${MI_TEST_UNSET}/r.jsonl"),
+             "config.yaml:3:12: environment variable \"MI_TEST_UNSET\" is not set", 78),
         ]
         for (text, message, status) in cases {
             dir.write("bad.yaml", text)
@@ -196,7 +198,11 @@ import Testing
         #expect(refused.status == 75, "\(refused.stderr)")
         #expect(refused.stderr.contains("is in use by another mi-run"))
         close(fd)
-        let ok = try run("mi-run", ["--config", config])
+        // Paths may name environment variables; here the reference set comes through one.
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try text.replacingOccurrences(of: "reference: reference.jsonl", with: "reference: ${MI_TEST_DIR}/reference.jsonl")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let ok = try run("mi-run", ["--config", config], environment: ["MI_TEST_DIR": dir.path("")])
         #expect(ok.status == 0, "\(ok.stderr)")
     }
 }
