@@ -101,10 +101,26 @@ public final class MontessoriRun {
             let probeSet = try synthesize(config.probing, prefix: rd + "probe-", teacher: teacher, seeds: seeds, seed: config.seed + r, report: &round.probing)
             let probeOptions = config.probing.learn
             let scoredPath = rd + "scored.jsonl.gz"
+            let shards = config.probeShards
+            let shardPaths = shards > 1 ? (0..<shards).map { rd + "scored-shard-\($0)-of-\(shards).jsonl.gz" } : []
             _ = try step(rd + "probe", inputs: [("student", montessori), ("reference", probeReference), ("records", probeSet)],
-                         settings: command("mi-probe") + probeOptions.canonical, outputs: [scoredPath]) { resume in
-                try self.tool("mi-probe", ["--student", montessori.path, "--reference", probeReference.path, probeSet.path,
-                                           "-o", self.path(scoredPath)] + probeOptions.arguments() + (resume ? ["--resume"] : []))
+                         settings: command("mi-probe") + probeOptions.canonical + (shards > 1 ? " shards \(shards)" : ""),
+                         outputs: [scoredPath] + shardPaths) { resume in
+                let flags = ["--student", montessori.path, "--reference", probeReference.path, probeSet.path] + probeOptions.arguments()
+                    + (resume ? ["--resume"] : [])
+                if shards == 1 {
+                    try self.tool("mi-probe", flags + ["-o", self.path(scoredPath)])
+                } else {
+                    // N processes, each on its share of the cores; their outputs merged back into input order.
+                    let threads = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / shards)
+                    // A resumed step reruns only the shards that did not finish.
+                    let pending = (0..<shards).filter { !(resume && Files.exists(self.path(shardPaths[$0]))) }
+                    if !pending.isEmpty {
+                        try self.tools("mi-probe", pending.map { flags + ["--shard", "\($0)/\(shards)", "-o", self.path(shardPaths[$0])] },
+                                       environment: ["OPENBLAS_NUM_THREADS": String(threads)])
+                    }
+                    try Self.unshard(input: probeSet.path, shards: shardPaths.map(self.path), out: self.path(scoredPath))
+                }
                 return ["records": .number(JSONNumber(try self.count(self.path(scoredPath))))]
             }
             let scored = try file(scoredPath)
@@ -271,6 +287,27 @@ public final class MontessoriRun {
         }
     }
 
+    /// Runs several invocations of one tool at once; the first failure is reported after all end.
+    func tools(_ name: String, _ invocations: [[String]], environment: [String: String]) throws {
+        let exe = config.commands[name] ?? toolDirectory + "/" + name
+        var pids: [pid_t] = []
+        for arguments in invocations {
+            let args = arguments + (quiet ? ["--quiet"] : [])
+            Log.debug(([exe] + args).joined(separator: " "))
+            pids.append(try Subprocess.start(exe, args, environment: environment))
+        }
+        lastCommand = [exe] + invocations[0] + (quiet ? ["--quiet"] : [])
+        for outcome in try Subprocess.wait(pids) {
+            switch outcome {
+            case .exited(0): continue
+            case let .exited(code):
+                throw RunError("\(name) failed (exit \(code)); rerun mi-run to continue from this step", exitStatus: code)
+            case let .signaled(sig):
+                throw RunError("\(name) was stopped by signal \(sig); rerun mi-run to continue from this step", exitStatus: 128 + sig)
+            }
+        }
+    }
+
     func external(_ p: String) throws -> Artifact { Artifact(path: p, fingerprint: try hashes.fingerprint(p)) }
     func file(_ relative: String) throws -> Artifact { Artifact(path: path(relative), fingerprint: try hashes.fingerprint(path(relative))) }
 
@@ -316,6 +353,26 @@ public final class MontessoriRun {
             try w.commit()
         }
         return ["records": .number(JSONNumber(n))]
+    }
+
+    /// Merges the outputs of `mi-probe --shard k/N` back into the input's order: each shard holds
+    /// its records in input order, so the next record of an input id's shard is that record.
+    static func unshard(input: String, shards: [String], out: String) throws {
+        let source = RecordReader(paths: [input])
+        let readers = shards.map { RecordReader(paths: [$0]) }
+        let w = try JSONLWriter(path: out)
+        while let r = try source.next() {
+            let id = (try? r.object.string("id")) ?? "\(r.location.source):\(r.location.line)"
+            let k = LocalInfluence.shard(of: id, count: shards.count)
+            guard let scored = try readers[k].next(), ((try? scored.object.string("id")) ?? id) == id else {
+                throw RunError("\(shards[k]) does not hold record \(id) of \(input) where expected", exitStatus: ExitStatus.dataError.rawValue)
+            }
+            try w.write(scored.object)
+        }
+        for (k, reader) in readers.enumerated() where try reader.next() != nil {
+            throw RunError("\(shards[k]) holds more records than \(input) gives it", exitStatus: ExitStatus.dataError.rawValue)
+        }
+        try w.commit()
     }
 
     static func doubles(_ p: String, field: String) throws -> [Double] {

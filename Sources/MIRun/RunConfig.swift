@@ -51,6 +51,8 @@ public struct RunConfig: Sendable {
     public var heldout: String?
     public var heldoutFraction = 1.0 / 3.0
     public var rounds = 1
+    /// The probe as this many processes (`mi-probe --shard k/N`), each with its share of the cores.
+    public var probeShards = 1
     public var seed = 1
     public var runDir: String?
     public var sampling = Options()
@@ -66,7 +68,7 @@ public struct RunConfig: Sendable {
     public var commands: [String: String] = [:]
 
     static let topLevel: Set<String> = [
-        "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "rounds", "seed", "run_dir",
+        "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "rounds", "seed", "run_dir", "probe_shards",
         "sampling", "dedupe", "warmup", "probing", "pair", "dpo", "training", "eval", "commands",
     ]
     /// Flags mi-run sets itself, per tool.
@@ -112,6 +114,10 @@ public struct RunConfig: Sendable {
         if let n = root["rounds"] {
             guard case let .scalar(s) = n.kind, let r = Int(s), r >= 1 else { throw ConfigError("\(n.location): rounds must be an integer ≥ 1") }
             rounds = r
+        }
+        if let n = root["probe_shards"] {
+            guard case let .scalar(s) = n.kind, let k = Int(s), k >= 1 else { throw ConfigError("\(n.location): probe_shards must be an integer ≥ 1") }
+            probeShards = k
         }
         if let n = root["seed"] {
             guard case let .scalar(s) = n.kind, let r = Int(s), r >= 0 else { throw ConfigError("\(n.location): seed must be an integer ≥ 0") }
