@@ -311,48 +311,48 @@ public final class MontessoriRun {
     func external(_ p: String) throws -> Artifact { Artifact(path: p, fingerprint: try hashes.fingerprint(p)) }
     func file(_ relative: String) throws -> Artifact { Artifact(path: path(relative), fingerprint: try hashes.fingerprint(path(relative))) }
 
-    func count(_ p: String) throws -> Int {
-        let r = RecordReader(paths: [p])
-        var n = 0
-        while try r.next() != nil { n += 1 }
-        return n
-    }
+    func count(_ p: String) throws -> Int { try Self.records(p) }
 
     // MARK: - In-process steps
 
     static func split(_ reference: String, fraction: Double, probe: String, heldout: String) throws -> JSONObject {
-        let r = RecordReader(paths: [reference])
-        var records: [JSONObject] = []
-        while let rec = try r.next() { records.append(rec.object) }
-        let held = Int((Double(records.count) * fraction).rounded())
-        guard held >= 1, records.count - held >= 1 else {
-            throw RunError("\(reference): \(records.count) records cannot be split into a probing and a held-out part",
+        let total = try records(reference)
+        let held = Int((Double(total) * fraction).rounded())
+        guard held >= 1, total - held >= 1 else {
+            throw RunError("\(reference): \(total) records cannot be split into a probing and a held-out part",
                            exitStatus: ExitStatus.dataError.rawValue)
         }
-        let k = records.count - held
+        let k = total - held
+        let r = RecordReader(paths: [reference])
         let a = try JSONLWriter(path: probe), b = try JSONLWriter(path: heldout)
-        for (i, o) in records.enumerated() { try (i < k ? a : b).write(o) }
+        var i = 0
+        while let rec = try r.next() { try (i < k ? a : b).write(rec.object); i += 1 }
         try a.commit()
         try b.commit()
         return ["probe": .number(JSONNumber(k)), "heldout": .number(JSONNumber(held))]
     }
 
-    /// The first n records of each input, n the smallest input's size: both students see as much data.
+    /// The first n records of each input, n the smallest input's size: both students see as much
+    /// data. Streams: the inputs are counted, then copied.
     static func equalize(_ files: [(input: String, output: String)]) throws -> JSONObject {
-        var sets: [[JSONObject]] = []
+        var n = Int.max
+        for f in files { n = min(n, try records(f.input)) }
+        if files.isEmpty { n = 0 }
         for f in files {
             let r = RecordReader(paths: [f.input])
-            var records: [JSONObject] = []
-            while let rec = try r.next() { records.append(rec.object) }
-            sets.append(records)
-        }
-        let n = sets.map(\.count).min() ?? 0
-        for (f, records) in zip(files, sets) {
             let w = try JSONLWriter(path: f.output)
-            for o in records.prefix(n) { try w.write(o) }
+            var copied = 0
+            while copied < n, let rec = try r.next() { try w.write(rec.object); copied += 1 }
             try w.commit()
         }
         return ["records": .number(JSONNumber(n))]
+    }
+
+    static func records(_ p: String) throws -> Int {
+        let r = RecordReader(paths: [p])
+        var n = 0
+        while try r.next() != nil { n += 1 }
+        return n
     }
 
     /// Merges the outputs of `mi-probe --shard k/N` back into the input's order: each shard holds
