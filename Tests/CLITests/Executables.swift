@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// The built executables: MI_BIN_DIR (set by `make test`), else beside the test bundle.
 enum Executables {
@@ -91,3 +92,22 @@ func systemGzip(_ text: String) throws -> [UInt8] {
     p.waitUntilExit()
     return [UInt8](data)
 }
+
+/// Runs `tool` with `flags` to a file, leaves the first `keep` records as an interrupted run's
+/// OUT.partial (plus `tornTail`, a cut-off last line), resumes with --resume, and checks that the
+/// resumed file equals the uninterrupted one and no partial is left. Returns the whole run's lines.
+@discardableResult
+func expectResumeEqualsWholeRun(_ tool: String, _ flags: [String], in dir: TempDir, keep: Int, records: Int,
+                                tornTail: String = "") throws -> [Substring] {
+    let whole = try run(tool, flags + ["-o", dir.path("whole.jsonl")])
+    #expect(whole.status == 0, "\(whole.stderr)")
+    let lines = String(decoding: dir.read("whole.jsonl"), as: UTF8.self).split(separator: "\n")
+    #expect(lines.count == records)
+    dir.write("cut.jsonl.partial", lines.prefix(keep).joined(separator: "\n") + "\n" + tornTail)
+    let resumed = try run(tool, flags + ["-o", dir.path("cut.jsonl"), "--resume"])
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(dir.read("cut.jsonl") == dir.read("whole.jsonl"))
+    #expect(!dir.exists("cut.jsonl.partial"))
+    return lines
+}
+

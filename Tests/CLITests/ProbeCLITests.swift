@@ -57,14 +57,7 @@ import Testing
         let refs = dir.write("refs.jsonl", try lines(Self.data, ids: ["ref-001", "ref-002"]))
         let input = dir.write("in.jsonl", try lines(Self.data, ids: (10...15).map { "ref-0\($0)" }))
         let flags = ["--student", SFTCLITests.tiny, "--reference", refs, "--lr", "1e-3", input]
-        let whole = try run("mi-probe", flags + ["-o", dir.path("whole.jsonl")])
-        #expect(whole.status == 0, "\(whole.stderr)")
-        let text = String(decoding: dir.read("whole.jsonl"), as: UTF8.self)
-        let kept = text.split(separator: "\n").prefix(3).joined(separator: "\n") + "\n" + "{\"id\":\"torn"
-        dir.write("part.jsonl.partial", kept)
-        let resumed = try run("mi-probe", flags + ["-o", dir.path("part.jsonl"), "--resume"])
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(dir.read("part.jsonl") == dir.read("whole.jsonl"))
+        try expectResumeEqualsWholeRun("mi-probe", flags, in: dir, keep: 3, records: 6, tornTail: "{\"id\":\"torn")
     }
 
     /// Unusable records stop the run with file, line and reason (exit 65), or with --bad-records
@@ -113,13 +106,6 @@ import Testing
         records.insert(#"{"id":"bad","instruction":"no response"}"#, at: 1)
         let input = dir.write("in.jsonl", records.joined(separator: "\n") + "\n")
         let flags = ["--student", SFTCLITests.tiny, "--reference", refs, "--lr", "1e-3", "--bad-records", dir.path("bad.jsonl"), input]
-        let whole = try run("mi-probe", flags + ["-o", dir.path("whole.jsonl")])
-        #expect(whole.status == 0, "\(whole.stderr)")
-        let scored = String(decoding: dir.read("whole.jsonl"), as: UTF8.self).split(separator: "\n")
-        #expect(scored.count == 5)
-        dir.write("part.jsonl.partial", scored.prefix(2).joined(separator: "\n") + "\n")
-        let resumed = try run("mi-probe", flags + ["-o", dir.path("part.jsonl"), "--resume"])
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(dir.read("part.jsonl") == dir.read("whole.jsonl"))
+        try expectResumeEqualsWholeRun("mi-probe", flags, in: dir, keep: 2, records: 5)
     }
 }

@@ -35,15 +35,7 @@ import Testing
         let dir = TempDir()
         let input = dir.write("in.jsonl", records)
         let flags = ["--teacher", SFTCLITests.tiny, "--max-tokens", "4", "--batch-size", "2", input]
-        let whole = try run("mi-respond", flags + ["-o", dir.path("whole.jsonl")])
-        #expect(whole.status == 0, "\(whole.stderr)")
-        let lines = String(decoding: dir.read("whole.jsonl"), as: UTF8.self).split(separator: "\n")
-        #expect(lines.count == 5)
-        dir.write("cut.jsonl.partial", lines.prefix(3).joined(separator: "\n") + "\n")
-        let resumed = try run("mi-respond", flags + ["-o", dir.path("cut.jsonl"), "--resume"])
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(dir.read("cut.jsonl") == dir.read("whole.jsonl"))
-        #expect(!dir.exists("cut.jsonl.partial"))
+        let lines = try expectResumeEqualsWholeRun("mi-respond", flags, in: dir, keep: 3, records: 5)
         // A partial output from other input is refused, not extended.
         dir.write("other.jsonl.partial", lines[1] + "\n")
         let refused = try run("mi-respond", flags + ["-o", dir.path("other.jsonl"), "--resume"])
