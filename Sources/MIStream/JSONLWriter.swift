@@ -82,6 +82,24 @@ public final class JSONLWriter {
         Self.syncDirectory(of: path)
     }
 
+    /// The complete records of an interrupted run's `path.partial` (none when there is none); a
+    /// torn last gzip member or line is dropped, to be produced again.
+    public static func partialRecords(of path: String) -> [JSONObject] {
+        guard path != "-", access(path + ".partial", R_OK) == 0 else { return [] }
+        let reader = RecordReader(paths: [path + ".partial"])
+        var records: [JSONObject] = []
+        do { while let r = try reader.next() { records.append(r.object) } } catch {}
+        return records
+    }
+
+    /// A writer for `path` whose new `.partial` starts with `records` (those of an interrupted run).
+    public static func resuming(path: String, with records: [JSONObject], flushThreshold: Int) throws(StreamError) -> JSONLWriter {
+        let w = try JSONLWriter(path: path, flushThreshold: flushThreshold)
+        for o in records { try w.write(o) }
+        try w.flush()
+        return w
+    }
+
     /// Called when a run stops early: keeps the complete records in `.partial` for `--resume`.
     public func leavePartial() {
         try? flush()

@@ -65,9 +65,7 @@ struct GenerateCommand: ParsableCommand {
                 (start, kept) = try recover(out + ".partial")
                 Log.info("resuming at prompt \(start) with \(kept.count) records kept from \(out).partial")
             }
-            let writer = try JSONLWriter(path: out, flushThreshold: 1 << 20)
-            for o in kept { try writer.write(o) }
-            try writer.flush()
+            let writer = try JSONLWriter.resuming(path: out, with: kept, flushThreshold: 1 << 20)
             let progress = Progress(label: "mi-generate", unit: "prompts", total: prompts)
             do {
                 try gen.run(from: start, existing: kept.compactMap { try? $0.string("instruction") }, out: writer, progress: progress)

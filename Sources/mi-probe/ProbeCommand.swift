@@ -68,14 +68,8 @@ struct ProbeCommand: ParsableCommand {
             if refs.isEmpty { throw ValidationError("no reference records in \(reference.joined(separator: ", "))") }
             let probe = LocalInfluence(model: model, reference: refs, method: method, lr: lr, hyper: hyper, optimizer: state)
             Log.info("reference loss \(probe.lossBefore) over \(refs.count) records (\(state == nil ? "fresh" : "saved") optimizer state)")
-            var done: [JSONObject] = []
-            if resume, access(out + ".partial", R_OK) == 0 {
-                let r = RecordReader(paths: [out + ".partial"])
-                do { while let rec = try r.next() { done.append(rec.object) } } catch {}
-            }
-            let writer = try JSONLWriter(path: out, flushThreshold: out == "-" ? 1 : 1 << 16)
-            for o in done { try writer.write(o) }
-            try writer.flush()
+            let done = resume ? JSONLWriter.partialRecords(of: out) : []
+            let writer = try JSONLWriter.resuming(path: out, with: done, flushThreshold: out == "-" ? 1 : 1 << 16)
             var probeInfo = JSONObject()
             probeInfo["method"] = .string(method.rawValue)
             probeInfo["lr"] = JSONNumber(lr).map(JSONValue.number) ?? .null

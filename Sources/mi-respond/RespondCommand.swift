@@ -3,9 +3,6 @@ import MICLI
 import MICore
 import MIStages
 import MIStream
-#if canImport(Glibc)
-import Glibc
-#endif
 
 struct RespondCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,15 +46,8 @@ struct RespondCommand: ParsableCommand {
             let respond = Respond(model: model, sampling: p, batchSize: batchSize, seed: seed)
             let policy = badRecords.policy()
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
-            // Complete records of an interrupted run; a torn last gzip member is dropped and redone.
-            var resumed: [JSONObject] = []
-            if resume, access(out + ".partial", R_OK) == 0 {
-                let r = RecordReader(paths: [out + ".partial"])
-                do { while let rec = try r.next() { resumed.append(rec.object) } } catch {}
-            }
-            let writer = try JSONLWriter(path: out, flushThreshold: out == "-" ? 1 : 1 << 20)
-            for o in resumed { try writer.write(o) }
-            try writer.flush()
+            let resumed = resume ? JSONLWriter.partialRecords(of: out) : []
+            let writer = try JSONLWriter.resuming(path: out, with: resumed, flushThreshold: out == "-" ? 1 : 1 << 20)
             let progress = Progress(label: "mi-respond")
             do {
                 try respond.run(reader, out: writer, progress: progress, resumed: resumed)
