@@ -38,14 +38,15 @@ enum Subprocess {
         var outcomes: [Outcome?] = Array(repeating: nil, count: pids.count)
         var forwarded = false
         while outcomes.contains(where: { $0 == nil }) {
+            // Checked before waiting too: a signal that arrived between two waits is not lost.
+            if Interrupts.requested && !forwarded {
+                for (i, p) in pids.enumerated() where outcomes[i] == nil { kill(p, Interrupts.signal) }
+                forwarded = true
+            }
             var status: Int32 = 0
             let pid = waitpid(-1, &status, 0)
             if pid < 0 {
                 guard errno == EINTR else { throw RunError("waitpid: \(String(cString: strerror(errno)))") }
-                if Interrupts.requested && !forwarded {
-                    for (i, p) in pids.enumerated() where outcomes[i] == nil { kill(p, Interrupts.signal) }
-                    forwarded = true
-                }
                 continue
             }
             guard let i = pids.firstIndex(of: pid) else { continue }

@@ -230,4 +230,36 @@ import Testing
         let again = try run("mi-run", ["--config", three.path("config.yaml"), "--set", "probe_shards=3"])
         #expect(again.stderr.contains("0 steps run, 0 resumed"), "\(again.stderr)")
     }
+
+    /// SIGTERM to mi-run reaches the tool it is running; the run stops with 75 and leaves the step
+    /// marked running, so the next run resumes it.
+    @Test func aStopSignalIsPassedToTheRunningTool() throws {
+        let dir = TempDir()
+        var config = try String(contentsOfFile: try setUp(dir, rounds: 1), encoding: .utf8)
+        let script = dir.write("slow-dedupe.sh", """
+            #!/bin/sh
+            # Stands in for mi-dedupe: says it started, then waits to be stopped.
+            trap 'echo stopped > "$(dirname "$0")/stopped"; exit 75' TERM
+            touch "$(dirname "$0")/started"
+            i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+            exit 1
+            """)
+        chmod(script, 0o755)
+        config = config.replacingOccurrences(of: "  mi-generate: fake-generate.sh", with: "  mi-generate: fake-generate.sh\n  mi-dedupe: slow-dedupe.sh")
+        dir.write("config.yaml", config)
+        let p = Process()
+        p.executableURL = Executables.url("mi-run")
+        p.arguments = ["--config", dir.path("config.yaml"), "--quiet"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var waited = 0
+        while !dir.exists("started") && waited < 600 { usleep(50_000); waited += 1 }
+        #expect(dir.exists("started"))
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 75)
+        #expect(dir.exists("stopped"))
+        let state = try String(contentsOfFile: dir.path("run/.mi-run/steps/warmup--dedupe.json"), encoding: .utf8)
+        #expect(state.contains("\"status\":\"running\""))
+    }
 }
