@@ -247,6 +247,7 @@ public final class MontessoriRun {
         for (role, a) in inputs { h.update(Array("input \(role) \(a.fingerprint)\n".utf8)) }
         let fingerprint = h.finish()
         let paths = outputs.map(path)
+        try Interrupts.check()   // stopped between steps: start no new one
         totalSteps += 1
         let previous = ledger.entry(name)
         if let p = previous, p.status == .done, p.fingerprint == fingerprint, paths.allSatisfy(Files.exists) {
