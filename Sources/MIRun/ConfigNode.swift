@@ -79,6 +79,7 @@ public struct ConfigNode: Sendable {
     /// Sets `value` at a dotted path, creating mappings on the way (`--set probing.probe.lr=1e-5`).
     public mutating func set(path: [String], to value: ConfigNode) throws(ConfigError) {
         guard let head = path.first else { self = value; return }
+        if case .null = kind { kind = .mapping([]) }
         guard case var .mapping(m) = kind else { throw ConfigError("\(location): \(head): the parent is not a mapping") }
         if let i = m.firstIndex(where: { $0.key == head }) {
             try m[i].value.set(path: Array(path.dropFirst()), to: value)

@@ -21,7 +21,7 @@ final class ContentHashes {
     }
 
     func fingerprint(_ path: String) throws(RunError) -> String {
-        guard let i = Files.info(path) else { throw RunError("\(path): no such file or directory") }
+        guard let i = Files.info(path) else { throw RunError("\(path): no such file or directory", exitStatus: ExitStatus.noInput.rawValue) }
         if i.isDirectory {
             var s = SHA256()
             for name in Files.list(path) where !name.hasPrefix(".") {
@@ -32,7 +32,7 @@ final class ContentHashes {
         let absolute = path.hasPrefix("/") ? path : Files.currentDirectory() + "/" + path
         if let k = known[absolute], k.size == i.size, k.mtime == i.mtime { return k.hash }
         let h: String
-        do { h = path.contains(".jsonl") ? try Self.recordsHash(path) : try SHA256.file(path) } catch { throw RunError("\(path): \(error)") }
+        do { h = path.contains(".jsonl") ? try Self.recordsHash(path) : try SHA256.file(path) } catch let e as StreamError { throw RunError("\(path): \(e)", exitStatus: e.exitStatus.rawValue) } catch { throw RunError("\(path): \(error)", exitStatus: ExitStatus.dataError.rawValue) }
         known[absolute] = (i.size, i.mtime, h)
         dirty = true
         return h

@@ -28,10 +28,12 @@ enum Files {
         return names.sorted()
     }
 
-    /// Removes a file or a directory tree; a missing path is fine.
+    /// Removes a file or a directory tree; a missing path is fine. A symbolic link is removed
+    /// itself, never what it points to.
     static func remove(_ path: String) {
-        guard let i = info(path) else { unlink(path); return }   // dangling symlinks too
-        if i.isDirectory {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
             for name in list(path) { remove(path + "/" + name) }
             rmdir(path)
         } else {
@@ -44,7 +46,7 @@ enum Files {
         for part in path.split(separator: "/") {
             prefix += "/" + part
             if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw RunError("cannot create \(prefix): \(String(cString: strerror(errno)))")
+                throw RunError("cannot create \(prefix): \(String(cString: strerror(errno)))", exitStatus: ExitStatus.cantCreate.rawValue)
             }
         }
     }

@@ -108,6 +108,11 @@ public final class MontessoriRun {
                          outputs: [scoredPath] + shardPaths) { resume in
                 let flags = ["--student", montessori.path, "--reference", probeReference.path, probeSet.path] + probeOptions.arguments()
                     + (resume ? ["--resume"] : [])
+                if !resume {
+                    // Shard files of an earlier run with another shard count.
+                    let dir = Files.directory(of: self.path(scoredPath))
+                    for f in Files.list(dir) where f.hasPrefix("scored-shard-") { Files.remove(dir + "/" + f) }
+                }
                 if shards == 1 {
                     try self.tool("mi-probe", flags + ["-o", self.path(scoredPath)])
                 } else {
@@ -263,7 +268,15 @@ public final class MontessoriRun {
         Log.info(resume ? "\(name): resuming" : "\(name)")
         try ledger.record(.init(step: name, fingerprint: fingerprint, status: .running, result: JSONObject()))
         lastCommand = []
-        var result = try body(resume)
+        var result: JSONObject
+        do {
+            result = try body(resume)
+        } catch let e as RunError where resume && e.exitStatus == ExitStatus.config.rawValue {
+            // The tool refused to resume (settings or saved state differ): start the step over.
+            Log.info("\(name): cannot resume (\(e.description)); starting it over")
+            for p in paths { for suffix in ["", ".partial", ".previous"] { Files.remove(p + suffix) } }
+            result = try body(false)
+        }
         for p in paths where !Files.exists(p) { throw RunError("step \(name) finished without writing \(p)") }
         if !lastCommand.isEmpty { result["command"] = .array(lastCommand.map(JSONValue.string)) }
         try ledger.record(.init(step: name, fingerprint: fingerprint, status: .done, result: result))
@@ -295,7 +308,12 @@ public final class MontessoriRun {
         for arguments in invocations {
             let args = arguments + (quiet ? ["--quiet"] : [])
             Log.debug(([exe] + args).joined(separator: " "))
-            pids.append(try Subprocess.start(exe, args, environment: environment))
+            do { pids.append(try Subprocess.start(exe, args, environment: environment)) } catch {
+                // Stop the ones already started before reporting.
+                for p in pids { kill(p, SIGTERM) }
+                _ = try? Subprocess.wait(pids)
+                throw error
+            }
         }
         lastCommand = [exe] + invocations[0] + (quiet ? ["--quiet"] : [])
         for outcome in try Subprocess.wait(pids) {

@@ -4,7 +4,7 @@ import Glibc
 
 /// The loop's configuration, like the paper's project config: models, data, sizes of each phase and
 /// the flags of each stage. A stage section maps option names to values and becomes that stage's
-/// flags (`batch_size: 2` → `--batch-size 2`, `true` → `--flag`, `false` → `--no-flag`), so every
+/// flags (`batch_size: 2` → `--batch-size=2`, `true` → `--flag`, `false` leaves it out), so every
 /// flag of a stage can be set without mi-run knowing it. Paths are relative to the config file.
 public struct RunConfig: Sendable {
     /// One stage's flags, in the order written.
@@ -17,8 +17,10 @@ public struct RunConfig: Sendable {
                 let flag = "--" + key.replacingAll("_", with: "-")
                 switch value.kind {
                 case .null: return []
-                case let .bool(b): return b ? [flag] : ["--no-" + flag.dropFirst(2)]
-                case let .scalar(s): return [flag, s]
+                // false leaves the flag out (every tool's flags default to off).
+                case let .bool(b): return b ? [flag] : []
+                // One argument, so a value starting with "-" is not read as an option.
+                case let .scalar(s): return [flag + "=" + s]
                 case .mapping, .sequence: return []
                 }
             }
@@ -118,6 +120,9 @@ public struct RunConfig: Sendable {
         if let n = root["probe_shards"] {
             guard case let .scalar(s) = n.kind, let k = Int(s), k >= 1 else { throw ConfigError("\(n.location): probe_shards must be an integer ≥ 1") }
             probeShards = k
+            if k > 1, probing.learn.has("bad_records") || root["probing"]?["probe"]?["bad_records"] != nil {
+                throw ConfigError("\(n.location): probing.probe.bad_records cannot be used with probe_shards > 1")
+            }
         }
         if let n = root["seed"] {
             guard case let .scalar(s) = n.kind, let r = Int(s), r >= 0 else { throw ConfigError("\(n.location): seed must be an integer ≥ 0") }
@@ -152,7 +157,9 @@ public struct RunConfig: Sendable {
         var root = try ConfigNode.parse(yaml: text, file: path)
         for o in overrides {
             guard let eq = o.firstIndex(of: "="), eq != o.startIndex else { throw ConfigError("--set \(o): expected key.path=value") }
-            let value = try ConfigNode.parse(yaml: String(o[o.index(after: eq)...]), file: "--set \(o[..<eq])")
+            let text = String(o[o.index(after: eq)...])
+            // An empty value unsets the key.
+            let value = text.isEmpty ? ConfigNode(.null, location: "--set \(o[..<eq])") : try ConfigNode.parse(yaml: text, file: "--set \(o[..<eq])")
             try root.set(path: o[..<eq].split(separator: ".").map(String.init), to: value)
         }
         return try RunConfig(root, base: Files.directory(of: path))
@@ -161,6 +168,7 @@ public struct RunConfig: Sendable {
     static func phase(_ node: ConfigNode?, name: String, learn: (key: String, tool: String)) throws(ConfigError) -> Phase {
         var p = Phase()
         guard let node else { return p }
+        if case .null = node.kind { return p }
         guard case .mapping = node.kind else { throw ConfigError("\(node.location): \(name) must be a mapping") }
         for (key, value) in node.members {
             switch key {

@@ -19,6 +19,15 @@ enum Subprocess {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        // The child starts with default handling of SIGPIPE, SIGINT and SIGTERM (we ignore or catch them).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGPIPE, SIGINT, SIGTERM] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var envp: [UnsafeMutablePointer<CChar>?] = []
@@ -28,8 +37,8 @@ enum Subprocess {
         envp.append(nil)
         defer { for e in envp { free(e) } }
         var pid: pid_t = 0
-        let rc = argv.withUnsafeBufferPointer { a in envp.withUnsafeBufferPointer { e in posix_spawn(&pid, executable, &actions, nil, a.baseAddress!, e.baseAddress!) } }
-        guard rc == 0 else { throw RunError("cannot run \(executable): \(String(cString: strerror(rc)))", exitStatus: 69) }
+        let rc = argv.withUnsafeBufferPointer { a in envp.withUnsafeBufferPointer { e in posix_spawn(&pid, executable, &actions, &attributes, a.baseAddress!, e.baseAddress!) } }
+        guard rc == 0 else { throw RunError("cannot run \(executable): \(String(cString: strerror(rc)))", exitStatus: ExitStatus.noInput.rawValue) }
         return pid
     }
 
@@ -38,13 +47,14 @@ enum Subprocess {
         var outcomes: [Outcome?] = Array(repeating: nil, count: pids.count)
         var forwarded = false
         while outcomes.contains(where: { $0 == nil }) {
-            // Checked before waiting too: a signal that arrived between two waits is not lost.
             if Interrupts.requested && !forwarded {
                 for (i, p) in pids.enumerated() where outcomes[i] == nil { kill(p, Interrupts.signal) }
                 forwarded = true
             }
+            // Polled, so a signal arriving at any moment is passed on within 20 ms.
             var status: Int32 = 0
-            let pid = waitpid(-1, &status, 0)
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid == 0 { usleep(20_000); continue }
             if pid < 0 {
                 guard errno == EINTR else { throw RunError("waitpid: \(String(cString: strerror(errno)))") }
                 continue

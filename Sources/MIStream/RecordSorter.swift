@@ -91,10 +91,10 @@ public final class RecordSorter {
         }
         sortBuffer()
         let path = directory! + "/run-\(runs.count).jsonl"
+        runs.append(path)   // before writing, so a failed spill is removed too
         let w = try JSONLWriter(path: path, gzip: false)
         for item in buffer { try item.bytes.withUnsafeBytes { try w.writeLine($0) } }
         try w.commit()
-        runs.append(path)
         spilledRuns += 1
         buffer = []
         buffered = 0

@@ -46,6 +46,7 @@ struct RunCommand: ParsableCommand {
             throw ExitCode(e.exitStatus)
         } catch let e as StreamError {
             Log.error(e.description)
+            if case .interrupted(2) = e { throw ExitCode(130) }
             throw ExitCode(e.exitStatus.rawValue)
         } catch let e as ExitCode {
             throw e

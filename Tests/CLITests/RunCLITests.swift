@@ -262,4 +262,18 @@ import Testing
         let state = try String(contentsOfFile: dir.path("run/.mi-run/steps/warmup--dedupe.json"), encoding: .utf8)
         #expect(state.contains("\"status\":\"running\""))
     }
+
+    /// A step's stale output that is a symbolic link is removed as a link: what it points to stays.
+    @Test func staleOutputsThatAreLinksKeepTheirTargets() throws {
+        let dir = TempDir()
+        let config = try setUp(dir, rounds: 1)
+        try FileManager.default.createDirectory(atPath: dir.path("keep"), withIntermediateDirectories: true)
+        dir.write("keep/precious.txt", "do not delete")
+        try FileManager.default.createDirectory(atPath: dir.path("run/warmup"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir.path("run/warmup/student"), withDestinationPath: dir.path("keep"))
+        let r = try run("mi-run", ["--config", config])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(dir.exists("keep/precious.txt"))
+        #expect(dir.exists("run/warmup/student/model.safetensors"))
+    }
 }
