@@ -262,7 +262,7 @@ public final class MontessoriRun {
         }
         let resume = previous?.status == .running && previous?.fingerprint == fingerprint
         if !resume {
-            for p in paths { for suffix in ["", ".partial", ".previous"] { Files.remove(p + suffix) } }
+            removeOutputs(paths)
         }
         for p in paths { try Files.makeDirectories(Files.directory(of: p)) }
         Log.info(resume ? "\(name): resuming" : "\(name)")
@@ -274,7 +274,7 @@ public final class MontessoriRun {
         } catch let e as RunError where resume && e.exitStatus == ExitStatus.config.rawValue {
             // The tool refused to resume (settings or saved state differ): start the step over.
             Log.info("\(name): cannot resume (\(e.description)); starting it over")
-            for p in paths { for suffix in ["", ".partial", ".previous"] { Files.remove(p + suffix) } }
+            removeOutputs(paths)
             result = try body(false)
         }
         for p in paths where !Files.exists(p) { throw RunError("step \(name) finished without writing \(p)") }
@@ -285,23 +285,16 @@ public final class MontessoriRun {
         return (fingerprint, result)
     }
 
-    func command(_ tool: String) -> String { (config.commands[tool] ?? tool) + " " }
-
-    func tool(_ name: String, _ arguments: [String]) throws {
-        let exe = config.commands[name] ?? toolDirectory + "/" + name
-        let args = arguments + (quiet ? ["--quiet"] : [])
-        lastCommand = [exe] + args
-        Log.debug(([exe] + args).joined(separator: " "))
-        switch try Subprocess.run(exe, args) {
-        case .exited(0): return
-        case let .exited(code):
-            throw RunError("\(name) failed (exit \(code)); rerun mi-run to continue from this step", exitStatus: code)
-        case let .signaled(sig):
-            throw RunError("\(name) was stopped by signal \(sig); rerun mi-run to continue from this step", exitStatus: 128 + sig)
-        }
+    /// A step's outputs with their partial (stage) and previous (checkpoint swap) companions.
+    func removeOutputs(_ paths: [String]) {
+        for p in paths { for suffix in ["", ".partial", ".previous"] { Files.remove(p + suffix) } }
     }
 
-    /// Runs several invocations of one tool at once; the first failure is reported after all end.
+    func command(_ tool: String) -> String { (config.commands[tool] ?? tool) + " " }
+
+    func tool(_ name: String, _ arguments: [String]) throws { try tools(name, [arguments], environment: [:]) }
+
+    /// Runs invocations of one tool side by side; the first failure is reported after all end.
     func tools(_ name: String, _ invocations: [[String]], environment: [String: String]) throws {
         let exe = config.commands[name] ?? toolDirectory + "/" + name
         var pids: [pid_t] = []

@@ -9,10 +9,6 @@ import MIStream
 enum Subprocess {
     enum Outcome: Equatable { case exited(Int32), signaled(Int32) }
 
-    static func run(_ executable: String, _ arguments: [String]) throws(RunError) -> Outcome {
-        try wait([start(executable, arguments)])[0]
-    }
-
     /// Starts a child; `environment` entries are added to ours (a variable we already have is kept).
     static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws(RunError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
