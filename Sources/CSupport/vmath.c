@@ -151,17 +151,15 @@ void mi_attend_one(const float *q, const float *k, const float *v, long stride, 
 
 // One AdamW step over p[0..<n) (torch.optim.AdamW's single-tensor arithmetic, in f32), fused
 // into one pass so each of p, g, m, v is read once: the update is memory-bound.
-#define ADAMW_BODY                                                                              \
-    _Pragma("clang loop vectorize(assume_safety)")                                              \
-    for (long i = 0; i < n; i++) {                                                              \
-        float pi = p[i] * decay;                                                                \
+// The step for element i: the new moments mi, vi and parameter pn, in torch's order of operations.
+#define ADAMW_STEP(i)                                                                           \
         float gi = g[i];                                                                        \
         float mi = m[i] + one_minus_b1 * (gi - m[i]);                                           \
         float vi = v[i] * b2 + one_minus_b2 * gi * gi;                                          \
-        m[i] = mi;                                                                              \
-        v[i] = vi;                                                                              \
-        p[i] = pi - step_size * (mi / (__builtin_elementwise_sqrt(vi) / bc2_sqrt + eps));                  \
-    }
+        float pn = p[i] * decay - step_size * (mi / (__builtin_elementwise_sqrt(vi) / bc2_sqrt + eps));
+#define ADAMW_BODY                                                                              \
+    _Pragma("clang loop vectorize(assume_safety)")                                              \
+    for (long i = 0; i < n; i++) { ADAMW_STEP(i) m[i] = mi; v[i] = vi; p[i] = pn; }
 #pragma clang fp contract(off)
 __attribute__((target("avx512f"))) static void adamw_avx512(float *p, const float *g, float *m, float *v, long n, float decay,
     float one_minus_b1, float b2, float one_minus_b2, float bc2_sqrt, float eps, float step_size) { ADAMW_BODY }
@@ -179,11 +177,6 @@ void mi_adamw(float *p, const float *g, float *m, float *v, long n, float decay,
 // The same step for a probe that discards it afterwards: only p is written (m and v keep the
 // state to restore), or nothing is written and the step's change Δp = p_new − p (the f32 values
 // the update would store) is dotted with d, for the first-order local data influence.
-#define ADAMW_STEP(i)                                                                           \
-        float gi = g[i];                                                                        \
-        float mi = m[i] + one_minus_b1 * (gi - m[i]);                                           \
-        float vi = v[i] * b2 + one_minus_b2 * gi * gi;                                          \
-        float pn = p[i] * decay - step_size * (mi / (__builtin_elementwise_sqrt(vi) / bc2_sqrt + eps));
 #define ADAMW_PARAMS_BODY                                                                       \
     _Pragma("clang loop vectorize(assume_safety)")                                              \
     for (long i = 0; i < n; i++) { ADAMW_STEP(i) p[i] = pn; }
