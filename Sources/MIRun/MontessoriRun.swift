@@ -86,50 +86,30 @@ public final class MontessoriRun {
             report.split = (split.result.intValue("probe"), split.result.intValue("heldout"))
         }
 
-        var student = try external(config.student)
+        let base = try external(config.student)
+        var student = base
         if let warmup = config.warmup {
             let data = try synthesize(warmup, prefix: "warmup/", teacher: teacher0, seeds: seeds, seed: config.seed + 100, report: &report.warmup)
-            student = try train(from: student, data: data, options: warmup.learn, name: "warmup/sft", out: "warmup/student")
+            student = try train(from: student, data: data, options: warmup.learn, name: "warmup/sft", out: "warmup/student", seed: config.seed + 100)
             report.warmup.trainingRecords = try count(data.path)
         }
 
         var teacher = teacher0
-        var montessori = student, baseline = student
+        // The student whose influence is measured, and where the final students start.
+        var probed = student
+        let start = config.studentsStart == .base ? base : student
+        var montessori = start, baseline = start, control = start
+        let experiment = config.experiment
         for r in 1...config.rounds {
             var round = RoundReport(round: r)
             let rd = "round-\(r)/"
             let probeSet = try synthesize(config.probing, prefix: rd + "probe-", teacher: teacher, seeds: seeds, seed: config.seed + r, report: &round.probing)
-            let probeOptions = config.probing.learn
-            let scoredPath = rd + "scored.jsonl.gz"
-            let shards = config.probeShards
-            let shardPaths = shards > 1 ? (0..<shards).map { rd + "scored-shard-\($0)-of-\(shards).jsonl.gz" } : []
-            _ = try step(rd + "probe", inputs: [("student", montessori), ("reference", probeReference), ("records", probeSet)],
-                         settings: command("mi-probe") + probeOptions.canonical + (shards > 1 ? " shards \(shards)" : ""),
-                         outputs: [scoredPath] + shardPaths) { resume in
-                let flags = ["--student", montessori.path, "--reference", probeReference.path, probeSet.path] + probeOptions.arguments()
-                    + (resume ? ["--resume"] : [])
-                if !resume {
-                    // Shard files of an earlier run with another shard count.
-                    let dir = Files.directory(of: self.path(scoredPath))
-                    for f in Files.list(dir) where f.hasPrefix("scored-shard-") { Files.remove(dir + "/" + f) }
-                }
-                if shards == 1 {
-                    try self.tool("mi-probe", flags + ["-o", self.path(scoredPath)])
-                } else {
-                    // N processes, each on its share of the cores; their outputs merged back into input order.
-                    let threads = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / shards)
-                    // A resumed step reruns only the shards that did not finish.
-                    let pending = (0..<shards).filter { !(resume && Files.exists(self.path(shardPaths[$0]))) }
-                    if !pending.isEmpty {
-                        try self.tools("mi-probe", pending.map { flags + ["--shard", "\($0)/\(shards)", "-o", self.path(shardPaths[$0])] },
-                                       environment: ["OPENBLAS_NUM_THREADS": String(threads)])
-                    }
-                    try Self.unshard(input: probeSet.path, shards: shardPaths.map(self.path), out: self.path(scoredPath))
-                }
-                return ["records": .number(JSONNumber(try self.count(self.path(scoredPath))))]
-            }
-            let scored = try file(scoredPath)
+            let scored = try probe(probeSet, student: probed, reference: probeReference, options: config.probing.learn,
+                                   name: rd + "probe", out: rd + "scored.jsonl.gz", shards: config.probeShards)
             round.influences = try Self.doubles(scored.path, field: "influence")
+            if experiment.exactFraction > 0, config.probing.learn.value("method") == "first-order" {
+                round.experiment.exactAgreement = try exactAgreement(scored, probeSet: probeSet, student: probed, reference: probeReference, round: rd)
+            }
 
             let pairsPath = rd + "pairs.jsonl.gz"
             _ = try step(rd + "pair", inputs: [("scored", scored)], settings: command("mi-pair") + config.pair.canonical, outputs: [pairsPath]) { _ in
@@ -140,56 +120,193 @@ public final class MontessoriRun {
             round.pairs = try count(pairs.path)
             round.promptsWithPairs = Set(try Self.strings(pairs.path, field: "prompt_id")).count
 
-            var updated = teacher
+            var updated = teacher, controlTeacher: Artifact?
             if round.pairs > 0 {
-                let out = rd + "teacher", metrics = rd + "dpo-metrics.jsonl"
-                let dpoOptions = config.dpo
-                let s = try step(rd + "dpo", inputs: [("teacher", teacher), ("pairs", pairs)], settings: command("mi-dpo") + dpoOptions.canonical,
-                                 outputs: [out, metrics]) { resume in
-                    try self.tool("mi-dpo", ["--model", teacher.path, "--pairs", pairs.path, "--out", self.path(out),
-                                             "--metrics", self.path(metrics)] + dpoOptions.arguments() + (resume ? ["--resume"] : []))
-                    return [:]
+                updated = try dpo(teacher, pairs: pairs, name: rd + "dpo", out: rd + "teacher", metrics: rd + "dpo-metrics.jsonl", seed: config.seed + r)
+                round.dpo = try Self.metrics(path(rd + "dpo-metrics.jsonl"))
+                if experiment.control {
+                    let randomPath = rd + "pairs-random.jsonl.gz"
+                    let seed = config.seed + 400 + r
+                    _ = try step(rd + "pairs-random", inputs: [("pairs", pairs)], settings: "chosen and rejected swapped at random, seed \(seed)",
+                                 outputs: [randomPath]) { _ in
+                        try Self.randomLabels(pairs.path, out: self.path(randomPath), seed: UInt64(seed))
+                    }
+                    controlTeacher = try dpo(teacher, pairs: try file(randomPath), name: rd + "dpo-control", out: rd + "teacher-control",
+                                             metrics: rd + "dpo-control-metrics.jsonl", seed: config.seed + r)
+                    round.experiment.controlDPO = try Self.metrics(path(rd + "dpo-control-metrics.jsonl"))
                 }
-                updated = Artifact(path: path(out), fingerprint: "step:" + s.fingerprint)
-                round.dpo = try Self.metrics(path(metrics))
             } else {
                 Log.info("round \(r): no preference pairs; the teacher stays as it is")
+            }
+
+            if experiment.mechanismPrompts > 0 {
+                // The same prompts (one generation round, so no prompt sees another's output) and
+                // sampling seeds for every teacher; each set probed on the student measured above.
+                var phase = config.probing
+                var sizes = RunConfig.Options()
+                sizes.entries = [("prompts", .init(.scalar(String(experiment.mechanismPrompts)), location: "")),
+                                 ("samples", .init(.scalar(String(experiment.mechanismSamples)), location: "")),
+                                 ("round", .init(.scalar(String(experiment.mechanismPrompts)), location: ""))]
+                phase.generate = sizes.over(config.probing.generate)
+                var teachers = [("original", teacher)]
+                if round.pairs > 0 { teachers.append(("montessori", updated)) }
+                if let controlTeacher { teachers.append(("control", controlTeacher)) }
+                for (label, t) in teachers {
+                    var data = DataReport()
+                    let fresh = try synthesize(phase, prefix: rd + "mechanism-\(label)-", teacher: t, seeds: seeds, seed: config.seed + 300 + r, report: &data)
+                    let s = try probe(fresh, student: probed, reference: probeReference, options: config.probing.learn,
+                                      name: rd + "mechanism-\(label)-probe", out: rd + "mechanism-\(label)-scored.jsonl.gz", shards: config.probeShards)
+                    round.experiment.fresh[label] = try Self.doubles(s.path, field: "influence")
+                }
             }
 
             let trainM = try synthesize(config.training, prefix: rd + "montessori-", teacher: updated, seeds: seeds,
                                         seed: config.seed + 200 + r, report: &round.montessoriData)
             let trainB = try synthesize(config.training, prefix: rd + "baseline-", teacher: teacher0, seeds: seeds,
                                         seed: config.seed + 200 + r, report: &round.baselineData)
-            let equal = try step(rd + "equalize", inputs: [("montessori", trainM), ("baseline", trainB)], settings: "same size",
-                                 outputs: [rd + "train-montessori.jsonl.gz", rd + "train-baseline.jsonl.gz"]) { _ in
-                try Self.equalize([(trainM.path, self.path(rd + "train-montessori.jsonl.gz")), (trainB.path, self.path(rd + "train-baseline.jsonl.gz"))])
+            var sets = [("montessori", trainM), ("baseline", trainB)]
+            if experiment.controlStudent, let controlTeacher {
+                var data = DataReport()
+                sets.append(("control", try synthesize(config.training, prefix: rd + "control-", teacher: controlTeacher, seeds: seeds,
+                                                       seed: config.seed + 200 + r, report: &data)))
+            }
+            let equal = try step(rd + "equalize", inputs: sets, settings: "same size",
+                                 outputs: sets.map { rd + "train-\($0.0).jsonl.gz" }) { _ in
+                try Self.equalize(sets.map { ($0.1.path, self.path(rd + "train-\($0.0).jsonl.gz")) })
             }
             round.trainingRecords = equal.result.intValue("records")
             guard round.trainingRecords > 0 else {
                 throw RunError("round \(r): a training set is empty (the teacher's outputs were all filtered); raise training.generate.prompts",
                                exitStatus: ExitStatus.dataError.rawValue)
             }
+            let sftSeed = config.seed + 200 + r
             montessori = try train(from: montessori, data: try file(rd + "train-montessori.jsonl.gz"), options: config.training.learn,
-                                   name: rd + "sft-montessori", out: rd + "student-montessori")
+                                   name: rd + "sft-montessori", out: rd + "student-montessori", seed: sftSeed)
             baseline = try train(from: baseline, data: try file(rd + "train-baseline.jsonl.gz"), options: config.training.learn,
-                                 name: rd + "sft-baseline", out: rd + "student-baseline")
+                                 name: rd + "sft-baseline", out: rd + "student-baseline", seed: sftSeed)
             round.montessoriSFT = try Self.metrics(path(rd + "student-montessori-metrics.jsonl"))
 
             let evalPath = rd + "eval.jsonl"
-            let evalOptions = config.eval
-            _ = try step(rd + "eval", inputs: [("montessori", montessori), ("baseline", baseline), ("heldout", heldout)],
-                         settings: command("mi-eval") + evalOptions.canonical, outputs: [evalPath]) { _ in
-                try self.tool("mi-eval", ["--model", montessori.path, "--against", baseline.path, "--data", heldout.path,
-                                          "-o", self.path(evalPath)] + evalOptions.arguments())
-                return [:]
-            }
+            try evaluate(montessori, against: baseline, heldout: heldout, name: rd + "eval", out: evalPath)
             round.montessoriLoss = try Self.doubles(path(evalPath), field: "loss")
             round.baselineLoss = try Self.doubles(path(evalPath), field: "loss_against")
+            if sets.count == 3 {
+                control = try train(from: control, data: try file(rd + "train-control.jsonl.gz"), options: config.training.learn,
+                                    name: rd + "sft-control", out: rd + "student-control", seed: sftSeed)
+                try evaluate(control, against: baseline, heldout: heldout, name: rd + "eval-control", out: rd + "eval-control.jsonl")
+                round.experiment.controlLoss = try Self.doubles(path(rd + "eval-control.jsonl"), field: "loss")
+            }
+            if experiment.enabled {
+                let result = round.resultJSON(seed: config.seed)
+                try writeText(JSONWriter.string(.object(result)) + "\n", to: rd + "result.json")
+                if r == config.rounds { try writeText(JSONWriter.string(.object(result)) + "\n", to: "result.json") }
+            }
             report.rounds.append(round)
             teacher = updated
+            probed = montessori
         }
         report.steps = (ran.count, resumed.count, skipped.count)
         return report
+    }
+
+    /// Local data influence of `records` on `student`, as one process or as `shards` merged back.
+    func probe(_ records: Artifact, student: Artifact, reference: Artifact, options: RunConfig.Options, name: String, out scoredPath: String,
+               shards: Int) throws -> Artifact {
+        let base = String(scoredPath.dropLast(".jsonl.gz".count))
+        let shardPaths = shards > 1 ? (0..<shards).map { base + "-shard-\($0)-of-\(shards).jsonl.gz" } : []
+        let shardPrefix = Files.basename(base) + "-shard-"
+        _ = try step(name, inputs: [("student", student), ("reference", reference), ("records", records)],
+                     settings: command("mi-probe") + options.canonical + (shards > 1 ? " shards \(shards)" : ""),
+                     outputs: [scoredPath] + shardPaths) { resume in
+            let flags = ["--student", student.path, "--reference", reference.path, records.path] + options.arguments()
+                + (resume ? ["--resume"] : [])
+            if !resume {
+                // Shard files of an earlier run with another shard count.
+                let dir = Files.directory(of: self.path(scoredPath))
+                for f in Files.list(dir) where f.hasPrefix(shardPrefix) { Files.remove(dir + "/" + f) }
+            }
+            if shards == 1 {
+                try self.tool("mi-probe", flags + ["-o", self.path(scoredPath)])
+            } else {
+                // N processes, each on its share of the cores; their outputs merged back into input order.
+                let threads = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / shards)
+                // A resumed step reruns only the shards that did not finish.
+                let pending = (0..<shards).filter { !(resume && Files.exists(self.path(shardPaths[$0]))) }
+                if !pending.isEmpty {
+                    try self.tools("mi-probe", pending.map { flags + ["--shard", "\($0)/\(shards)", "-o", self.path(shardPaths[$0])] },
+                                   environment: ["OPENBLAS_NUM_THREADS": String(threads)])
+                }
+                try Self.unshard(input: records.path, shards: shardPaths.map(self.path), out: self.path(scoredPath))
+            }
+            return ["records": .number(JSONNumber(try self.count(self.path(scoredPath))))]
+        }
+        return try file(scoredPath)
+    }
+
+    /// A random `exact_fraction` of the probing set probed exactly, beside the first-order scores.
+    func exactAgreement(_ scored: Artifact, probeSet: Artifact, student: Artifact, reference: Artifact, round rd: String) throws -> ExactAgreement {
+        let fraction = config.experiment.exactFraction
+        let subsetPath = rd + "probe-exact-subset.jsonl.gz"
+        _ = try step(rd + "probe-exact-subset", inputs: [("records", probeSet)], settings: "fraction \(fraction) by id hash",
+                     outputs: [subsetPath]) { _ in
+            let reader = RecordReader(paths: [probeSet.path])
+            let w = try JSONLWriter(path: self.path(subsetPath))
+            var n = 0
+            while let rec = try reader.next() {
+                var f = Fingerprint()
+                f.add("exact \((try? rec.object.string("id")) ?? "\(rec.location.line)")")
+                if Double(f.value % 1_000_000) < fraction * 1_000_000 { try w.write(rec.object); n += 1 }
+            }
+            try w.commit()
+            return ["records": .number(JSONNumber(n))]
+        }
+        var options = RunConfig.Options()
+        options.entries = config.probing.learn.entries.filter { $0.key != "method" } + [("method", .init(.scalar("exact"), location: ""))]
+        let exact = try probe(try file(subsetPath), student: student, reference: reference, options: options,
+                              name: rd + "probe-exact", out: rd + "scored-exact.jsonl.gz", shards: 1)
+        var firstOrder: [String: Double] = [:]
+        let r = RecordReader(paths: [scored.path])
+        while let rec = try r.next() { firstOrder[try rec.object.string("id")] = try rec.object.double("influence") }
+        var a: [Double] = [], b: [Double] = []
+        let e = RecordReader(paths: [exact.path])
+        while let rec = try e.next() {
+            guard let f = firstOrder[try rec.object.string("id")] else { continue }
+            a.append(try rec.object.double("influence"))
+            b.append(f)
+        }
+        let sameSign = zip(a, b).filter { ($0 > 0) == ($1 > 0) }.count
+        return ExactAgreement(records: a.count, spearman: Evaluation.spearman(a, b), sameSign: sameSign)
+    }
+
+    /// DPO of `teacher` on `pairs` into the checkpoint `out`, its metrics in `metrics`.
+    func dpo(_ teacher: Artifact, pairs: Artifact, name: String, out: String, metrics: String, seed: Int) throws -> Artifact {
+        let options = shuffled(config.dpo, seed: seed)
+        let s = try step(name, inputs: [("teacher", teacher), ("pairs", pairs)], settings: command("mi-dpo") + options.canonical,
+                         outputs: [out, metrics]) { resume in
+            try self.tool("mi-dpo", ["--model", teacher.path, "--pairs", pairs.path, "--out", self.path(out),
+                                     "--metrics", self.path(metrics)] + options.arguments() + (resume ? ["--resume"] : []))
+            return [:]
+        }
+        return Artifact(path: path(out), fingerprint: "step:" + s.fingerprint)
+    }
+
+    func evaluate(_ model: Artifact, against: Artifact, heldout: Artifact, name: String, out: String) throws {
+        let evalOptions = config.eval
+        _ = try step(name, inputs: [("montessori", model), ("baseline", against), ("heldout", heldout)],
+                     settings: command("mi-eval") + evalOptions.canonical, outputs: [out]) { _ in
+            try self.tool("mi-eval", ["--model", model.path, "--against", against.path, "--data", heldout.path,
+                                      "-o", self.path(out)] + evalOptions.arguments())
+            return [:]
+        }
+    }
+
+    /// A training tool's options with the run's shuffling: `--shuffle --seed` unless the section
+    /// decides the order itself.
+    func shuffled(_ options: RunConfig.Options, seed: Int) -> RunConfig.Options {
+        guard config.shuffle, !options.has("shuffle"), !options.has("no_shuffle") else { return options }
+        var defaults = RunConfig.Options()
+        defaults.entries = [("shuffle", .init(.bool(true), location: "")), ("seed", .init(.scalar(String(seed)), location: ""))]
+        return options.over(defaults)
     }
 
     /// Generate → dedupe (against the seeds) → respond, each its own step and file.
@@ -227,8 +344,9 @@ public final class MontessoriRun {
     }
 
     /// SFT of `model` on `data` into `out`, keeping the AdamW state so the next probe starts from it.
-    func train(from model: Artifact, data: Artifact, options: RunConfig.Options, name: String, out: String) throws -> Artifact {
+    func train(from model: Artifact, data: Artifact, options sectionOptions: RunConfig.Options, name: String, out: String, seed: Int) throws -> Artifact {
         let metrics = out + "-metrics.jsonl"
+        let options = shuffled(sectionOptions, seed: seed)
         guard try count(data.path) > 0 else {
             throw RunError("\(name): \(data.path) has no records (the teacher's outputs were all filtered); generate more prompts",
                            exitStatus: ExitStatus.dataError.rawValue)
@@ -358,6 +476,31 @@ public final class MontessoriRun {
             try w.commit()
         }
         return ["records": .number(JSONNumber(n))]
+    }
+
+    /// The pairs with chosen and rejected swapped where a fair coin (from `seed` and the pair's
+    /// position) says so: the control teacher learns from the same pairs without the signal.
+    static func randomLabels(_ input: String, out: String, seed: UInt64) throws -> JSONObject {
+        let r = RecordReader(paths: [input])
+        let w = try JSONLWriter(path: out)
+        var i: UInt64 = 0, swapped = 0
+        while let rec = try r.next() {
+            var o = rec.object
+            var rng = SplitMix64(seed: seed ^ (i &* 0x9E37_79B9_7F4A_7C15))
+            i += 1
+            if rng.next() >> 63 == 1 {
+                for (a, b) in [("chosen", "rejected"), ("chosen_influence", "rejected_influence"), ("chosen_id", "rejected_id")] {
+                    let x = o[a], y = o[b]
+                    o[a] = y
+                    o[b] = x
+                }
+                swapped += 1
+            }
+            o["labels"] = .string("random")
+            try w.write(o)
+        }
+        try w.commit()
+        return ["pairs": .number(JSONNumber(Int(i))), "swapped": .number(JSONNumber(swapped))]
     }
 
     static func records(_ p: String) throws -> Int {

@@ -28,6 +28,12 @@ public struct RunConfig: Sendable {
 
         public func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
 
+        /// The scalar value of `key`, if set to one.
+        public func value(_ key: String) -> String? {
+            guard let node = entries.last(where: { $0.key == key })?.value, case let .scalar(s) = node.kind else { return nil }
+            return s
+        }
+
         /// Entries of `defaults` not set here, then these.
         public func over(_ defaults: Options) -> Options {
             var o = Options()
@@ -68,10 +74,39 @@ public struct RunConfig: Sendable {
     public var eval = Options()
     /// A replacement executable per tool (`mi-probe: ./my-probe.sh`); it gets the same arguments.
     public var commands: [String: String] = [:]
+    /// SFT and DPO see their data in an order shuffled with a seed derived from the run's
+    /// (`--shuffle --seed`), unless a section sets `shuffle` or `seed` itself.
+    public var shuffle = true
+    /// Where round 1's Montessori and baseline students start.
+    public enum StudentsStart: String, Sendable {
+        /// The warmed-up student, the one the probe measured influence on.
+        case warmup
+        /// The student as given (`student`), as the reference code trains its final students.
+        case base
+    }
+    public var studentsStart = StudentsStart.warmup
+    public var experiment = Experiment()
+
+    /// Measurements beyond the loop itself, for showing that it works (all off by default).
+    public struct Experiment: Sendable {
+        /// Fresh candidates per teacher (prompts × samples) on the same prompts and sampling
+        /// seeds, probed on the round's student: the updated teacher's against the original's.
+        public var mechanismPrompts = 0
+        public var mechanismSamples = 4
+        /// A teacher DPO-trained on the same pairs with chosen and rejected assigned at random.
+        public var control = false
+        /// Also train and evaluate a student on the control teacher's data.
+        public var controlStudent = false
+        /// With a first-order probe: this fraction of the probing set also probed exactly, for
+        /// the rank correlation of the two.
+        public var exactFraction = 0.0
+        public var enabled: Bool { mechanismPrompts > 0 || control || exactFraction > 0 }
+    }
 
     static let topLevel: Set<String> = [
         "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "rounds", "seed", "run_dir", "probe_shards",
         "sampling", "dedupe", "warmup", "probing", "pair", "dpo", "training", "eval", "commands",
+        "shuffle", "students_start", "experiment",
     ]
     /// Flags mi-run sets itself, per tool.
     static let reserved: [String: Set<String>] = [
@@ -140,6 +175,47 @@ public struct RunConfig: Sendable {
         }
         probing = try Self.phase(root["probing"], name: "probing", learn: ("probe", "mi-probe"))
         training = try Self.phase(root["training"], name: "training", learn: ("sft", "mi-sft"))
+        if let n = root["shuffle"] {
+            guard case let .bool(b) = n.kind else { throw ConfigError("\(n.location): shuffle must be true or false") }
+            shuffle = b
+        }
+        if let n = root["students_start"] {
+            guard case let .scalar(s) = n.kind, let v = StudentsStart(rawValue: s) else {
+                throw ConfigError("\(n.location): students_start must be warmup or base")
+            }
+            studentsStart = v
+        }
+        if let e = root["experiment"] {
+            guard case .mapping = e.kind else { throw ConfigError("\(e.location): experiment must be a mapping") }
+            for (key, value) in e.members {
+                func int(min: Int) throws(ConfigError) -> Int {
+                    guard case let .scalar(s) = value.kind, let i = Int(s), i >= min else {
+                        throw ConfigError("\(value.location): experiment.\(key) must be an integer ≥ \(min)")
+                    }
+                    return i
+                }
+                func bool() throws(ConfigError) -> Bool {
+                    guard case let .bool(b) = value.kind else { throw ConfigError("\(value.location): experiment.\(key) must be true or false") }
+                    return b
+                }
+                switch key {
+                case "mechanism_prompts": experiment.mechanismPrompts = try int(min: 0)
+                case "mechanism_samples": experiment.mechanismSamples = try int(min: 1)
+                case "control": experiment.control = try bool()
+                case "control_student": experiment.controlStudent = try bool()
+                case "exact_fraction":
+                    guard case let .scalar(s) = value.kind, let f = Double(s), f >= 0, f <= 1 else {
+                        throw ConfigError("\(value.location): experiment.exact_fraction must be a number between 0 and 1")
+                    }
+                    experiment.exactFraction = f
+                default:
+                    throw ConfigError("\(value.keyLocation ?? value.location): unknown key \"experiment.\(key)\" (known: control, control_student, exact_fraction, mechanism_prompts, mechanism_samples)")
+                }
+            }
+            if experiment.controlStudent && !experiment.control {
+                throw ConfigError("\(e.location): experiment.control_student needs experiment.control: true")
+            }
+        }
         if let c = root["commands"] {
             guard case .mapping = c.kind else { throw ConfigError("\(c.location): commands must map tool names to executables") }
             for (tool, exe) in c.members {

@@ -26,6 +26,90 @@ public struct RoundReport: Sendable {
     public var montessoriSFT: [JSONObject] = []
     public var montessoriLoss: [Double] = []
     public var baselineLoss: [Double] = []
+    public var experiment = ExperimentReport()
+
+    /// The round's findings as `result.json`: outcome (Montessori − baseline held-out loss,
+    /// paired), mechanism (updated − original teacher's mean fresh-candidate influence), control
+    /// (random-label teacher − original), the teacher's held-out pairs and the probe's agreement.
+    public func resultJSON(seed: Int) -> JSONObject {
+        func num(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
+        func interval(_ i: Evaluation.Interval) -> [(String, JSONValue)] { [("diff", num(i.mean)), ("ci", .array([num(i.low), num(i.high)]))] }
+        var o = JSONObject()
+        o["seed"] = .number(JSONNumber(seed))
+        o["round"] = .number(JSONNumber(round))
+        if !montessoriLoss.isEmpty {
+            let d = Evaluation.bootstrap(zip(montessoriLoss, baselineLoss).map { $0 - $1 })
+            var outcome = JSONObject(uniqueKeysAndValues: interval(d))
+            outcome["records"] = .number(JSONNumber(montessoriLoss.count))
+            outcome["montessori_wins"] = .number(JSONNumber(zip(montessoriLoss, baselineLoss).filter { $0 < $1 }.count))
+            outcome["montessori_loss"] = num(Evaluation.bootstrap(montessoriLoss).mean)
+            outcome["baseline_loss"] = num(Evaluation.bootstrap(baselineLoss).mean)
+            outcome["training_records"] = .number(JSONNumber(trainingRecords))
+            o["outcome"] = .object(outcome)
+        }
+        let fresh = experiment.fresh
+        func freshComparison(_ label: String) -> JSONValue? {
+            guard let a = fresh[label], let b = fresh["original"] else { return nil }
+            var m = JSONObject(uniqueKeysAndValues: interval(Evaluation.differenceOfMeans(a, b)))
+            let helpful = { (x: [Double]) in x.map { $0 > 0 ? 1.0 : 0.0 } }
+            let share = Evaluation.differenceOfMeans(helpful(a), helpful(b))
+            m["helpful_share_diff"] = num(share.mean)
+            m["helpful_share_ci"] = .array([num(share.low), num(share.high)])
+            m["candidates"] = .array([.number(JSONNumber(a.count)), .number(JSONNumber(b.count))])
+            m["mean_influence"] = .array([num(a.reduce(0, +) / Double(max(a.count, 1))), num(b.reduce(0, +) / Double(max(b.count, 1)))])
+            m["helpful_share"] = .array([num(helpful(a).reduce(0, +) / Double(max(a.count, 1))), num(helpful(b).reduce(0, +) / Double(max(b.count, 1)))])
+            return .object(m)
+        }
+        if let m = freshComparison("montessori") { o["mechanism"] = m }
+        if let c = freshComparison("control") { o["control"] = c }
+        if let c = experiment.controlLoss, c.count == baselineLoss.count {
+            o["control_outcome"] = .object(JSONObject(uniqueKeysAndValues: interval(Evaluation.bootstrap(zip(c, baselineLoss).map { $0 - $1 }))))
+        }
+        var teacher = JSONObject()
+        if let h = dpo.last(where: { (try? $0.string("stage")) == "dpo-heldout" }) {
+            teacher["heldout_pair_accuracy"] = h["accuracy"] ?? .null
+            for key in ["accuracy_ci", "pairs", "reward_margin", "chosen_logp_shift", "rejected_logp_shift",
+                        "chosen_logp_shift_per_token", "rejected_logp_shift_per_token"] { teacher["heldout_" + key] = h[key] ?? .null }
+        }
+        let steps = dpo.filter { (try? $0.string("stage")) == "dpo" }
+        if let first = steps.first, let last = steps.last {
+            teacher["steps"] = .number(JSONNumber(steps.count))
+            teacher["first_loss"] = first["loss"] ?? .null
+            teacher["last_loss"] = last["loss"] ?? .null
+        }
+        teacher["pairs"] = .number(JSONNumber(pairs))
+        teacher["prompts_with_pairs"] = .number(JSONNumber(promptsWithPairs))
+        if let h = experiment.controlDPO.last(where: { (try? $0.string("stage")) == "dpo-heldout" }) {
+            teacher["control_heldout_pair_accuracy"] = h["accuracy"] ?? .null
+        }
+        o["teacher"] = .object(teacher)
+        var probe = JSONObject()
+        probe["candidates"] = .number(JSONNumber(influences.count))
+        probe["helpful"] = .number(JSONNumber(influences.filter { $0 > 0 }.count))
+        if let e = experiment.exactAgreement {
+            probe["exact_records"] = .number(JSONNumber(e.records))
+            probe["exact_spearman"] = e.spearman.map(num) ?? .null
+            probe["exact_same_sign"] = .number(JSONNumber(e.sameSign))
+        }
+        o["probe"] = .object(probe)
+        return o
+    }
+}
+
+/// First-order against exact influence on a sample of the probing set.
+public struct ExactAgreement: Sendable {
+    public var records: Int
+    public var spearman: Double?
+    public var sameSign: Int
+}
+
+/// What the experiment options measured in a round.
+public struct ExperimentReport: Sendable {
+    /// Influences of fresh candidates per teacher ("original", "montessori", "control").
+    public var fresh: [String: [Double]] = [:]
+    public var controlDPO: [JSONObject] = []
+    public var controlLoss: [Double]?
+    public var exactAgreement: ExactAgreement?
 }
 
 /// What the run did and found, as the table `make demo` ends with.
@@ -51,10 +135,11 @@ public struct RunReport: Sendable {
                              "\(inf.filter { $0 > 0 }.count) / \(inf.filter { $0 < 0 }.count)"))
             }
             rows.append((p + "preference pairs (prompts with pairs)", "\(r.pairs) (\(r.promptsWithPairs))"))
-            if let last = r.dpo.last {
-                let acc = r.dpo.compactMap { try? $0.double("accuracy") }
+            let dpoSteps = r.dpo.filter { (try? $0.string("stage")) != "dpo-heldout" }
+            if let last = dpoSteps.last {
+                let acc = dpoSteps.compactMap { try? $0.double("accuracy") }
                 rows.append((p + "DPO: steps, first → last loss, mean accuracy",
-                             "\(r.dpo.count), \(f((try? r.dpo[0].double("loss")) ?? .nan, 4)) → \(f((try? last.double("loss")) ?? .nan, 4)), "
+                             "\(dpoSteps.count), \(f((try? dpoSteps[0].double("loss")) ?? .nan, 4)) → \(f((try? last.double("loss")) ?? .nan, 4)), "
                              + f(acc.reduce(0, +) / Double(max(acc.count, 1)), 2)))
             } else {
                 rows.append((p + "DPO", "not run (no pairs): teacher unchanged"))
@@ -70,6 +155,29 @@ public struct RunReport: Sendable {
                 let wins = zip(r.montessoriLoss, r.baselineLoss).filter { $0 < $1 }.count
                 rows.append((p + "Montessori − baseline (paired 95 % CI); lower on", "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); "
                              + "\(wins) of \(r.montessoriLoss.count) records"))
+            }
+            if let e = r.experiment.exactAgreement {
+                rows.append((p + "first-order vs exact influence: records, Spearman, same sign",
+                             "\(e.records), \(e.spearman.map { f($0, 3) } ?? "–"), \(e.sameSign)"))
+            }
+            if let h = r.dpo.last(where: { (try? $0.string("stage")) == "dpo-heldout" }) {
+                rows.append((p + "DPO held-out pairs: pairs, accuracy, reward margin",
+                             "\((try? h.int("pairs")) ?? 0), \(f((try? h.double("accuracy")) ?? .nan, 3)), \(f((try? h.double("reward_margin")) ?? .nan, 4))"))
+            }
+            let fresh = r.experiment.fresh
+            for label in ["original", "montessori", "control"] {
+                guard let v = fresh[label], !v.isEmpty else { continue }
+                let mean = v.reduce(0, +) / Double(v.count)
+                rows.append((p + "fresh candidates, \(label) teacher: n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
+            }
+            for label in ["montessori", "control"] {
+                guard let a = fresh[label], let b = fresh["original"] else { continue }
+                let d = Evaluation.differenceOfMeans(a, b)
+                rows.append((p + "mean fresh influence, \(label) − original (95 % CI)", "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6)))"))
+            }
+            if let c = r.experiment.controlLoss, c.count == r.baselineLoss.count {
+                let d = Evaluation.bootstrap(zip(c, r.baselineLoss).map { $0 - $1 })
+                rows.append((p + "control student − baseline (paired 95 % CI)", "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4)))"))
             }
         }
         return "| stage | result |\n|---|---|\n" + rows.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n"

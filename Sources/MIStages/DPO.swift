@@ -21,12 +21,33 @@ public final class DPORun {
         public var rejected: [Int32]
         public var referenceChosen = 0.0
         public var referenceRejected = 0.0
+        /// The pair's prompt_id (else its prompt): held-out pairs are chosen by prompt.
+        public var group = ""
     }
 
     public struct Pairs {
         public var items: [Pair]
         public var truncated: Int
         public var fingerprint: String
+        /// Pairs kept out of training to measure how the trained model ranks unseen pairs.
+        public var heldout: [Pair] = []
+
+        /// Moves the pairs of about `fraction` of the prompts (by a hash of the prompt_id, so the
+        /// split does not depend on order) into `heldout`.
+        public mutating func holdOut(fraction: Double) {
+            guard fraction > 0 else { return }
+            let isHeld = { (p: Pair) -> Bool in
+                var f = Fingerprint()
+                f.add(p.group)
+                return Double(f.value % 1_000_000) < fraction * 1_000_000
+            }
+            heldout = items.filter(isHeld)
+            items = items.filter { !isHeld($0) }
+            var fp = Fingerprint()
+            fp.add(fingerprint)
+            fp.add("heldout \(fraction)")
+            fingerprint = fp.hex
+        }
     }
 
     public init(model: LoadedModel, settings: TrainingSettings, beta: Double, out: String) {
@@ -61,22 +82,62 @@ public final class DPORun {
             }
             if c.isEmpty || x.isEmpty { try reader.reject(r, "prompt longer than --max-length"); continue }
             fp.add(user); fp.add(chosen); fp.add(rejected)
-            items.append(Pair(prompt: p, chosen: c, rejected: x))
+            var pair = Pair(prompt: p, chosen: c, rejected: x)
+            pair.group = (try? r.object.string("prompt_id")) ?? user
+            items.append(pair)
         }
         return Pairs(items: items, truncated: truncated, fingerprint: fp.hex)
     }
 
-    /// Log-probabilities of chosen and rejected under the starting model.
+    /// Log-probabilities of chosen and rejected under the starting model (training and held-out pairs).
     public func computeReference(_ pairs: inout Pairs, batch: Int = 8) {
-        for b0 in stride(from: 0, to: pairs.items.count, by: batch) {
-            let part = pairs.items[b0..<min(b0 + batch, pairs.items.count)]
+        Self.score(loaded.model, &pairs.items, batch: batch)
+        Self.score(loaded.model, &pairs.heldout, batch: batch)
+    }
+
+    /// Sets each pair's reference log-probabilities to `model`'s.
+    static func score(_ model: LlamaModel, _ items: inout [Pair], batch: Int) {
+        for b0 in stride(from: 0, to: items.count, by: batch) {
+            let part = items[b0..<min(b0 + batch, items.count)]
             let seqs = part.flatMap { [($0.prompt, $0.chosen), ($0.prompt, $0.rejected)] }
-            let lps = loaded.model.completionLogProbs(seqs)
+            let lps = model.completionLogProbs(seqs)
             for (i, _) in part.enumerated() {
-                pairs.items[b0 + i].referenceChosen = lps[2 * i].reduce(0, +)
-                pairs.items[b0 + i].referenceRejected = lps[2 * i + 1].reduce(0, +)
+                items[b0 + i].referenceChosen = lps[2 * i].reduce(0, +)
+                items[b0 + i].referenceRejected = lps[2 * i + 1].reduce(0, +)
             }
         }
+    }
+
+    /// How the trained model ranks held-out pairs against the starting model: preference
+    /// accuracy (implicit reward of chosen above rejected) with a bootstrap interval, mean reward
+    /// margin, and the mean shift of the log-probability of chosen and rejected (in total and
+    /// per token), which is how far the model moved on text it was not trained on.
+    public func heldoutMetrics(_ heldout: [Pair], batch: Int = 8) -> JSONObject {
+        var now = heldout
+        Self.score(loaded.model, &now, batch: batch)
+        var correct: [Double] = [], margins: [Double] = []
+        var shiftC = 0.0, shiftR = 0.0, tokensC = 0, tokensR = 0
+        for (before, after) in zip(heldout, now) {
+            let dc = after.referenceChosen - before.referenceChosen, dr = after.referenceRejected - before.referenceRejected
+            margins.append(beta * (dc - dr))
+            correct.append(dc > dr ? 1 : 0)
+            shiftC += dc; shiftR += dr
+            tokensC += before.chosen.count; tokensR += before.rejected.count
+        }
+        let n = Double(max(heldout.count, 1))
+        let acc = Evaluation.bootstrap(correct)
+        func num(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
+        var m = JSONObject()
+        m["stage"] = .string("dpo-heldout")
+        m["pairs"] = .number(JSONNumber(heldout.count))
+        m["accuracy"] = num(acc.mean)
+        m["accuracy_ci"] = .array([num(acc.low), num(acc.high)])
+        m["reward_margin"] = num(margins.reduce(0, +) / n)
+        m["chosen_logp_shift"] = num(shiftC / n)
+        m["rejected_logp_shift"] = num(shiftR / n)
+        m["chosen_logp_shift_per_token"] = num(shiftC / Double(max(tokensC, 1)))
+        m["rejected_logp_shift_per_token"] = num(shiftR / Double(max(tokensR, 1)))
+        return m
     }
 
     public func run(_ pairs: Pairs, resume: Bool) throws {
@@ -84,6 +145,9 @@ public final class DPORun {
                                 dataFingerprint: pairs.fingerprint, itemCount: pairs.items.count)
         loop.metricsPath = metricsPath
         loop.stateExtras["beta"] = JSONNumber(beta).map(JSONValue.number) ?? .null
+        if !pairs.heldout.isEmpty {
+            loop.finalMetrics = { [unowned self] in self.heldoutMetrics(pairs.heldout) }
+        }
         let beta = self.beta
         try loop.run(resume: resume) { items, bp, scale in
             let batch = items.map { pairs.items[$0] }

@@ -33,4 +33,48 @@ public enum Evaluation {
         means.sort()
         return Interval(mean: mean, low: means[Int(0.025 * Double(resamples))], high: means[min(resamples - 1, Int(0.975 * Double(resamples)))])
     }
+
+    /// mean(a) − mean(b) for two independent samples, with a 95 % percentile bootstrap interval
+    /// (each sample resampled with replacement on its own).
+    public static func differenceOfMeans(_ a: [Double], _ b: [Double], resamples: Int = 1000, seed: UInt64 = 7) -> Interval {
+        func mean(_ x: [Double]) -> Double { x.reduce(0, +) / Double(max(x.count, 1)) }
+        let d = mean(a) - mean(b)
+        guard a.count > 1, b.count > 1 else { return Interval(mean: d, low: d, high: d) }
+        var rng = SplitMix64(seed: seed)
+        var diffs: [Double] = []
+        diffs.reserveCapacity(resamples)
+        for _ in 0..<resamples {
+            var sa = 0.0, sb = 0.0
+            for _ in 0..<a.count { sa += a[Int(rng.next() % UInt64(a.count))] }
+            for _ in 0..<b.count { sb += b[Int(rng.next() % UInt64(b.count))] }
+            diffs.append(sa / Double(a.count) - sb / Double(b.count))
+        }
+        diffs.sort()
+        return Interval(mean: d, low: diffs[Int(0.025 * Double(resamples))], high: diffs[min(resamples - 1, Int(0.975 * Double(resamples)))])
+    }
+
+    /// Spearman's rank correlation (ties get their mean rank); nil for fewer than 2 values or a
+    /// constant input.
+    public static func spearman(_ x: [Double], _ y: [Double]) -> Double? {
+        precondition(x.count == y.count)
+        guard x.count > 1 else { return nil }
+        func ranks(_ v: [Double]) -> [Double] {
+            let order = v.indices.sorted { v[$0] < v[$1] }
+            var r = [Double](repeating: 0, count: v.count)
+            var i = 0
+            while i < order.count {
+                var j = i
+                while j + 1 < order.count && v[order[j + 1]] == v[order[i]] { j += 1 }
+                for k in i...j { r[order[k]] = Double(i + j) / 2 + 1 }
+                i = j + 1
+            }
+            return r
+        }
+        let rx = ranks(x), ry = ranks(y)
+        let mx = rx.reduce(0, +) / Double(rx.count), my = ry.reduce(0, +) / Double(ry.count)
+        var sxy = 0.0, sxx = 0.0, syy = 0.0
+        for (a, b) in zip(rx, ry) { sxy += (a - mx) * (b - my); sxx += (a - mx) * (a - mx); syy += (b - my) * (b - my) }
+        guard sxx > 0, syy > 0 else { return nil }
+        return sxy / (sxx * syy).squareRoot()
+    }
 }

@@ -125,13 +125,23 @@ public final class Generate {
 
     func number(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
 
-    /// Seed-task instructions from Alpaca ({instruction, input, output}) or Self-Instruct
-    /// ({instruction, instances}) records.
+    /// Seed tasks as the teacher sees them: the instruction, and on the next line its input when
+    /// it has one (Alpaca `input`, or the first Self-Instruct instance's `input`).
     public static func readSeeds(_ reader: RecordReader) throws -> [String] {
         var out: [String] = []
         while let r = try reader.next() {
-            do { out.append(try r.object.string("instruction")) } catch { try reader.reject(r, error.description) }
+            do { out.append(try seedTask(r.object)) } catch { try reader.reject(r, error.description) }
         }
         return out
+    }
+
+    public static func seedTask(_ o: JSONObject) throws(FieldError) -> String {
+        let instruction = try o.string("instruction")
+        var input = try o.optionalString("input")
+        if input == nil, case let .array(instances)? = o["instances"], case let .object(first)? = instances.first {
+            input = try first.optionalString("input")
+        }
+        let trimmed = input?.trimmingWhitespaceAtEnds() ?? ""
+        return trimmed.isEmpty ? instruction : instruction + "\n   Input: " + trimmed
     }
 }

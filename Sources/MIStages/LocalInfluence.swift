@@ -15,6 +15,10 @@ import MIStream
 /// reference set.
 public final class LocalInfluence {
     public enum Method: String, Sendable { case exact, firstOrder = "first-order" }
+    /// `momentum` subtracts influence(0), the change of the reference loss after the same AdamW
+    /// step with a zero gradient: the part of every candidate's step that comes from the saved
+    /// first moment (β1·m) and weight decay, which all candidates share.
+    public enum Centering: String, Sendable { case none, momentum }
 
     public let loaded: LoadedModel
     public let reference: [TrainingExample]
@@ -27,6 +31,8 @@ public final class LocalInfluence {
     private let backprop: Backpropagation
     private var referenceGradient: FloatBuffer?
     public private(set) var lossBefore = 0.0
+    /// influence(0): the momentum-only step's influence (0 with a fresh optimizer state).
+    public private(set) var momentumInfluence = 0.0
 
     public init(model: LoadedModel, reference: [TrainingExample], method: Method, lr: Double, hyper: AdamW.Hyperparameters,
                 optimizer: AdamW?) {
@@ -58,6 +64,7 @@ public final class LocalInfluence {
             referenceGradient = FloatBuffer(count: P.count, zeroed: false)
             referenceGradient!.copy(from: backprop.gradients)
         }
+        momentumInfluence = measureStep(gradientsFrom: nil).influence
     }
 
     /// Mean over the reference examples of each example's mean completion NLL.
@@ -74,10 +81,13 @@ public final class LocalInfluence {
 
     public struct Result { public let influence: Double; public let lossAfter: Double }
 
-    public func measure(_ example: TrainingExample) -> Result {
+    public func measure(_ example: TrainingExample) -> Result { measureStep(gradientsFrom: example) }
+
+    /// The influence of one AdamW step on `example`'s gradient (nil: a zero gradient).
+    func measureStep(gradientsFrom example: TrainingExample?) -> Result {
         let P = loaded.model.parameters
         backprop.zeroGradients()
-        backprop.accumulate([example])
+        if let example { backprop.accumulate([example]) }
         if let g = referenceGradient {
             // −∇L_ref · Δθ, with Δθ the change the AdamW step would store; nothing is written.
             let dot = optimizer.stepDot(parameters: P.buffer, gradients: backprop.gradients, lr: lr, direction: g)
@@ -90,12 +100,11 @@ public final class LocalInfluence {
         return Result(influence: lossBefore - after, lossAfter: after)
     }
 
-    /// The training example of an instruction/response record (as mi-sft builds it).
-    public static func example(_ o: JSONObject, model: LoadedModel) throws(FieldError) -> TrainingExample {
-        let instruction = try o.string("instruction"), response = try o.string("response"), input = try o.optionalString("input")
+    /// The training example of an instruction/response record, as mi-sft builds it (nil: a
+    /// truncated response left out). A model without a chat template is scored in ChatML.
+    public static func example(_ o: JSONObject, model: LoadedModel, truncated: TruncatedResponses = .open) throws(FieldError) -> TrainingExample? {
         let chat = model.chat ?? ChatFormat(style: .chatml, defaultSystem: nil)
-        let user = (input?.isEmpty ?? true) ? instruction : instruction + "\n\n" + input!
-        return TrainingExample(prompt: model.tokenizer.encode(chat.prompt(user: user)), completion: model.tokenizer.encode(chat.completion(response)))
+        return try InstructionExample.make(o, model: model, chat: chat, truncated: truncated)
     }
 
     /// Shard of a record id: FNV-1a of the id modulo `count`.

@@ -1,10 +1,12 @@
 import MIStream
 
-/// Preference pairs for the teacher from scored candidates of the same prompt (the paper's rule):
-/// chosen has positive influence, rejected negative; the prompt is the generation prompt and
-/// chosen/rejected are the teacher's raw outputs.
+/// Preference pairs for the teacher from scored candidates of the same prompt. The paper's rule
+/// (`all`, `best-worst`): chosen has positive influence, rejected negative. `rank` ignores the
+/// sign: the most influential candidate of a prompt against the least (with `minMargin`), which
+/// still pairs a prompt whose candidates all lie on one side of zero. The prompt is the
+/// generation prompt and chosen/rejected are the teacher's raw outputs.
 public struct Pairing {
-    public enum Mode: String, Sendable { case all, bestWorst = "best-worst" }
+    public enum Mode: String, Sendable { case all, bestWorst = "best-worst", rank }
 
     public var mode = Mode.all
     public var minMargin = 0.0
@@ -37,6 +39,14 @@ public struct Pairing {
         case .bestWorst:
             if let c = chosen.max(by: { $0.element.influence < $1.element.influence }),
                let r = rejected.min(by: { $0.element.influence < $1.element.influence }) {
+                combos.append((c.offset, r.offset, c.element.influence - r.element.influence))
+            }
+        case .rank:
+            let indexed = Array(group.enumerated())
+            // First of equal maxima and last of equal minima: ties keep input order.
+            if indexed.count >= 2, let c = indexed.max(by: { $0.element.influence < $1.element.influence }),
+               let r = indexed.reversed().min(by: { $0.element.influence < $1.element.influence }),
+               c.element.influence > r.element.influence {
                 combos.append((c.offset, r.offset, c.element.influence - r.element.influence))
             }
         }

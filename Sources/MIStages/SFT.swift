@@ -21,39 +21,41 @@ public final class SFTRun {
 
     public struct Examples {
         public var items: [TrainingExample]
+        /// Examples cut to the length limit.
         public var truncated: Int
+        /// Records with a truncated response left out (`TruncatedResponses.drop`).
+        public var dropped: Int
         public var fingerprint: String
     }
 
-    /// Reads instruction/response records (an Alpaca `input` is appended to the instruction).
-    public static func readExamples(_ reader: RecordReader, model: LoadedModel, maxLength: Int) throws -> Examples {
+    /// Reads instruction/response records (an Alpaca `input` is appended to the instruction);
+    /// truncated responses are kept without the end-of-turn marker or left out (`dropped`).
+    public static func readExamples(_ reader: RecordReader, model: LoadedModel, maxLength: Int,
+                                    truncatedResponses: TruncatedResponses = .open) throws -> Examples {
         guard let chat = model.chat else { throw StageFailure.usage("\(model.path): the model has no chat template") }
         var items: [TrainingExample] = []
-        var truncated = 0
+        var truncated = 0, dropped = 0
         var fp = Fingerprint()
         while let r = try reader.next() {
-            let instruction: String, response: String, input: String?
+            let made: TrainingExample?
             do {
-                instruction = try r.object.string("instruction")
-                response = try r.object.string("response")
-                input = try r.object.optionalString("input")
+                made = try InstructionExample.make(r.object, model: model, chat: chat, truncated: truncatedResponses)
             } catch {
                 try reader.reject(r, error.description)
                 continue
             }
-            let user = (input?.isEmpty ?? true) ? instruction : instruction + "\n\n" + input!
-            let prompt = model.tokenizer.encode(chat.prompt(user: user))
-            var completion = model.tokenizer.encode(chat.completion(response))
-            if prompt.count + completion.count > maxLength {
+            guard var example = made else { dropped += 1; continue }
+            if example.prompt.count + example.completion.count > maxLength {
                 truncated += 1
-                completion = Array(completion.prefix(max(0, maxLength - prompt.count)))
+                example.completion = Array(example.completion.prefix(max(0, maxLength - example.prompt.count)))
             }
-            if completion.isEmpty || prompt.isEmpty { try reader.reject(r, "prompt longer than --max-length"); continue }
-            fp.add(user)
-            fp.add(response)
-            items.append(TrainingExample(prompt: prompt, completion: completion))
+            if example.completion.isEmpty || example.prompt.isEmpty { try reader.reject(r, "prompt longer than --max-length"); continue }
+            fp.add("\(example.prompt.count) \(example.completion.count)")
+            fp.add(example.prompt.withUnsafeBytes { Array($0) })
+            fp.add(example.completion.withUnsafeBytes { Array($0) })
+            items.append(example)
         }
-        return Examples(items: items, truncated: truncated, fingerprint: fp.hex)
+        return Examples(items: items, truncated: truncated, dropped: dropped, fingerprint: fp.hex)
     }
 
     public func run(_ examples: Examples, resume: Bool) throws {

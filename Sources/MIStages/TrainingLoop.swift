@@ -18,6 +18,8 @@ public final class TrainingLoop {
     public var metricsPath: String?
     /// Extra fields for trainer_state.json (e.g. the DPO beta).
     public var stateExtras = JSONObject()
+    /// A last metrics line after the final step (e.g. DPO's held-out pairs).
+    public var finalMetrics: (() throws -> JSONObject)?
 
     public init(model: LoadedModel, settings: TrainingSettings, out: String, stage: String, dataFingerprint: String, itemCount: Int) {
         loaded = model
@@ -100,6 +102,11 @@ public final class TrainingLoop {
                 return
             }
             if s.saveEvery > 0 && step % s.saveEvery == 0 && step < total { try save(optimizer, step: step, total: total, final: false) }
+        }
+        if let finalMetrics, let metrics {
+            var line = try finalMetrics()
+            line["step"] = .number(JSONNumber(step))
+            try metrics.write(line)
         }
         try save(optimizer, step: step, total: total, final: true)
         try metrics?.commit()

@@ -24,6 +24,8 @@ struct DPOCommand: ParsableCommand {
     var out: String
     @Option(help: "DPO temperature β.")
     var beta = 0.1
+    @Option(help: "Keep the pairs of this fraction of the prompts out of training and report, as the last metrics line, how the trained model ranks them.")
+    var heldoutFraction = 0.0
     @OptionGroup var training: TrainingOptions
     @Option(help: "Write one JSON line of metrics per optimizer step here.")
     var metrics: String?
@@ -34,6 +36,7 @@ struct DPOCommand: ParsableCommand {
 
     func validate() throws {
         if !(beta > 0) { throw ValidationError("--beta must be > 0") }
+        if !(0..<1).contains(heldoutFraction) { throw ValidationError("--heldout-fraction must be in [0, 1)") }
     }
 
     func run() throws {
@@ -46,6 +49,8 @@ struct DPOCommand: ParsableCommand {
             let reader = RecordReader(paths: pairs, options: badRecords.readOptions, badRecords: policy)
             var data = try DPORun.readPairs(reader, model: reference, maxLength: settings.maxLength)
             try policy.commit()
+            data.holdOut(fraction: heldoutFraction)
+            if !data.heldout.isEmpty { Log.info("\(data.heldout.count) pairs held out") }
             if data.items.isEmpty { throw ValidationError("no pairs in \(pairs.joined(separator: ", "))") }
             if data.truncated > 0 { Log.warning("\(data.truncated) pairs cut to --max-length \(settings.maxLength) tokens") }
             Log.info("\(data.items.count) pairs, \(settings.totalSteps(examples: data.items.count)) optimizer steps; scoring the reference")

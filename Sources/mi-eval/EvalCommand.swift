@@ -4,6 +4,8 @@ import MICore
 import MIStages
 import MIStream
 
+extension TruncatedResponses: ExpressibleByArgument {}
+
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mi-eval",
@@ -19,6 +21,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "A second model, evaluated on the same records for a paired comparison.") var against: String?
     @Option(name: .shortAndLong, help: "Per-record output ('-' is stdout).") var out = "-"
     @Option(help: "Bootstrap resamples.") var bootstrap = 1000
+    @Option(help: "A response cut by --max-tokens (\"truncated\": true): open (kept without the end-of-turn marker) or drop (left out, counted).")
+    var truncated = TruncatedResponses.open
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var common: CommonOptions
 
@@ -30,17 +34,22 @@ struct EvalCommand: ParsableCommand {
             let reader = RecordReader(paths: data, options: badRecords.readOptions, badRecords: policy)
             var records: [JSONObject] = []
             var examples: [TrainingExample] = []
+            var dropped = 0
             while let r = try reader.next() {
-                do { examples.append(try LocalInfluence.example(r.object, model: first)) } catch { try reader.reject(r, "\(error)"); continue }
+                let made: TrainingExample?
+                do { made = try LocalInfluence.example(r.object, model: first, truncated: truncated) } catch { try reader.reject(r, "\(error)"); continue }
+                guard let example = made else { dropped += 1; continue }
+                examples.append(example)
                 records.append(r.object)
             }
+            if dropped > 0 { Log.info("\(dropped) records with a truncated response left out (--truncated drop)") }
             if records.isEmpty { throw ValidationError("no records in \(data.joined(separator: ", "))") }
             let a = Evaluation.losses(first, examples)
             var b: [Double]?
             if let against {
                 let second = try LoadedModel(path: against, blockWeights: false)
                 // Same text, the second model's own tokenizer.
-                let other = try records.map { try LocalInfluence.example($0, model: second) }
+                let other = try records.map { try LocalInfluence.example($0, model: second, truncated: truncated)! }
                 b = Evaluation.losses(second, other)
             }
             let writer = try JSONLWriter(path: out)

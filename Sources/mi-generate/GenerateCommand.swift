@@ -27,7 +27,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output ('-' is stdout; a .gz name is compressed).") var out = "-"
     @Option(help: "Sampling temperature.") var temperature = 1.0
     @Option(help: "Nucleus sampling mass.") var topP = 0.9
-    @Option(help: "Presence penalty.") var presencePenalty = 1.0
+    @Option(help: "Subtracted from the logit of every token the completion already holds.") var presencePenalty = 1.0
+    @Option(help: "Subtracted from a token's logit once per earlier occurrence in the completion.") var frequencyPenalty = 0.0
     @Option(help: "Longest completion in tokens.") var maxTokens = 128
     @Option(help: "Run seed.") var seed: UInt64 = 42
     @Option(help: "Prompts per round: a round's prompts see instructions of earlier rounds only.") var round = 8
@@ -54,6 +55,7 @@ struct GenerateCommand: ParsableCommand {
             p.temperature = temperature
             p.topP = topP
             p.presencePenalty = presencePenalty
+            p.frequencyPenalty = frequencyPenalty
             p.maxTokens = maxTokens
             let gen = Generate(model: model, seeds: seedTexts, prompts: prompts, samples: samples, sampling: p, seed: seed)
             gen.round = round

@@ -21,7 +21,7 @@ struct PairCommand: ParsableCommand {
 
     @Argument(help: "Scored records ('-' is stdin).") var inputs: [String] = ["-"]
     @Option(name: .shortAndLong, help: "Output ('-' is stdout; a .gz name is compressed).") var out = "-"
-    @Option(help: "all: every chosen × rejected combination; best-worst: one pair per prompt.") var mode = Pairing.Mode.all
+    @Option(help: "all: every chosen (influence > 0) × rejected (< 0) combination; best-worst: the best chosen against the worst rejected; rank: the most against the least influential candidate of a prompt, whatever their signs.") var mode = Pairing.Mode.all
     @Option(help: "Keep pairs whose influence margin is at least this.") var minMargin = 0.0
     @Option(help: "At most this many pairs per prompt, largest margins first (0: all).") var maxPairsPerPrompt = 0
     @Flag(help: "Sort records by prompt_id first (for input whose prompts are not consecutive).") var sort = false

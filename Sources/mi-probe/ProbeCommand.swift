@@ -8,6 +8,8 @@ import Glibc
 #endif
 
 extension LocalInfluence.Method: ExpressibleByArgument {}
+extension TruncatedResponses: ExpressibleByArgument {}
+extension LocalInfluence.Centering: ExpressibleByArgument {}
 
 struct ProbeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,11 +28,15 @@ struct ProbeCommand: ParsableCommand {
     @Argument(help: "Records to score ('-' is stdin).") var inputs: [String] = ["-"]
     @Option(name: .shortAndLong, help: "Output ('-' is stdout; a .gz name is compressed).") var out = "-"
     @Option(help: "exact, or first-order (∇L_ref·Δθ with ∇L_ref computed once).") var method = LocalInfluence.Method.exact
+    @Option(help: "none (the paper's influence), or momentum: subtract influence(0), the influence of the same AdamW step with a zero gradient, which every candidate shares (the original is kept as influence_uncentered).")
+    var center = LocalInfluence.Centering.none
     @Option(help: "Learning rate of the probing step.") var lr = 5e-6
     @Option(help: "AdamW beta1.") var beta1 = 0.9
     @Option(help: "AdamW beta2.") var beta2 = 0.999
     @Option(help: "AdamW epsilon.") var eps = 1e-8
     @Option(help: "AdamW weight decay.") var weightDecay = 0.0
+    @Option(help: "A response cut by --max-tokens (\"truncated\": true): open (kept without the end-of-turn marker) or drop (left out, counted).")
+    var truncated = TruncatedResponses.open
     @Option(help: "K/N: score only records whose id hashes to shard K of N.") var shard: String?
     @Flag(help: "Continue OUT.partial of an interrupted run with the same inputs and settings.") var resume = false
     @OptionGroup var badRecords: BadRecordOptions
@@ -63,10 +69,13 @@ struct ProbeCommand: ParsableCommand {
             var refs: [TrainingExample] = []
             let refReader = RecordReader(paths: reference, options: badRecords.readOptions, badRecords: policy)
             while let r = try refReader.next() {
-                do { refs.append(try LocalInfluence.example(r.object, model: model)) } catch { try refReader.reject(r, "\(error)") }
+                do {
+                    if let e = try LocalInfluence.example(r.object, model: model, truncated: truncated) { refs.append(e) }
+                } catch { try refReader.reject(r, "\(error)") }
             }
             if refs.isEmpty { throw ValidationError("no reference records in \(reference.joined(separator: ", "))") }
             let probe = LocalInfluence(model: model, reference: refs, method: method, lr: lr, hyper: hyper, optimizer: state)
+            Log.info("influence of the momentum-only step: \(probe.momentumInfluence)")
             Log.info("reference loss \(probe.lossBefore) over \(refs.count) records (\(state == nil ? "fresh" : "saved") optimizer state)")
             let done = resume ? JSONLWriter.partialRecords(of: out) : []
             let writer = try JSONLWriter.resuming(path: out, with: done, flushThreshold: out == "-" ? 1 : 1 << 16)
@@ -78,17 +87,20 @@ struct ProbeCommand: ParsableCommand {
             probeInfo["beta2"] = JSONNumber(beta2).map(JSONValue.number) ?? .null
             probeInfo["eps"] = JSONNumber(eps).map(JSONValue.number) ?? .null
             probeInfo["weight_decay"] = JSONNumber(weightDecay).map(JSONValue.number) ?? .null
+            probeInfo["center"] = .string(center.rawValue)
+            probeInfo["momentum_influence"] = JSONNumber(probe.momentumInfluence).map(JSONValue.number) ?? .null
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
             let progress = Progress(label: "mi-probe")
             let spec = try shardSpec()
-            var selected = 0, scored = 0
+            var selected = 0, scored = 0, dropped = 0
             do {
                 while let r = try reader.next() {
                     let id = (try? r.object.string("id")) ?? "\(r.location.source):\(r.location.line)"
                     if let (k, n) = spec, LocalInfluence.shard(of: id, count: n) != k { continue }
                     selected += 1
-                    let example: TrainingExample
-                    do { example = try LocalInfluence.example(r.object, model: model) } catch { try reader.reject(r, "\(error)"); continue }
+                    let made: TrainingExample?
+                    do { made = try LocalInfluence.example(r.object, model: model, truncated: truncated) } catch { try reader.reject(r, "\(error)"); continue }
+                    guard let example = made else { dropped += 1; continue }
                     // Records already in the resumed output are skipped (rejected ones are not in it).
                     scored += 1
                     if scored <= done.count {
@@ -102,7 +114,9 @@ struct ProbeCommand: ParsableCommand {
                     let took = started.duration(to: clock.now)
                     Log.debug("scored \(id) (\(example.prompt.count + example.completion.count) tokens) in \(Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18) s")
                     var o = r.object
-                    o["influence"] = JSONNumber(m.influence).map(JSONValue.number) ?? .null
+                    let offset = center == .momentum ? probe.momentumInfluence : 0
+                    o["influence"] = JSONNumber(m.influence - offset).map(JSONValue.number) ?? .null
+                    if center == .momentum { o["influence_uncentered"] = JSONNumber(m.influence).map(JSONValue.number) ?? .null }
                     o["ref_loss_before"] = JSONNumber(probe.lossBefore).map(JSONValue.number) ?? .null
                     o["ref_loss_after"] = JSONNumber(m.lossAfter).map(JSONValue.number) ?? .null
                     o["probe"] = .object(probeInfo)
@@ -117,7 +131,8 @@ struct ProbeCommand: ParsableCommand {
                 if case .interrupted = e { writer.leavePartial() } else if e != .brokenPipe { writer.discard() }
                 throw e
             }
-            progress.finish("\(scored) records scored (\(method.rawValue))")
+            progress.finish("\(scored) records scored (\(method.rawValue))"
+                            + (dropped > 0 ? "; \(dropped) with a truncated response left out (--truncated drop)" : ""))
         }
     }
 }

@@ -22,6 +22,8 @@ struct RespondCommand: ParsableCommand {
     var out = "-"
     @Option(help: "Sampling temperature (0: greedy).") var temperature = 0.6
     @Option(help: "Nucleus sampling mass.") var topP = 0.9
+    @Option(help: "Subtracted from the logit of every token the response already holds (the paper samples with 1.0).") var presencePenalty = 1.0
+    @Option(help: "Subtracted from a token's logit once per earlier occurrence in the response.") var frequencyPenalty = 0.0
     @Option(help: "Longest response in tokens; longer ones are cut and marked truncated.") var maxTokens = 512
     @Option(help: "Run seed.") var seed: UInt64 = 42
     @Option(help: "Records decoded together.") var batchSize = 16
@@ -43,6 +45,8 @@ struct RespondCommand: ParsableCommand {
             p.temperature = temperature
             p.topP = topP
             p.maxTokens = maxTokens
+            p.presencePenalty = presencePenalty
+            p.frequencyPenalty = frequencyPenalty
             let respond = Respond(model: model, sampling: p, batchSize: batchSize, seed: seed)
             let policy = badRecords.policy()
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)

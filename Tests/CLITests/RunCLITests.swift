@@ -98,7 +98,7 @@ import Testing
         let first = try run("mi-run", ["--config", config])
         #expect(first.status == 0, "\(first.stderr)")
         let steps = try ledger(dir)
-        #expect(steps.count == 2 + 4 + 2 * 15)   // split; warm-up 4; per round 15 (DPO ran in both)
+        #expect(steps.count == 1 + 4 + 2 * 16)   // split; warm-up 4; per round 16 (DPO ran in both)
         #expect(steps.values.allSatisfy { $0["status"] as? String == "done" })
         // The teacher learned from real pairs, and both students were evaluated on the held-out quarter.
         let pairs = try zcat(dir.path("run/round-1/pairs.jsonl.gz")).split(separator: "\n")
@@ -275,5 +275,73 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         #expect(dir.exists("keep/precious.txt"))
         #expect(dir.exists("run/warmup/student/model.safetensors"))
+    }
+
+    /// The command a finished step ran, from the ledger.
+    func command(_ steps: [String: [String: Any]], _ step: String) -> [String] {
+        ((steps[step]?["result"] as? [String: Any])?["command"] as? [String]) ?? []
+    }
+
+    /// SFT and DPO get --shuffle with a seed derived from the run's unless the config says
+    /// otherwise; students_start: base trains round 1's students from the given student.
+    @Test func trainingIsShuffledAndStudentsStartWhereConfigured() throws {
+        let dir = TempDir()
+        let config = try setUp(dir, rounds: 1)
+        let first = try run("mi-run", ["--config", config, "--set", "students_start=base"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let steps = try ledger(dir)
+        for step in ["warmup/sft", "round-1/dpo", "round-1/sft-montessori", "round-1/sft-baseline"] {
+            let c = command(steps, step)
+            #expect(c.contains("--shuffle"), "\(step): \(c)")
+            #expect(c.contains { $0.hasPrefix("--seed=") }, "\(step): \(c)")
+        }
+        #expect(command(steps, "round-1/sft-montessori").contains(SFTCLITests.tiny))
+        #expect(command(steps, "round-1/probe").contains(dir.path("run/warmup/student")))
+
+        let other = TempDir()
+        let plain = try setUp(other, rounds: 1)
+        let again = try run("mi-run", ["--config", plain, "--set", "shuffle=false"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let s2 = try ledger(other)
+        #expect(!command(s2, "round-1/dpo").contains("--shuffle"))
+        // The default start: the warmed-up student.
+        #expect(command(s2, "round-1/sft-montessori").contains(other.path("run/warmup/student")))
+        let bad = try run("mi-run", ["--config", plain, "--set", "students_start=middle"])
+        #expect(bad.status == 78)
+        #expect(bad.stderr.contains("students_start must be warmup or base"))
+    }
+
+    /// configs/experiment.yaml at a tiny size: the control teacher, the fresh candidates of
+    /// each teacher, the exact sample and result.json in the documented form.
+    @Test func theExperimentConfigRunsToAResult() throws {
+        let dir = TempDir()
+        _ = try setUp(dir, rounds: 1)
+        let config = Self.repo.appendingPathComponent("configs/experiment.yaml").path
+        let r = try run("mi-run", ["--config", config, "--run-dir", dir.path("exp"),
+                                   "--set", "teacher=\(SFTCLITests.tiny)", "--set", "commands.mi-generate=\(dir.path("fake-generate.sh"))",
+                                   "--set", "reference=\(dir.path("reference.jsonl"))", "--set", "heldout=\(dir.path("reference.jsonl"))",
+                                   "--set", "experiment.mechanism_prompts=2", "--set", "experiment.exact_fraction=0.5",
+                                   "--set", "sampling.max_tokens=6", "--set", "probing.probe.lr=1e-3", "--set", "dpo.lr=1e-3",
+                                   "--set", "dpo.heldout_fraction=0.5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path("exp/result.json")))) as! [String: Any]
+        #expect(result["seed"] as? Int == 1)
+        for key in ["outcome", "mechanism", "control"] {
+            let part = result[key] as? [String: Any]
+            let ci = part?["ci"] as? [Double]
+            #expect(part?["diff"] is Double && ci?.count == 2 && ci![0] <= ci![1], "\(key)")
+        }
+        let teacher = result["teacher"] as! [String: Any]
+        let accuracy = teacher["heldout_pair_accuracy"] as? Double
+        #expect(accuracy != nil && (0...1).contains(accuracy!))
+        let probe = result["probe"] as! [String: Any]
+        #expect((probe["exact_records"] as? Int ?? 0) > 0)
+        // The control teacher learned from the same pairs, some with their labels swapped.
+        let random = try zcat(dir.path("exp/round-1/pairs-random.jsonl.gz")).split(separator: "\n")
+        let pairs = try zcat(dir.path("exp/round-1/pairs.jsonl.gz")).split(separator: "\n")
+        #expect(random.count == pairs.count)
+        #expect(FileManager.default.fileExists(atPath: dir.path("exp/round-1/teacher-control/model.safetensors")))
+        let summary = try String(contentsOfFile: dir.path("exp/summary.md"), encoding: .utf8)
+        #expect(summary.contains("mean fresh influence, montessori − original"))
     }
 }
