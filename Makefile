@@ -8,7 +8,7 @@ export MI_CACHE_DIR
 MODEL := $(MI_CACHE_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
 BIN := .build/release
 
-.PHONY: demo test deps model build bench clean
+.PHONY: demo test experiment deps model build bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -24,6 +24,11 @@ build: deps
 demo: model build
 	$(BIN)/mi-model info --model "$(MODEL)"
 	$(BIN)/mi-run --config configs/demo.yaml --set teacher="$(MODEL)" --run-dir runs/demo
+
+# configs/experiment.yaml for each seed (SEEDS="1 2 3"); results in experiments/results/, resumable.
+SEEDS ?= 1 2 3
+experiment: model build
+	scripts/experiment.sh $(SEEDS)
 
 # Tests use only the public API, so the release build above is reused as is.
 test: model build
