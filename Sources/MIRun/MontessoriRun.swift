@@ -253,9 +253,8 @@ public final class MontessoriRun {
             let w = try JSONLWriter(path: self.path(subsetPath))
             var n = 0
             while let rec = try reader.next() {
-                var f = Fingerprint()
-                f.add("exact \((try? rec.object.string("id")) ?? "\(rec.location.line)")")
-                if Double(f.value % 1_000_000) < fraction * 1_000_000 { try w.write(rec.object); n += 1 }
+                let key = "exact " + ((try? rec.object.string("id")) ?? "\(rec.location.line)")
+                if Fingerprint.selects(key, fraction: fraction) { try w.write(rec.object); n += 1 }
             }
             try w.commit()
             return ["records": .number(JSONNumber(n))]

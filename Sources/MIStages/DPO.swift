@@ -36,11 +36,7 @@ public final class DPORun {
         /// split does not depend on order) into `heldout`.
         public mutating func holdOut(fraction: Double) {
             guard fraction > 0 else { return }
-            let isHeld = { (p: Pair) -> Bool in
-                var f = Fingerprint()
-                f.add(p.group)
-                return Double(f.value % 1_000_000) < fraction * 1_000_000
-            }
+            let isHeld = { (p: Pair) in Fingerprint.selects(p.group, fraction: fraction) }
             heldout = items.filter(isHeld)
             items = items.filter { !isHeld($0) }
             var fp = Fingerprint()

@@ -30,8 +30,13 @@ public enum Evaluation {
             for _ in 0..<n { s += values[Int(rng.next() % UInt64(n))] }
             means.append(s / Double(n))
         }
-        means.sort()
-        return Interval(mean: mean, low: means[Int(0.025 * Double(resamples))], high: means[min(resamples - 1, Int(0.975 * Double(resamples)))])
+        return percentiles(of: means, around: mean)
+    }
+
+    /// The 2.5th and 97.5th percentiles of bootstrap statistics.
+    static func percentiles(of statistics: [Double], around estimate: Double) -> Interval {
+        let sorted = statistics.sorted(), n = sorted.count
+        return Interval(mean: estimate, low: sorted[Int(0.025 * Double(n))], high: sorted[min(n - 1, Int(0.975 * Double(n)))])
     }
 
     /// mean(a) − mean(b) for two independent samples, with a 95 % percentile bootstrap interval
@@ -49,8 +54,7 @@ public enum Evaluation {
             for _ in 0..<b.count { sb += b[Int(rng.next() % UInt64(b.count))] }
             diffs.append(sa / Double(a.count) - sb / Double(b.count))
         }
-        diffs.sort()
-        return Interval(mean: d, low: diffs[Int(0.025 * Double(resamples))], high: diffs[min(resamples - 1, Int(0.975 * Double(resamples)))])
+        return percentiles(of: diffs, around: d)
     }
 
     /// Spearman's rank correlation (ties get their mean rank); nil for fewer than 2 values or a

@@ -62,4 +62,12 @@ public struct Fingerprint {
     }
     public mutating func add(_ s: String) { add(s.utf8); add([0]) }
     public var hex: String { String(value, radix: 16) }
+
+    /// Whether `key` falls in a fixed `fraction` of all keys (by its hash): a split that does not
+    /// depend on order, for held-out prompts and sampled records.
+    public static func selects(_ key: String, fraction: Double) -> Bool {
+        var f = Fingerprint()
+        f.add(key)
+        return Double(f.value % 1_000_000) < fraction * 1_000_000
+    }
 }
