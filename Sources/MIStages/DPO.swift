@@ -112,10 +112,12 @@ public final class DPORun {
         var now = heldout
         Self.score(loaded.model, &now, batch: batch)
         var correct: [Double] = [], margins: [Double] = []
-        var shiftC = 0.0, shiftR = 0.0, tokensC = 0, tokensR = 0
+        var shiftC = 0.0, shiftR = 0.0, tokensC = 0, tokensR = 0, loss = 0.0
         for (before, after) in zip(heldout, now) {
             let dc = after.referenceChosen - before.referenceChosen, dr = after.referenceRejected - before.referenceRejected
-            margins.append(beta * (dc - dr))
+            let z = beta * (dc - dr)
+            margins.append(z)
+            loss += z >= 0 ? log1p(exp(-z)) : -z + log1p(exp(z))
             correct.append(dc > dr ? 1 : 0)
             shiftC += dc; shiftR += dr
             tokensC += before.chosen.count; tokensR += before.rejected.count
@@ -126,6 +128,7 @@ public final class DPORun {
         var m = JSONObject()
         m["stage"] = .string("dpo-heldout")
         m["pairs"] = .number(JSONNumber(heldout.count))
+        m["loss"] = num(loss / n)
         m["accuracy"] = num(acc.mean)
         m["accuracy_ci"] = .array([num(acc.low), num(acc.high)])
         m["reward_margin"] = num(margins.reduce(0, +) / n)

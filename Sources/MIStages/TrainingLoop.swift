@@ -106,6 +106,7 @@ public final class TrainingLoop {
         if let finalMetrics, let metrics {
             var line = try finalMetrics()
             line["step"] = .number(JSONNumber(step))
+            line["lr"] = number(schedule.learningRate(step: max(step - 1, 0)))
             try metrics.write(line)
         }
         try save(optimizer, step: step, total: total, final: true)

@@ -160,5 +160,9 @@ import Testing
         // Similar held-out pairs: the trained preference carries over.
         #expect((last["reward_margin"] as! Double) > 0)
         #expect((last["chosen_logp_shift"] as! Double) > (last["rejected_logp_shift"] as! Double))
+        // The held-out line is a valid metrics record too: its loss is the held-out DPO loss.
+        #expect((last["loss"] as! Double) < log(2))
+        let v = try run("mi-validate", ["--schema", "metrics", dir.path("m.jsonl")])
+        #expect(v.status == 0, "\(v.stderr)")
     }
 }
