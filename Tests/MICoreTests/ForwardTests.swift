@@ -72,3 +72,43 @@ struct ForwardTests {
         #expect(b[0].tokens != a[0].tokens)
     }
 }
+
+/// The generator reuses the key/value rows of a prompt prefix another slot holds (samples of one
+/// prompt fork after one prefill; prompts with a common start share it). Reuse must not change a
+/// token: every request decoded among the others equals the same request decoded by a fresh
+/// generator on its own.
+@Suite(.tags(.model), .enabled(if: TestModel.available, "set MI_MODEL to the default GGUF (make test does)"))
+struct PrefixSharingTests {
+    @Test func sharedPrefixesGiveTheTokensOfARequestAlone() throws {
+        let loaded = try #require(TestModel.loaded)
+        let chat = try #require(loaded.chat)
+        let system = String(repeating: "You write careful, short answers for a student. ", count: 6)
+        func prompt(_ user: String) -> [Int32] { loaded.tokenizer.encode(chat.prompt(user: user, system: system)) }
+        var sampled = SamplingParameters()
+        sampled.temperature = 1
+        sampled.topP = 0.9
+        sampled.maxTokens = 12
+        var greedy = sampled
+        greedy.temperature = 0
+        var requests: [GenerationRequest] = []
+        for seed in 1...3 {                       // three samples of one prompt: one prefill, two forks
+            var p = sampled
+            p.seed = UInt64(seed)
+            requests.append(GenerationRequest(prompt: prompt("Write a short poem."), sampling: p))
+        }
+        requests.append(GenerationRequest(prompt: prompt("Name three rivers in Europe."), sampling: greedy))
+        requests.append(GenerationRequest(prompt: prompt("Name three rivers in Asia."), sampling: greedy))
+        requests.append(GenerationRequest(prompt: prompt("Write a short poem."), sampling: greedy))
+        // The two river prompts share the system prompt and the user turn's start: long enough to be reused.
+        #expect(zip(requests[3].prompt, requests[4].prompt).prefix(while: { $0 == $1 }).count >= Generator.waitForPrefix)
+
+        for slots in [1, 2, 4] {
+            let together = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: slots).generate(requests)
+            for (i, r) in requests.enumerated() {
+                let alone = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: 1).generate([r])[0]
+                #expect(together[i].tokens == alone.tokens, "slots \(slots), request \(i)")
+                #expect(together[i].tokens.count == 12 || together[i].finishReason == .stop)
+            }
+        }
+    }
+}

@@ -29,4 +29,17 @@ public final class KVCache: @unchecked Sendable {
     }
 
     public func reset(slot: Int) { lengths[slot] = 0 }
+
+    /// Makes the first `count` positions of slot `to` those of slot `from` (every layer's keys and
+    /// values), and its length `count`: a sequence that shares a prefix skips computing it.
+    public func sharePrefix(from: Int, to: Int, count: Int) {
+        precondition(count <= capacity, "prefix longer than the cache")
+        if from != to {
+            for layer in 0..<layers {
+                keyRow(layer: layer, slot: to, position: 0).update(from: keyRow(layer: layer, slot: from, position: 0), count: count * kvDim)
+                valueRow(layer: layer, slot: to, position: 0).update(from: valueRow(layer: layer, slot: from, position: 0), count: count * kvDim)
+            }
+        }
+        lengths[to] = count
+    }
 }
