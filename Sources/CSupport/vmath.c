@@ -21,73 +21,25 @@ static inline __attribute__((always_inline)) float exp_approx(float x) {
     return p * __builtin_bit_cast(float, e);
 }
 
-// Every iteration touches only index i, so in-place calls (out == in) are safe to vectorise;
-// the pragmas say so, and allow the sums to be reassociated across vector lanes.
-#define KERNELS(SUFFIX, TARGET)                                                              \
-    TARGET static void vexp_##SUFFIX(const float *x, float *y, long n) {                     \
-        _Pragma("clang loop vectorize(assume_safety)")                                       \
-        for (long i = 0; i < n; i++) y[i] = exp_approx(x[i]);                                \
-    }                                                                                        \
-    TARGET static void silu_mul_##SUFFIX(const float *g, const float *u, float *o, long n) { \
-        _Pragma("clang loop vectorize(assume_safety)")                                       \
-        for (long i = 0; i < n; i++) o[i] = g[i] / (1.0f + exp_approx(-g[i])) * u[i];         \
-    }                                                                                        \
-    TARGET static float exp_shift_sum_##SUFFIX(float *x, long n, float m) {                  \
-        _Pragma("clang fp reassociate(on)")                                                  \
-        float s = 0;                                                                         \
-        _Pragma("clang loop vectorize(assume_safety)")                                       \
-        for (long i = 0; i < n; i++) { x[i] = exp_approx(x[i] - m); s += x[i]; }             \
-        return s;                                                                            \
-    }                                                                                        \
-    TARGET static float max_##SUFFIX(const float *x, long n) {                               \
-        float lanes[16];                                                                     \
-        for (int k = 0; k < 16; k++) lanes[k] = x[0];                                        \
-        long i = 0;                                                                          \
-        for (; i + 16 <= n; i += 16)                                                         \
-            for (int k = 0; k < 16; k++) lanes[k] = lanes[k] > x[i + k] ? lanes[k] : x[i + k]; \
-        float m = x[0];                                                                      \
-        for (int k = 0; k < 16; k++) m = m > lanes[k] ? m : lanes[k];                        \
-        for (; i < n; i++) m = m > x[i] ? m : x[i];                                          \
-        return m;                                                                            \
-    }                                                                                        \
-    TARGET static void scale_##SUFFIX(float *x, long n, float a) {                           \
-        for (long i = 0; i < n; i++) x[i] *= a;                                              \
-    }                                                                                        \
-    TARGET static void silu_mul_backward_##SUFFIX(const float *g, const float *u, const float *da,  \
-                                                  float *dg, float *du, long n) {                \
-        _Pragma("clang loop vectorize(assume_safety)")                                       \
-        for (long i = 0; i < n; i++) {                                                       \
-            float sig = 1.0f / (1.0f + exp_approx(-g[i]));                                   \
-            du[i] = da[i] * (g[i] * sig);                                                    \
-            dg[i] = da[i] * u[i] * sig * (1.0f + g[i] * (1.0f - sig));                       \
-        }                                                                                    \
-    }                                                                                        \
-    TARGET static void attend_##SUFFIX(const float *q, const float *k, const float *v,        \
-                                       long stride, long keys, long hd, float scale,          \
-                                       float *out, float *scratch) {                          \
-        _Pragma("clang fp reassociate(on)")                                                  \
-        for (long j = 0; j < keys; j++) {                                                    \
-            const float *kr = k + j * stride;                                                \
-            float s = 0;                                                                     \
-            for (long t = 0; t < hd; t++) s += q[t] * kr[t];                                 \
-            scratch[j] = s * scale;                                                          \
-        }                                                                                    \
-        float m = max_##SUFFIX(scratch, keys);                                               \
-        scale_##SUFFIX(scratch, keys, 1.0f / exp_shift_sum_##SUFFIX(scratch, keys, m));       \
-        for (long t = 0; t < hd; t++) out[t] = 0;                                            \
-        for (long j = 0; j < keys; j++) {                                                    \
-            const float *vr = v + j * stride;                                                \
-            float p = scratch[j];                                                            \
-            _Pragma("clang loop vectorize(assume_safety)")                                   \
-            for (long t = 0; t < hd; t++) out[t] += p * vr[t];                               \
-        }                                                                                    \
-    }
-
+// The kernels of vmath_kernels.h, compiled once per instruction set: KERNEL(name) gives each copy
+// its own name and TARGET its instruction set.
 #if defined(__x86_64__)
-KERNELS(avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma"))))
-KERNELS(avx2, __attribute__((target("avx2,fma"))))
+#define KERNEL(name) name##_avx512
+#define TARGET __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,fma")))
+#include "vmath_kernels.h"
+#undef KERNEL
+#undef TARGET
+#define KERNEL(name) name##_avx2
+#define TARGET __attribute__((target("avx2,fma")))
+#include "vmath_kernels.h"
+#undef KERNEL
+#undef TARGET
 #endif
-KERNELS(base, )
+#define KERNEL(name) name##_base
+#define TARGET
+#include "vmath_kernels.h"
+#undef KERNEL
+#undef TARGET
 
 typedef struct {
     void (*vexp)(const float *, float *, long);

@@ -64,149 +64,208 @@ public final class MontessoriRun {
 
     // MARK: - The loop
 
-    /// Runs (or continues) the whole loop and returns its report.
+    /// The files every round reads: the original teacher, the seed tasks, the probe's reference
+    /// set, the held-out set and the base student.
+    struct Inputs {
+        let teacher: Artifact
+        let seeds: Artifact
+        let probeReference: Artifact
+        let heldout: Artifact
+        let base: Artifact
+    }
+
+    /// The models one round hands to the next.
+    struct Models {
+        var teacher: Artifact
+        /// The student whose influence is measured.
+        var probed: Artifact
+        var montessori: Artifact
+        var baseline: Artifact
+        var control: Artifact
+    }
+
+    /// Runs (or continues) the whole loop and returns its report: the phases of the diagram above.
     public func run() throws -> RunReport {
         defer { hashes.save() }
         var report = RunReport()
-        let teacher0 = try external(config.teacher)
-        let seeds = try external(config.seeds)
-        let reference = try external(config.reference)
-        var probeReference = reference
-        var heldout: Artifact
-        if let h = config.heldout {
-            heldout = try external(h)
-        } else {
-            let fraction = config.heldoutFraction
-            let split = try step("split", inputs: [("reference", reference)], settings: "heldout_fraction \(fraction)",
-                                 outputs: ["reference-probe.jsonl", "heldout.jsonl"]) { _ in
-                try Self.split(reference.path, fraction: fraction, probe: self.path("reference-probe.jsonl"), heldout: self.path("heldout.jsonl"))
-            }
-            probeReference = try file("reference-probe.jsonl")
-            heldout = try file("heldout.jsonl")
-            report.split = (split.result.intValue("probe"), split.result.intValue("heldout"))
-        }
-
-        let base = try external(config.student)
-        var student = base
-        if let warmup = config.warmup {
-            let data = try synthesize(warmup, prefix: "warmup/", teacher: teacher0, seeds: seeds, seed: config.seed + 100, report: &report.warmup)
-            student = try train(from: student, data: data, options: warmup.learn, name: "warmup/sft", out: "warmup/student", seed: config.seed + 100)
-            report.warmup.trainingRecords = try count(data.path)
-        }
-
-        var teacher = teacher0
-        // The student whose influence is measured, and where the final students start.
-        var probed = student
-        let start = config.studentsStart == .base ? base : student
-        var montessori = start, baseline = start, control = start
-        let experiment = config.experiment
+        let inputs = try prepareInputs(&report)
+        var models = try warmUp(inputs, report: &report)
         for r in 1...config.rounds {
-            var round = RoundReport(round: r)
-            let rd = "round-\(r)/"
-            let probeSet = try synthesize(config.probing, prefix: rd + "probe-", teacher: teacher, seeds: seeds, seed: config.seed + r, report: &round.probing)
-            let scored = try probe(probeSet, student: probed, reference: probeReference, options: config.probing.learn,
-                                   name: rd + "probe", out: rd + "scored.jsonl.gz", shards: config.probeShards)
-            round.influences = try Self.doubles(scored.path, field: "influence")
-            if experiment.exactFraction > 0, config.probing.learn.value("method") == "first-order" {
-                round.experiment.exactAgreement = try exactAgreement(scored, probeSet: probeSet, student: probed, reference: probeReference, round: rd)
-            }
-
-            let pairsPath = rd + "pairs.jsonl.gz"
-            _ = try step(rd + "pair", inputs: [("scored", scored)], settings: command("mi-pair") + config.pair.canonical, outputs: [pairsPath]) { _ in
-                try self.tool("mi-pair", [scored.path, "-o", self.path(pairsPath)] + self.config.pair.arguments())
-                return ["pairs": .number(JSONNumber(try self.count(self.path(pairsPath))))]
-            }
-            let pairs = try file(pairsPath)
-            round.pairs = try count(pairs.path)
-            round.promptsWithPairs = Set(try Self.strings(pairs.path, field: "prompt_id")).count
-
-            var updated = teacher, controlTeacher: Artifact?
-            if round.pairs > 0 {
-                updated = try dpo(teacher, pairs: pairs, name: rd + "dpo", out: rd + "teacher", metrics: rd + "dpo-metrics.jsonl", seed: config.seed + r)
-                round.dpo = try Self.metrics(path(rd + "dpo-metrics.jsonl"))
-                if experiment.control {
-                    let randomPath = rd + "pairs-random.jsonl.gz"
-                    let seed = config.seed + 400 + r
-                    _ = try step(rd + "pairs-random", inputs: [("pairs", pairs)], settings: "chosen and rejected swapped at random, seed \(seed)",
-                                 outputs: [randomPath]) { _ in
-                        try Self.randomLabels(pairs.path, out: self.path(randomPath), seed: UInt64(seed))
-                    }
-                    controlTeacher = try dpo(teacher, pairs: try file(randomPath), name: rd + "dpo-control", out: rd + "teacher-control",
-                                             metrics: rd + "dpo-control-metrics.jsonl", seed: config.seed + r)
-                    round.experiment.controlDPO = try Self.metrics(path(rd + "dpo-control-metrics.jsonl"))
-                }
-            } else {
-                Log.info("round \(r): no preference pairs; the teacher stays as it is")
-            }
-
-            if experiment.mechanismPrompts > 0 {
-                // The same prompts (one generation round, so no prompt sees another's output) and
-                // sampling seeds for every teacher; each set probed on the student measured above.
-                var phase = config.probing
-                var sizes = RunConfig.Options()
-                sizes.entries = [("prompts", .init(.scalar(String(experiment.mechanismPrompts)), location: "")),
-                                 ("samples", .init(.scalar(String(experiment.mechanismSamples)), location: "")),
-                                 ("round", .init(.scalar(String(experiment.mechanismPrompts)), location: ""))]
-                phase.generate = sizes.over(config.probing.generate)
-                var teachers = [("original", teacher)]
-                if round.pairs > 0 { teachers.append(("montessori", updated)) }
-                if let controlTeacher { teachers.append(("control", controlTeacher)) }
-                for (label, t) in teachers {
-                    var data = DataReport()
-                    let fresh = try synthesize(phase, prefix: rd + "mechanism-\(label)-", teacher: t, seeds: seeds, seed: config.seed + 300 + r, report: &data)
-                    let s = try probe(fresh, student: probed, reference: probeReference, options: config.probing.learn,
-                                      name: rd + "mechanism-\(label)-probe", out: rd + "mechanism-\(label)-scored.jsonl.gz", shards: config.probeShards)
-                    round.experiment.fresh[label] = try Self.doubles(s.path, field: "influence")
-                }
-            }
-
-            let trainM = try synthesize(config.training, prefix: rd + "montessori-", teacher: updated, seeds: seeds,
-                                        seed: config.seed + 200 + r, report: &round.montessoriData)
-            let trainB = try synthesize(config.training, prefix: rd + "baseline-", teacher: teacher0, seeds: seeds,
-                                        seed: config.seed + 200 + r, report: &round.baselineData)
-            var sets = [("montessori", trainM), ("baseline", trainB)]
-            if experiment.controlStudent, let controlTeacher {
-                var data = DataReport()
-                sets.append(("control", try synthesize(config.training, prefix: rd + "control-", teacher: controlTeacher, seeds: seeds,
-                                                       seed: config.seed + 200 + r, report: &data)))
-            }
-            let equal = try step(rd + "equalize", inputs: sets, settings: "same size",
-                                 outputs: sets.map { rd + "train-\($0.0).jsonl.gz" }) { _ in
-                try Self.equalize(sets.map { ($0.1.path, self.path(rd + "train-\($0.0).jsonl.gz")) })
-            }
-            round.trainingRecords = equal.result.intValue("records")
-            guard round.trainingRecords > 0 else {
-                throw RunError("round \(r): a training set is empty (the teacher's outputs were all filtered); raise training.generate.prompts",
-                               exitStatus: ExitStatus.dataError.rawValue)
-            }
-            let sftSeed = config.seed + 200 + r
-            montessori = try train(from: montessori, data: try file(rd + "train-montessori.jsonl.gz"), options: config.training.learn,
-                                   name: rd + "sft-montessori", out: rd + "student-montessori", seed: sftSeed)
-            baseline = try train(from: baseline, data: try file(rd + "train-baseline.jsonl.gz"), options: config.training.learn,
-                                 name: rd + "sft-baseline", out: rd + "student-baseline", seed: sftSeed)
-            round.montessoriSFT = try Self.metrics(path(rd + "student-montessori-metrics.jsonl"))
-
-            let evalPath = rd + "eval.jsonl"
-            try evaluate(montessori, against: baseline, heldout: heldout, name: rd + "eval", out: evalPath)
-            round.montessoriLoss = try Self.doubles(path(evalPath), field: "loss")
-            round.baselineLoss = try Self.doubles(path(evalPath), field: "loss_against")
-            if sets.count == 3 {
-                control = try train(from: control, data: try file(rd + "train-control.jsonl.gz"), options: config.training.learn,
-                                    name: rd + "sft-control", out: rd + "student-control", seed: sftSeed)
-                try evaluate(control, against: baseline, heldout: heldout, name: rd + "eval-control", out: rd + "eval-control.jsonl")
-                round.experiment.controlLoss = try Self.doubles(path(rd + "eval-control.jsonl"), field: "loss")
-            }
-            if experiment.enabled {
-                let result = round.resultJSON(seed: config.seed)
-                try writeText(JSONWriter.string(.object(result)) + "\n", to: rd + "result.json")
-                if r == config.rounds { try writeText(JSONWriter.string(.object(result)) + "\n", to: "result.json") }
-            }
-            report.rounds.append(round)
-            teacher = updated
-            probed = montessori
+            report.rounds.append(try round(r, inputs: inputs, models: &models))
         }
         report.steps = (ran.count, resumed.count, skipped.count)
         return report
+    }
+
+    /// The external files, and the reference split when no held-out set is given.
+    func prepareInputs(_ report: inout RunReport) throws -> Inputs {
+        let teacher0 = try external(config.teacher)
+        let seeds = try external(config.seeds)
+        let reference = try external(config.reference)
+        guard config.heldout == nil else {
+            return Inputs(teacher: teacher0, seeds: seeds, probeReference: reference, heldout: try external(config.heldout!),
+                          base: try external(config.student))
+        }
+        let fraction = config.heldoutFraction
+        let split = try step("split", inputs: [("reference", reference)], settings: "heldout_fraction \(fraction)",
+                             outputs: ["reference-probe.jsonl", "heldout.jsonl"]) { _ in
+            try Self.split(reference.path, fraction: fraction, probe: self.path("reference-probe.jsonl"), heldout: self.path("heldout.jsonl"))
+        }
+        report.split = (split.result.intValue("probe"), split.result.intValue("heldout"))
+        return Inputs(teacher: teacher0, seeds: seeds, probeReference: try file("reference-probe.jsonl"), heldout: try file("heldout.jsonl"),
+                      base: try external(config.student))
+    }
+
+    /// Warm-up: the student trained on the original teacher's data (its AdamW state is what the
+    /// probe steps from); the final students start from it or from the base (`students_start`).
+    func warmUp(_ inputs: Inputs, report: inout RunReport) throws -> Models {
+        var student = inputs.base
+        if let warmup = config.warmup {
+            let data = try synthesize(warmup, prefix: "warmup/", teacher: inputs.teacher, seeds: inputs.seeds, seed: config.seed + 100,
+                                      report: &report.warmup)
+            student = try train(from: student, data: data, options: warmup.learn, name: "warmup/sft", out: "warmup/student", seed: config.seed + 100)
+            report.warmup.trainingRecords = try count(data.path)
+        }
+        let start = config.studentsStart == .base ? inputs.base : student
+        return Models(teacher: inputs.teacher, probed: student, montessori: start, baseline: start, control: start)
+    }
+
+    /// One round: probe → pairs → DPO of the teacher (and the control) → the mechanism's fresh
+    /// candidates → the students' training sets and SFT → held-out losses.
+    func round(_ r: Int, inputs: Inputs, models m: inout Models) throws -> RoundReport {
+        var round = RoundReport(round: r)
+        let rd = "round-\(r)/"
+        let scored = try probePhase(r, inputs: inputs, models: m, report: &round)
+        let pairs = try pairPhase(scored, round: rd, report: &round)
+        let (updated, controlTeacher) = try updateTeacher(m.teacher, pairs: pairs, round: r, report: &round)
+        if config.experiment.mechanismPrompts > 0 {
+            var teachers = [("original", m.teacher)]
+            if round.pairs > 0 { teachers.append(("montessori", updated)) }
+            if let controlTeacher { teachers.append(("control", controlTeacher)) }
+            try mechanism(teachers, round: r, inputs: inputs, student: m.probed, report: &round)
+        }
+        try trainStudents(r, inputs: inputs, teacher: updated, controlTeacher: controlTeacher, models: &m, report: &round)
+        if config.experiment.enabled {
+            let result = round.resultJSON(seed: config.seed)
+            try writeText(JSONWriter.string(.object(result)) + "\n", to: rd + "result.json")
+            if r == config.rounds { try writeText(JSONWriter.string(.object(result)) + "\n", to: "result.json") }
+        }
+        m.teacher = updated
+        m.probed = m.montessori
+        return round
+    }
+
+    /// The probing set from the current teacher, scored by its local data influence on the
+    /// probed student (and a random part of it exactly, when the probe is first-order).
+    func probePhase(_ r: Int, inputs: Inputs, models m: Models, report round: inout RoundReport) throws -> Artifact {
+        let rd = "round-\(r)/"
+        let probeSet = try synthesize(config.probing, prefix: rd + "probe-", teacher: m.teacher, seeds: inputs.seeds, seed: config.seed + r,
+                                      report: &round.probing)
+        let scored = try probe(probeSet, student: m.probed, reference: inputs.probeReference, options: config.probing.learn,
+                               name: rd + "probe", out: rd + "scored.jsonl.gz", shards: config.probeShards)
+        round.influences = try Self.doubles(scored.path, field: "influence")
+        if config.experiment.exactFraction > 0, config.probing.learn.value("method") == "first-order" {
+            round.experiment.exactAgreement = try exactAgreement(scored, probeSet: probeSet, student: m.probed,
+                                                                 reference: inputs.probeReference, round: rd)
+        }
+        return scored
+    }
+
+    /// Helpful against harmful candidates of one prompt.
+    func pairPhase(_ scored: Artifact, round rd: String, report round: inout RoundReport) throws -> Artifact {
+        let pairsPath = rd + "pairs.jsonl.gz"
+        _ = try step(rd + "pair", inputs: [("scored", scored)], settings: command("mi-pair") + config.pair.canonical, outputs: [pairsPath]) { _ in
+            try self.tool("mi-pair", [scored.path, "-o", self.path(pairsPath)] + self.config.pair.arguments())
+            return ["pairs": .number(JSONNumber(try self.count(self.path(pairsPath))))]
+        }
+        let pairs = try file(pairsPath)
+        round.pairs = try count(pairs.path)
+        round.promptsWithPairs = Set(try Self.strings(pairs.path, field: "prompt_id")).count
+        return pairs
+    }
+
+    /// DPO of the teacher on the pairs, and (experiment.control) on the same pairs with random
+    /// labels. Without pairs the teacher stays as it is.
+    func updateTeacher(_ teacher: Artifact, pairs: Artifact, round r: Int, report round: inout RoundReport) throws
+        -> (updated: Artifact, control: Artifact?) {
+        let rd = "round-\(r)/"
+        guard round.pairs > 0 else {
+            Log.info("round \(r): no preference pairs; the teacher stays as it is")
+            return (teacher, nil)
+        }
+        let updated = try dpo(teacher, pairs: pairs, name: rd + "dpo", out: rd + "teacher", metrics: rd + "dpo-metrics.jsonl", seed: config.seed + r)
+        round.dpo = try Self.metrics(path(rd + "dpo-metrics.jsonl"))
+        guard config.experiment.control else { return (updated, nil) }
+        let randomPath = rd + "pairs-random.jsonl.gz"
+        let seed = config.seed + 400 + r
+        _ = try step(rd + "pairs-random", inputs: [("pairs", pairs)], settings: "chosen and rejected swapped at random, seed \(seed)",
+                     outputs: [randomPath]) { _ in
+            try Self.randomLabels(pairs.path, out: self.path(randomPath), seed: UInt64(seed))
+        }
+        let control = try dpo(teacher, pairs: try file(randomPath), name: rd + "dpo-control", out: rd + "teacher-control",
+                              metrics: rd + "dpo-control-metrics.jsonl", seed: config.seed + r)
+        round.experiment.controlDPO = try Self.metrics(path(rd + "dpo-control-metrics.jsonl"))
+        return (updated, control)
+    }
+
+    /// The mechanism (the paper's Figure 3): fresh candidates from each teacher, the same prompts
+    /// (one generation round, so no prompt sees another's output) and sampling seeds, each set
+    /// probed on the student measured in this round.
+    func mechanism(_ teachers: [(String, Artifact)], round r: Int, inputs: Inputs, student: Artifact, report round: inout RoundReport) throws {
+        let rd = "round-\(r)/", experiment = config.experiment
+        var phase = config.probing
+        var sizes = RunConfig.Options()
+        sizes.entries = [("prompts", .init(.scalar(String(experiment.mechanismPrompts)), location: "")),
+                         ("samples", .init(.scalar(String(experiment.mechanismSamples)), location: "")),
+                         ("round", .init(.scalar(String(experiment.mechanismPrompts)), location: ""))]
+        phase.generate = sizes.over(config.probing.generate)
+        for (label, t) in teachers {
+            var data = DataReport()
+            let fresh = try synthesize(phase, prefix: rd + "mechanism-\(label)-", teacher: t, seeds: inputs.seeds, seed: config.seed + 300 + r,
+                                       report: &data)
+            let s = try probe(fresh, student: student, reference: inputs.probeReference, options: config.probing.learn,
+                              name: rd + "mechanism-\(label)-probe", out: rd + "mechanism-\(label)-scored.jsonl.gz", shards: config.probeShards)
+            round.experiment.fresh[label] = try Self.doubles(s.path, field: "influence")
+        }
+    }
+
+    /// Training sets from the updated and the original teacher (and the control teacher, with
+    /// experiment.control_student), cut to the same size; SFT of each student; held-out losses.
+    func trainStudents(_ r: Int, inputs: Inputs, teacher updated: Artifact, controlTeacher: Artifact?, models m: inout Models,
+                       report round: inout RoundReport) throws {
+        let rd = "round-\(r)/", seed = config.seed + 200 + r
+        var teachers = [("montessori", updated), ("baseline", inputs.teacher)]
+        if config.experiment.controlStudent, let controlTeacher { teachers.append(("control", controlTeacher)) }
+        var sets: [(String, Artifact)] = []
+        for (label, t) in teachers {
+            var data = DataReport()
+            sets.append((label, try synthesize(config.training, prefix: rd + label + "-", teacher: t, seeds: inputs.seeds, seed: seed, report: &data)))
+            if label == "montessori" { round.montessoriData = data } else if label == "baseline" { round.baselineData = data }
+        }
+        let equal = try step(rd + "equalize", inputs: sets, settings: "same size", outputs: sets.map { rd + "train-\($0.0).jsonl.gz" }) { _ in
+            try Self.equalize(sets.map { ($0.1.path, self.path(rd + "train-\($0.0).jsonl.gz")) })
+        }
+        round.trainingRecords = equal.result.intValue("records")
+        guard round.trainingRecords > 0 else {
+            throw RunError("round \(r): a training set is empty (the teacher's outputs were all filtered); raise training.generate.prompts",
+                           exitStatus: ExitStatus.dataError.rawValue)
+        }
+        func student(_ label: String, from: Artifact) throws -> Artifact {
+            try train(from: from, data: try file(rd + "train-\(label).jsonl.gz"), options: config.training.learn,
+                      name: rd + "sft-\(label)", out: rd + "student-\(label)", seed: seed)
+        }
+        m.montessori = try student("montessori", from: m.montessori)
+        m.baseline = try student("baseline", from: m.baseline)
+        round.montessoriSFT = try Self.metrics(path(rd + "student-montessori-metrics.jsonl"))
+        let evalPath = rd + "eval.jsonl"
+        try evaluate(m.montessori, against: m.baseline, heldout: inputs.heldout, name: rd + "eval", out: evalPath)
+        round.montessoriLoss = try Self.doubles(path(evalPath), field: "loss")
+        round.baselineLoss = try Self.doubles(path(evalPath), field: "loss_against")
+        if sets.count == 3 {
+            m.control = try student("control", from: m.control)
+            try evaluate(m.control, against: m.baseline, heldout: inputs.heldout, name: rd + "eval-control", out: rd + "eval-control.jsonl")
+            round.experiment.controlLoss = try Self.doubles(path(rd + "eval-control.jsonl"), field: "loss")
+        }
     }
 
     /// Local data influence of `records` on `student`, as one process or as `shards` merged back.

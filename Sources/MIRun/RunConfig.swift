@@ -185,45 +185,55 @@ public struct RunConfig: Sendable {
             }
             studentsStart = v
         }
-        if let e = root["experiment"] {
-            guard case .mapping = e.kind else { throw ConfigError("\(e.location): experiment must be a mapping") }
-            for (key, value) in e.members {
-                func int(min: Int) throws(ConfigError) -> Int {
-                    guard case let .scalar(s) = value.kind, let i = Int(s), i >= min else {
-                        throw ConfigError("\(value.location): experiment.\(key) must be an integer ≥ \(min)")
-                    }
-                    return i
+        if let e = root["experiment"] { experiment = try Self.experiment(e) }
+        if let c = root["commands"] { commands = try Self.commands(c, base: base) }
+    }
+
+    /// The `experiment:` section.
+    static func experiment(_ e: ConfigNode) throws(ConfigError) -> Experiment {
+        guard case .mapping = e.kind else { throw ConfigError("\(e.location): experiment must be a mapping") }
+        var experiment = Experiment()
+        for (key, value) in e.members {
+            func int(min: Int) throws(ConfigError) -> Int {
+                guard case let .scalar(s) = value.kind, let i = Int(s), i >= min else {
+                    throw ConfigError("\(value.location): experiment.\(key) must be an integer ≥ \(min)")
                 }
-                func bool() throws(ConfigError) -> Bool {
-                    guard case let .bool(b) = value.kind else { throw ConfigError("\(value.location): experiment.\(key) must be true or false") }
-                    return b
-                }
-                switch key {
-                case "mechanism_prompts": experiment.mechanismPrompts = try int(min: 0)
-                case "mechanism_samples": experiment.mechanismSamples = try int(min: 1)
-                case "control": experiment.control = try bool()
-                case "control_student": experiment.controlStudent = try bool()
-                case "exact_fraction":
-                    guard case let .scalar(s) = value.kind, let f = Double(s), f >= 0, f <= 1 else {
-                        throw ConfigError("\(value.location): experiment.exact_fraction must be a number between 0 and 1")
-                    }
-                    experiment.exactFraction = f
-                default:
-                    throw ConfigError("\(value.keyLocation ?? value.location): unknown key \"experiment.\(key)\" (known: control, control_student, exact_fraction, mechanism_prompts, mechanism_samples)")
-                }
+                return i
             }
-            if experiment.controlStudent && !experiment.control {
-                throw ConfigError("\(e.location): experiment.control_student needs experiment.control: true")
+            func bool() throws(ConfigError) -> Bool {
+                guard case let .bool(b) = value.kind else { throw ConfigError("\(value.location): experiment.\(key) must be true or false") }
+                return b
             }
-        }
-        if let c = root["commands"] {
-            guard case .mapping = c.kind else { throw ConfigError("\(c.location): commands must map tool names to executables") }
-            for (tool, exe) in c.members {
-                guard Self.reserved[tool] != nil else { throw ConfigError("\(exe.keyLocation ?? exe.location): unknown tool \"\(tool)\"") }
-                guard case let .scalar(s) = exe.kind else { throw ConfigError("\(exe.location): \(tool) must be a path") }
-                commands[tool] = try Self.resolve(try Self.expand(s, at: exe.location), base: base)
+            switch key {
+            case "mechanism_prompts": experiment.mechanismPrompts = try int(min: 0)
+            case "mechanism_samples": experiment.mechanismSamples = try int(min: 1)
+            case "control": experiment.control = try bool()
+            case "control_student": experiment.controlStudent = try bool()
+            case "exact_fraction":
+                guard case let .scalar(s) = value.kind, let f = Double(s), f >= 0, f <= 1 else {
+                    throw ConfigError("\(value.location): experiment.exact_fraction must be a number between 0 and 1")
+                }
+                experiment.exactFraction = f
+            default:
+                throw ConfigError("\(value.keyLocation ?? value.location): unknown key \"experiment.\(key)\" (known: control, control_student, exact_fraction, mechanism_prompts, mechanism_samples)")
             }
         }
+        if experiment.controlStudent && !experiment.control {
+            throw ConfigError("\(e.location): experiment.control_student needs experiment.control: true")
+        }
+        return experiment
+    }
+
+    /// The `commands:` section: tool name → executable.
+    static func commands(_ c: ConfigNode, base: String) throws(ConfigError) -> [String: String] {
+        guard case .mapping = c.kind else { throw ConfigError("\(c.location): commands must map tool names to executables") }
+        var commands: [String: String] = [:]
+        for (tool, exe) in c.members {
+            guard Self.reserved[tool] != nil else { throw ConfigError("\(exe.keyLocation ?? exe.location): unknown tool \"\(tool)\"") }
+            guard case let .scalar(s) = exe.kind else { throw ConfigError("\(exe.location): \(tool) must be a path") }
+            commands[tool] = try Self.resolve(try Self.expand(s, at: exe.location), base: base)
+        }
+        return commands
     }
 
     /// Reads a config file, applies `--set key.path=value` overrides (values are YAML scalars),

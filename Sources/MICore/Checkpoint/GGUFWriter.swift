@@ -13,13 +13,8 @@ public enum GGUFWriter {
         case u32(UInt32), i32(Int32), f32(Float), bool(Bool), string(String), strings([String]), i32s([Int32])
     }
 
-    public static func write(model: LlamaModel, tokenizer: BPETokenizer, chatTemplate: String?, name: String,
-                             format: Format, to path: String) throws(StreamError) {
-        let c = model.config, P = model.parameters
-        if case .llama3? = c.ropeScaling {
-            // llama.cpp stores this scaling as a rope_freqs tensor, which this writer does not produce.
-            throw .cannotCreate(path: path, reason: "exporting a model with Llama 3 rope scaling to GGUF is not supported")
-        }
+    /// The model's metadata keys, llama.cpp's names.
+    static func metadata(_ c: LlamaConfig, tokenizer: BPETokenizer, chatTemplate: String?, name: String) -> [(String, Value)] {
         var kv: [(String, Value)] = [
             ("general.architecture", .string("llama")),
             ("general.name", .string(name)),
@@ -49,6 +44,17 @@ public enum GGUFWriter {
         if let e = tokenizer.eos { kv.append(("tokenizer.ggml.eos_token_id", .u32(UInt32(e)))) }
         if let p = tokenizer.pad { kv.append(("tokenizer.ggml.padding_token_id", .u32(UInt32(p)))) }
         if let chatTemplate { kv.append(("tokenizer.chat_template", .string(chatTemplate))) }
+        return kv
+    }
+
+    public static func write(model: LlamaModel, tokenizer: BPETokenizer, chatTemplate: String?, name: String,
+                             format: Format, to path: String) throws(StreamError) {
+        let c = model.config, P = model.parameters
+        if case .llama3? = c.ropeScaling {
+            // llama.cpp stores this scaling as a rope_freqs tensor, which this writer does not produce.
+            throw .cannotCreate(path: path, reason: "exporting a model with Llama 3 rope scaling to GGUF is not supported")
+        }
+        let kv = metadata(c, tokenizer: tokenizer, chatTemplate: chatTemplate, name: name)
 
         // Tensors: name, GGUF dims (fastest first), type and bytes.
         var tensors: [(name: String, dims: [Int], type: GGMLType, data: [UInt8])] = []

@@ -38,97 +38,93 @@ public final class Generator {
         self.slots = max(1, slots)
     }
 
-    private struct Active {
-        let request: Int
-        var sampler: Sampler
-        var tokens: [Int32] = []
-        var decoder = StreamingDecoder()
-        var text = ""
-        var pending: [Int32]
-    }
-
-    /// What a slot's cache holds: the tokens of positions 0..<tokens.count (valid after its
-    /// sequence finished, until the slot is refilled), and the logits after the prompt.
-    private struct Held {
-        var tokens: [Int32] = []
-        var promptLength = 0
-        var promptLogits: [Float] = []
-    }
-
     /// Results in request order. `onResult` is called as each finishes (in any order).
     public func generate(_ requests: [GenerationRequest], onResult: ((Int, GenerationResult) throws -> Void)? = nil) rethrows -> [GenerationResult] {
-        var results = [GenerationResult?](repeating: nil, count: requests.count)
         let context = model.config.maxPositionEmbeddings
         let capacity = max(1, min(context, requests.map { $0.prompt.count + $0.sampling.maxTokens }.max() ?? 1))
         let cache = KVCache(config: model.config, slots: min(slots, max(requests.count, 1)), capacity: capacity)
-        var active = [Active?](repeating: nil, count: cache.slots)
-        var held = [Held](repeating: Held(), count: cache.slots)
-        var waiting: [Int] = []
-        let V = model.config.vocabSize
-
+        var d = Decoding(requests: requests, cache: cache, tokenizer: tokenizer, vocab: model.config.vocabSize)
         for (r, req) in requests.enumerated() {
             if req.sampling.maxTokens <= 0 || req.prompt.isEmpty {
                 let result = GenerationResult(tokens: [], text: "", finishReason: .length)
-                results[r] = result
+                d.results[r] = result
                 try onResult?(r, result)
             } else {
-                waiting.append(r)
+                d.waiting.append(r)
             }
         }
+        while !d.waiting.isEmpty || d.active.contains(where: { $0 != nil }) {
+            for (r, result) in d.fillSlots() { try onResult?(r, result) }
+            for (r, result) in d.step(model) { try onResult?(r, result) }
+        }
+        return d.results.map { $0! }
+    }
 
-        func finish(_ slot: Int, _ reason: GenerationResult.FinishReason) throws {
-            var a = active[slot]!
-            a.text += a.decoder.finish()
-            if let cut = earliestStop(a.text, a.sampler.parameters.stopStrings) { a.text = String(a.text[..<cut]) }
-            let r = GenerationResult(tokens: a.tokens, text: a.text, finishReason: reason)
-            results[a.request] = r
-            active[slot] = nil
-            cache.reset(slot: slot)
-            try onResult?(a.request, r)
+    /// The state of one `generate` call: which request each cache slot decodes, what each slot's
+    /// cache holds, and the requests still waiting for a slot.
+    private struct Decoding {
+        struct Active {
+            let request: Int
+            var sampler: Sampler
+            var tokens: [Int32] = []
+            var decoder = StreamingDecoder()
+            var text = ""
+            var pending: [Int32]
         }
 
-        /// Samples the next token of the sequence in `slot` from `logits` (overwritten).
-        func advance(_ slot: Int, _ logits: UnsafeMutablePointer<Float>) throws {
-            var a = active[slot]!
-            let token = a.sampler.sample(logits, vocab: V)
-            let p = a.sampler.parameters
-            if p.stopTokens.contains(token) {
-                active[slot] = a
-                try finish(slot, .stop)
-                return
-            }
-            a.tokens.append(token)
-            a.text += a.decoder.append(tokenizer.bytes(of: token))
-            a.pending = [token]
-            active[slot] = a
-            if !p.stopStrings.isEmpty, earliestStop(a.text, p.stopStrings) != nil {
-                try finish(slot, .stop)
-            } else if a.tokens.count >= p.maxTokens || cache.lengths[slot] + 1 >= cache.capacity {
-                try finish(slot, .length)
-            }
+        /// What a slot's cache holds: the tokens of positions 0..<tokens.count (valid after its
+        /// sequence finished, until the slot is refilled), and the logits after the prompt.
+        struct Held {
+            var tokens: [Int32] = []
+            var promptLength = 0
+            var promptLogits: [Float] = []
         }
 
-        while !waiting.isEmpty || active.contains(where: { $0 != nil }) {
-            // Fill free slots. Prompts started in this pass are not in the cache until the step
-            // has run; a request that would share much of one waits for the next pass.
+        let requests: [GenerationRequest]
+        let cache: KVCache
+        let tokenizer: BPETokenizer
+        let vocab: Int
+        var results: [GenerationResult?]
+        var active: [Active?]
+        var held: [Held]
+        var waiting: [Int] = []
+
+        init(requests: [GenerationRequest], cache: KVCache, tokenizer: BPETokenizer, vocab: Int) {
+            self.requests = requests
+            self.cache = cache
+            self.tokenizer = tokenizer
+            self.vocab = vocab
+            results = [GenerationResult?](repeating: nil, count: requests.count)
+            active = [Active?](repeating: nil, count: cache.slots)
+            held = [Held](repeating: Held(), count: cache.slots)
+        }
+
+        /// The prompt as it fits the cache (its last capacity − 1 tokens).
+        func prompt(_ r: Int) -> [Int32] { Array(requests[r].prompt.suffix(cache.capacity - 1)) }
+
+        /// Fills free slots; returns the requests that finished on their first token. Prompts
+        /// started in this pass are not in the cache until the step has run; a request that would
+        /// share much of one waits for the next pass.
+        mutating func fillSlots() -> [(Int, GenerationResult)] {
+            var finished: [(Int, GenerationResult)] = []
             var prefilling: [[Int32]] = []
             var startedThisPass = Set<Int>()
             for s in 0..<cache.slots where active[s] == nil {
                 var chosen: (index: Int, source: Int?, shared: Int)?
                 for (w, r) in waiting.enumerated() {
-                    let prompt = Array(requests[r].prompt.suffix(capacity - 1))
+                    let prompt = self.prompt(r)
                     var source: Int?, shared = 0
                     for t in 0..<cache.slots where !startedThisPass.contains(t) {
-                        let n = commonPrefix(held[t].tokens, prompt)
+                        let n = Generator.commonPrefix(held[t].tokens, prompt)
                         if n > shared { (source, shared) = (t, n) }
                     }
-                    if prefilling.contains(where: { commonPrefix($0, prompt) >= shared + Self.waitForPrefix }) { continue }
+                    if prefilling.contains(where: { Generator.commonPrefix($0, prompt) >= shared + Generator.waitForPrefix }) { continue }
                     chosen = (w, source, shared)
                     break
                 }
                 guard let (w, source, shared) = chosen else { break }
                 let r = waiting.remove(at: w)
-                let prompt = Array(requests[r].prompt.suffix(capacity - 1))
+                let prompt = self.prompt(r)
                 startedThisPass.insert(s)
                 active[s] = Active(request: r, sampler: Sampler(requests[r].sampling), pending: [])
                 if let t = source, shared == prompt.count, held[t].promptLength == prompt.count {
@@ -137,7 +133,7 @@ public final class Generator {
                     if t != s { held[s] = held[t] }
                     held[s].tokens = prompt
                     var logits = held[s].promptLogits
-                    try logits.withUnsafeMutableBufferPointer { try advance(s, $0.baseAddress!) }
+                    if let f = logits.withUnsafeMutableBufferPointer({ advance(s, $0.baseAddress!) }) { finished.append(f) }
                 } else {
                     let reused = min(shared, prompt.count - 1)
                     if let t = source, reused > 0 { cache.sharePrefix(from: t, to: s, count: reused) }
@@ -146,35 +142,75 @@ public final class Generator {
                     prefilling.append(prompt)
                 }
             }
+            return finished
+        }
+
+        /// One forward step over every running sequence's pending tokens, then a token for each;
+        /// returns the requests that finished.
+        mutating func step(_ model: LlamaModel) -> [(Int, GenerationResult)] {
             let running = (0..<cache.slots).filter { active[$0] != nil }
-            if running.isEmpty { continue }
+            if running.isEmpty { return [] }
             let segments = running.map { LlamaModel.Segment(slot: $0, tokens: active[$0]!.pending) }
             let hidden = model.forward(segments, cache: cache)
             var rows: [Int] = []
             var row = 0
             for s in segments { row += s.tokens.count; rows.append(row - 1) }
             let logits = model.logits(hidden, rows: rows)
+            var finished: [(Int, GenerationResult)] = []
             for (i, slot) in running.enumerated() {
-                let row = logits.pointer + i * V
+                let row = logits.pointer + i * vocab
                 held[slot].tokens += segments[i].tokens
                 if active[slot]!.tokens.isEmpty {
                     held[slot].promptLength = held[slot].tokens.count
-                    held[slot].promptLogits = Array(UnsafeBufferPointer(start: row, count: V))
+                    held[slot].promptLogits = Array(UnsafeBufferPointer(start: row, count: vocab))
                 }
-                try advance(slot, row)
+                if let f = advance(slot, row) { finished.append(f) }
             }
+            return finished
         }
-        return results.map { $0! }
+
+        /// Samples the next token of the sequence in `slot` from `logits` (overwritten); returns
+        /// its result when that ends it.
+        mutating func advance(_ slot: Int, _ logits: UnsafeMutablePointer<Float>) -> (Int, GenerationResult)? {
+            var a = active[slot]!
+            let token = a.sampler.sample(logits, vocab: vocab)
+            let p = a.sampler.parameters
+            if p.stopTokens.contains(token) {
+                active[slot] = a
+                return finish(slot, .stop)
+            }
+            a.tokens.append(token)
+            a.text += a.decoder.append(tokenizer.bytes(of: token))
+            a.pending = [token]
+            active[slot] = a
+            if !p.stopStrings.isEmpty, Generator.earliestStop(a.text, p.stopStrings) != nil {
+                return finish(slot, .stop)
+            } else if a.tokens.count >= p.maxTokens || cache.lengths[slot] + 1 >= cache.capacity {
+                return finish(slot, .length)
+            }
+            return nil
+        }
+
+        mutating func finish(_ slot: Int, _ reason: GenerationResult.FinishReason) -> (Int, GenerationResult) {
+            var a = active[slot]!
+            a.text += a.decoder.finish()
+            if let cut = Generator.earliestStop(a.text, a.sampler.parameters.stopStrings) { a.text = String(a.text[..<cut]) }
+            let r = GenerationResult(tokens: a.tokens, text: a.text, finishReason: reason)
+            results[a.request] = r
+            active[slot] = nil
+            cache.reset(slot: slot)
+            return (a.request, r)
+        }
     }
 
-    private func commonPrefix(_ a: [Int32], _ b: [Int32]) -> Int {
+    fileprivate static func commonPrefix(_ a: [Int32], _ b: [Int32]) -> Int {
         let n = min(a.count, b.count)
         var i = 0
         while i < n && a[i] == b[i] { i += 1 }
         return i
     }
 
-    private func earliestStop(_ text: String, _ stops: [String]) -> String.Index? {
+    fileprivate static func earliestStop(_ text: String, _ stops: [String]) -> String.Index? {
         var best: String.Index?
         for s in stops where !s.isEmpty {
             if let r = text.firstRange(of: s), best == nil || r.lowerBound < best! { best = r.lowerBound }

@@ -6,7 +6,7 @@ import CSupport
 /// dequantised from these very blocks); only the order of the sums differs.
 public final class BlockWeights: @unchecked Sendable {
     public struct Matrix: @unchecked Sendable {
-        let type: GGMLType
+        public let type: GGMLType
         let blocks: UnsafeRawPointer
         let rows: Int
         let columns: Int
@@ -55,7 +55,7 @@ public final class BlockWeights: @unchecked Sendable {
     public var count: Int { matrices.count }
 
     /// y[m, rows] (+)= x[m, columns] · Wᵀ with row strides ldx and ldy, split over the cores by rows.
-    func multiply(_ w: Matrix, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, m: Int, accumulate: Bool) {
+    static func multiply(_ w: Matrix, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, m: Int, accumulate: Bool) {
         let xs = UncheckedBox(x), ys = UncheckedBox(y)
         Parallel.chunks(w.rows, minimumPerChunk: 64) { j0, j1 in
             switch w.type {

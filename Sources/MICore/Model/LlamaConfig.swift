@@ -42,6 +42,10 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     }
 
     public var headDim: Int { hiddenSize / numAttentionHeads }
+    /// Widths of the query, key/value and fused q|k|v projections' outputs.
+    public var qDim: Int { numAttentionHeads * headDim }
+    public var kvDim: Int { numKeyValueHeads * headDim }
+    public var qkvDim: Int { qDim + 2 * kvDim }
 
     public init(architecture: String, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
                 numKeyValueHeads: Int, vocabSize: Int, maxPositionEmbeddings: Int, rmsNormEps: Double, ropeTheta: Double,

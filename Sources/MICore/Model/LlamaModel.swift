@@ -3,6 +3,15 @@ import CSupport
 
 /// A Llama-family transformer in f32 on OpenBLAS.
 ///
+/// Who owns what: `LlamaParameters` owns every weight in one flat f32 buffer (Hugging Face names
+/// and layouts); `Linear` owns how one weight is stored and multiplied (f32 on BLAS, or the file's
+/// quantised blocks for small decode steps), so a new weight format or a bias is added in
+/// Linear.swift only; `TransformerBlock` (Attention, MLP, two RMSNorms) is written once, with each
+/// block's backward beside its forward; this type stacks the blocks between the embedding and the
+/// head. Inference (`forward` with a KV cache) and training (`forwardKeeping`, used by
+/// `Backpropagation`) run the same block code; training only asks it to keep what the backward
+/// needs.
+///
 /// Inference runs on *segments*: new tokens appended to a KV-cache slot. Scoring a batch is one
 /// segment per sequence in fresh slots; generation is a prompt segment per slot, then one token
 /// per slot per step. The tokens of all segments are packed into one matrix, so every linear
@@ -10,16 +19,41 @@ import CSupport
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let parameters: LlamaParameters
-    internal(set) var rope: RoPE
-    /// Weights in their file's block format, for steps of at most `blockRowsLimit` tokens.
-    public var blockWeights: BlockWeights?
-    /// Above this many tokens in a step, f32 matrix products on BLAS are faster.
-    public static let blockRowsLimit = 16
+    var rope: RoPE
+    private(set) var blocks: [TransformerBlock] = []
+    /// The output head [vocab, d] (the embedding when tied).
+    private(set) var head: Linear
+    /// Weights in their file's block format, for steps of at most `Linear.blockRowsLimit` tokens.
+    public var blockWeights: BlockWeights? {
+        didSet { buildLayers() }
+    }
+    public static var blockRowsLimit: Int { Linear.blockRowsLimit }
 
     public init(parameters: LlamaParameters) {
         config = parameters.config
         self.parameters = parameters
         rope = RoPE(headDim: parameters.config.headDim, theta: parameters.config.ropeTheta, scaling: parameters.config.ropeScaling)
+        head = Linear(parameters: parameters, weight: parameters.head, outputs: parameters.config.vocabSize,
+                      inputs: parameters.config.hiddenSize)
+        buildLayers()
+    }
+
+    /// The blocks and head over the parameter buffer, with the file's blocks where there are any.
+    private func buildLayers() {
+        let c = config, P = parameters, d = c.hiddenSize, f = c.intermediateSize, bw = blockWeights
+        func linear(_ offset: Int, _ outputs: Int, _ inputs: Int, parts: [Int]) -> Linear {
+            Linear(parameters: P, weight: offset, outputs: outputs, inputs: inputs).using(bw, parts: parts)
+        }
+        blocks = P.layers.map { L in
+            TransformerBlock(
+                attentionNorm: L.attnNorm,
+                attention: Attention(qkv: linear(L.q, c.qkvDim, d, parts: [L.q, L.k, L.v]), o: linear(L.o, d, c.qDim, parts: [L.o]),
+                                     heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim),
+                mlpNorm: L.mlpNorm,
+                mlp: MLP(gateUp: linear(L.gate, 2 * f, d, parts: [L.gate, L.up]), down: linear(L.down, d, f, parts: [L.down])),
+                parameters: P)
+        }
+        head = linear(P.head, c.vocabSize, d, parts: [P.head])
     }
 
     public struct Segment: Sendable {
@@ -34,157 +68,54 @@ public final class LlamaModel: @unchecked Sendable {
     /// Runs the new tokens of each segment through the model, appending their keys and values to
     /// the cache. Returns the final hidden states (after the last RMSNorm), [total tokens, hidden].
     public func forward(_ segments: [Segment], cache: KVCache) -> FloatBuffer {
-        let c = config
-        let d = c.hiddenSize, hd = c.headDim
-        let qDim = c.numAttentionHeads * hd, kvDim = c.numKeyValueHeads * hd, f = c.intermediateSize
-        let total = segments.reduce(0) { $0 + $1.tokens.count }
-        var starts: [Int] = []
-        var rowPositions: [Int] = []
-        var maxEnd = 0
         for s in segments {
-            starts.append(rowPositions.count)
-            let p0 = cache.lengths[s.slot]
-            precondition(p0 + s.tokens.count <= cache.capacity, "KV cache slot \(s.slot) is full")
-            for i in 0..<s.tokens.count { rowPositions.append(p0 + i) }
-            maxEnd = max(maxEnd, p0 + s.tokens.count)
+            precondition(cache.lengths[s.slot] + s.tokens.count <= cache.capacity, "KV cache slot \(s.slot) is full")
         }
-        rope.reserve(maxEnd)
-
-        let x = FloatBuffer(count: total * d, zeroed: false)
-        let xn = FloatBuffer(count: total * d, zeroed: false)
-        // q, k and v rows side by side ([total, qkvDim]); gate and up likewise ([total, 2f]).
-        let qkvDim = qDim + 2 * kvDim
-        let qkv = FloatBuffer(count: total * qkvDim, zeroed: false)
-        let att = FloatBuffer(count: total * qDim, zeroed: false)
-        let gateUp = FloatBuffer(count: total * 2 * f, zeroed: false)
-        let act = FloatBuffer(count: total * f, zeroed: false)
-        let P = parameters
-
-        // Embedding lookup.
-        var row = 0
-        for s in segments {
-            for t in s.tokens {
-                (x.pointer + row * d).update(from: P.pointer(P.embed) + Int(t) * d, count: d)
-                row += 1
-            }
-        }
-        let eps = Float(c.rmsNormEps)
-        let group = c.numAttentionHeads / c.numKeyValueHeads
-
-        for (li, L) in P.layers.enumerated() {
-            // Attention block: x += Wo · attention(RoPE(Wq·n(x)), RoPE(Wk·n(x)), Wv·n(x)).
-            RMSNorm.forward(x.pointer, P.pointer(L.attnNorm), xn.pointer, rows: total, dim: d, eps: eps)
-            // Wq, Wk and Wv are adjacent in the parameter buffer: one product gives all three.
-            if let bw = blocks([L.q, L.k, L.v], rows: total) {
-                bw.multiply(bw.matrices[L.q]!, xn.pointer, ldx: d, qkv.pointer, ldy: qkvDim, m: total, accumulate: false)
-                bw.multiply(bw.matrices[L.k]!, xn.pointer, ldx: d, qkv.pointer + qDim, ldy: qkvDim, m: total, accumulate: false)
-                bw.multiply(bw.matrices[L.v]!, xn.pointer, ldx: d, qkv.pointer + qDim + kvDim, ldy: qkvDim, m: total, accumulate: false)
-            } else {
-                BLAS.matmulT(xn.pointer, P.pointer(L.q), qkv.pointer, m: total, n: qkvDim, k: d)
-            }
-            let q = qkv.pointer, k = qkv.pointer + qDim, v = qkv.pointer + qDim + kvDim
-            for r in 0..<total {
-                rope.apply(q + r * qkvDim, heads: c.numAttentionHeads, stride: hd, position: rowPositions[r])
-                rope.apply(k + r * qkvDim, heads: c.numKeyValueHeads, stride: hd, position: rowPositions[r])
-            }
-            for (si, s) in segments.enumerated() {
-                let p0 = rowPositions[starts[si]]
-                for i in 0..<s.tokens.count {
-                    cache.keyRow(layer: li, slot: s.slot, position: p0 + i).update(from: k + (starts[si] + i) * qkvDim, count: kvDim)
-                    cache.valueRow(layer: li, slot: s.slot, position: p0 + i).update(from: v + (starts[si] + i) * qkvDim, count: kvDim)
-                }
-            }
-            // One job per (segment, head), split over the cores with single-threaded BLAS inside.
-            let jobs = segments.count * c.numAttentionHeads
-            if segments.allSatisfy({ $0.tokens.count == 1 }) {
-                // Decoding: one query per sequence, no matrix products worth calling BLAS for.
-                let scale = 1 / Float(hd).squareRoot()
-                Parallel.chunks(jobs) { from, to in
-                    let scratch = FloatBuffer(count: maxEnd, zeroed: false)
-                    for job in from..<to {
-                        let si = job / c.numAttentionHeads, h = job % c.numAttentionHeads
-                        let slot = segments[si].slot, kvh = h / group
-                        mi_attend_one(q + starts[si] * qkvDim + h * hd,
-                                      cache.keyRow(layer: li, slot: slot, position: 0) + kvh * hd,
-                                      cache.valueRow(layer: li, slot: slot, position: 0) + kvh * hd,
-                                      kvDim, rowPositions[starts[si]] + 1, hd, scale,
-                                      att.pointer + starts[si] * qDim + h * hd, scratch.pointer)
-                    }
-                }
-            } else {
-            Parallel.singleThreadedBLAS {
-                Parallel.chunks(jobs) { from, to in
-                    let scratch = FloatBuffer(count: maxEnd * maxEnd, zeroed: false)
-                    for job in from..<to {
-                        let si = job / c.numAttentionHeads, h = job % c.numAttentionHeads
-                        let s = segments[si]
-                        attend(layer: li, slot: s.slot, head: h / group, query: q + starts[si] * qkvDim + h * hd, queryStride: qkvDim,
-                               out: att.pointer + starts[si] * qDim + h * hd, p0: rowPositions[starts[si]], n: s.tokens.count,
-                               scores: scratch.pointer, cache: cache)
-                    }
-                }
-            }
-            }
-            if let bw = blocks([L.o], rows: total) {
-                bw.multiply(bw.matrices[L.o]!, att.pointer, ldx: qDim, x.pointer, ldy: d, m: total, accumulate: true)
-            } else {
-                BLAS.matmulT(att.pointer, P.pointer(L.o), x.pointer, m: total, n: d, k: qDim, accumulate: true)
-            }
-
-            // MLP block: x += W_down · (silu(W_gate·n(x)) ⊙ W_up·n(x)).
-            RMSNorm.forward(x.pointer, P.pointer(L.mlpNorm), xn.pointer, rows: total, dim: d, eps: eps)
-            if let bw = blocks([L.gate, L.up], rows: total) {
-                bw.multiply(bw.matrices[L.gate]!, xn.pointer, ldx: d, gateUp.pointer, ldy: 2 * f, m: total, accumulate: false)
-                bw.multiply(bw.matrices[L.up]!, xn.pointer, ldx: d, gateUp.pointer + f, ldy: 2 * f, m: total, accumulate: false)
-            } else {
-                BLAS.matmulT(xn.pointer, P.pointer(L.gate), gateUp.pointer, m: total, n: 2 * f, k: d)
-            }
-            let gu = gateUp.pointer, a = act.pointer
-            Parallel.chunks(total, minimumPerChunk: 8) { from, to in
-                for r in from..<to { mi_silu_mul(gu + r * 2 * f, gu + r * 2 * f + f, a + r * f, f) }
-            }
-            if let bw = blocks([L.down], rows: total) {
-                bw.multiply(bw.matrices[L.down]!, act.pointer, ldx: f, x.pointer, ldy: d, m: total, accumulate: true)
-            } else {
-                BLAS.matmulT(act.pointer, P.pointer(L.down), x.pointer, m: total, n: d, k: f, accumulate: true)
-            }
-        }
+        let layout = StepLayout(counts: segments.map(\.tokens.count), offsets: segments.map { cache.lengths[$0.slot] },
+                                slots: segments.map(\.slot))
+        let run = run(segments.map(\.tokens), layout: layout, cache: cache, keep: nil)
         for s in segments { cache.lengths[s.slot] += s.tokens.count }
-        RMSNorm.forward(x.pointer, P.pointer(P.finalNorm), xn.pointer, rows: total, dim: d, eps: eps)
-        return xn
+        return run.hidden
     }
 
-    /// Causal attention of `n` new queries of one head (positions p0..<p0+n) over the cached keys
-    /// and values of its key/value head. query: [n, headDim] with row stride `queryStride`; out:
-    /// [n, headDim] with row stride qDim; scores: scratch of at least n × (p0 + n). Queries go in
-    /// blocks, each against only the keys it can see, which skips most of the masked half.
-    private func attend(layer: Int, slot: Int, head kvHead: Int, query: UnsafePointer<Float>, queryStride: Int,
-                        out: UnsafeMutablePointer<Float>, p0: Int, n: Int, scores: UnsafeMutablePointer<Float>, cache: KVCache) {
-        let hd = config.headDim
-        let qDim = config.numAttentionHeads * hd, kvDim = config.numKeyValueHeads * hd
-        let kh = cache.keyRow(layer: layer, slot: slot, position: 0) + kvHead * hd
-        let vh = cache.valueRow(layer: layer, slot: slot, position: 0) + kvHead * hd
-        let block = 64
-        for b0 in stride(from: 0, to: n, by: block) {
-            let rows = min(block, n - b0)
-            let keys = p0 + b0 + rows
-            // scores[rows, keys] = q · kᵀ / sqrt(headDim); query i sees keys 0...p0+i.
-            BLAS.matmulT(query + b0 * queryStride, kh, scores, m: rows, n: keys, k: hd, lda: queryStride, ldb: kvDim, ldc: keys,
-                         alpha: 1 / Float(hd).squareRoot())
-            for i in 0..<rows {
-                let row = scores + i * keys
-                let visible = p0 + b0 + i + 1
-                _ = mi_softmax_inplace(row, visible)
-                if visible < keys { (row + visible).update(repeating: 0, count: keys - visible) }
-            }
-            BLAS.matmul(scores, vh, out + b0 * qDim, m: rows, n: hd, k: keys, lda: keys, ldb: kvDim, ldc: qDim)
+    /// The forward pass of training: sequences from position 0, each attending only to itself,
+    /// keeping every block's activations for `Backpropagation`.
+    func forwardKeeping(_ sequences: [[Int32]]) -> KeptForward {
+        let layout = StepLayout(counts: sequences.map(\.count), offsets: sequences.map { _ in 0 }, slots: sequences.indices.map { $0 })
+        let kept = blocks.map { _ in LayerActivations(rows: layout.total, config: config) }
+        let run = run(sequences, layout: layout, cache: nil, keep: kept)
+        return KeptForward(layout: layout, layers: kept, residual: run.residual, finalInverseRMS: run.inverseRMS, hidden: run.hidden)
+    }
+
+    /// What the training forward leaves for the backward.
+    struct KeptForward {
+        let layout: StepLayout
+        let layers: [LayerActivations]
+        /// The residual stream before the final RMSNorm, its 1/rms per row, and the normalised output.
+        let residual: FloatBuffer
+        let finalInverseRMS: FloatBuffer
+        let hidden: FloatBuffer
+    }
+
+    /// Embedding, blocks and final norm for one step, shared by inference and training.
+    private func run(_ tokens: [[Int32]], layout: StepLayout, cache: KVCache?, keep: [LayerActivations]?)
+        -> (residual: FloatBuffer, inverseRMS: FloatBuffer, hidden: FloatBuffer) {
+        let d = config.hiddenSize, T = layout.total, P = parameters
+        rope.reserve(layout.end)
+        let x = FloatBuffer(count: T * d, zeroed: false)
+        var row = 0
+        for t in tokens.joined() {
+            (x.pointer + row * d).update(from: P.pointer(P.embed) + Int(t) * d, count: d)
+            row += 1
         }
-    }
-
-    /// The block weights when every one of `offsets` has them and the step is small enough.
-    private func blocks(_ offsets: [Int], rows: Int) -> BlockWeights? {
-        guard rows <= Self.blockRowsLimit, let bw = blockWeights, offsets.allSatisfy({ bw.matrices[$0] != nil }) else { return nil }
-        return bw
+        let work = Workspace(rows: T, config: config)
+        for (li, block) in blocks.enumerated() {
+            block.forward(x.pointer, work: work, keep: keep?[li], layout: layout, rope: rope, cache: cache, layer: li)
+        }
+        let inverseRMS = FloatBuffer(count: T, zeroed: false)
+        RMSNorm.forward(x.pointer, P.pointer(P.finalNorm), work.xn.pointer, rows: T, dim: d, eps: Float(config.rmsNormEps),
+                        inverseRMS: inverseRMS.pointer)
+        return (x, inverseRMS, work.xn)
     }
 
     /// Logits of chosen rows of `hidden`: [rows.count, vocab].
@@ -193,11 +124,7 @@ public final class LlamaModel: @unchecked Sendable {
         let gathered = FloatBuffer(count: rows.count * d, zeroed: false)
         for (i, r) in rows.enumerated() { (gathered.pointer + i * d).update(from: hidden.pointer + r * d, count: d) }
         let out = FloatBuffer(count: rows.count * V, zeroed: false)
-        if let bw = blocks([parameters.head], rows: rows.count) {
-            bw.multiply(bw.matrices[parameters.head]!, gathered.pointer, ldx: d, out.pointer, ldy: V, m: rows.count, accumulate: false)
-        } else {
-            BLAS.matmulT(gathered.pointer, parameters.pointer(parameters.head), out.pointer, m: rows.count, n: V, k: d)
-        }
+        head.forward(gathered.pointer, out.pointer, rows: rows.count)
         return out
     }
 

@@ -31,4 +31,13 @@ enum RMSNorm {
             for i in 0..<dim { dxr[i] += inv * w[i] * dyr[i] - c * xr[i] }
         }
     }
+
+    /// The forward's output again from its input and the saved 1/rms (exactly the same values).
+    static func recompute(_ x: UnsafePointer<Float>, _ inverseRMS: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                          into y: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
+        for r in 0..<rows {
+            let xr = x + r * dim, yr = y + r * dim, inv = inverseRMS[r]
+            for i in 0..<dim { yr[i] = w[i] * (xr[i] * inv) }
+        }
+    }
 }
