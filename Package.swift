@@ -31,8 +31,9 @@ let package = Package(
         .target(name: "CSupport", path: "Sources/CSupport"),
 
         // The JSON Schemas in schemas/ compiled into the binary, so a copied executable still validates.
-        .target(name: "MISchemas", path: "Sources/MISchemas",
-                resources: [.embedInCode("schemas")]),
+        .target(
+            name: "MISchemas", path: "Sources/MISchemas",
+            resources: [.embedInCode("schemas")]),
 
         // Stream layer: gzip, JSONL records, schemas. Knows nothing of models.
         .target(name: "MIStream", dependencies: ["CZlib", "CSupport", "MISchemas"]),
@@ -41,21 +42,27 @@ let package = Package(
         // Stages: the work of each tool, on the model core and the stream layer.
         .target(name: "MIStages", dependencies: ["MICore", "MIStream"]),
         // The whole loop over a run directory: config, fingerprinted steps, the stage tools as processes.
-        .target(name: "MIRun", dependencies: [
-            "MICore", "MIStages", "MIStream",
-            .product(name: "Yams", package: "Yams"),
-        ]),
+        .target(
+            name: "MIRun",
+            dependencies: [
+                "MICore", "MIStages", "MIStream",
+                .product(name: "Yams", package: "Yams"),
+            ]),
         // Shared command-line plumbing: exit codes, logging flags, signal handling.
-        .target(name: "MICLI", dependencies: [
-            "MIStream",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .target(
+            name: "MICLI",
+            dependencies: [
+                "MIStream",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
         // Flags shared by the training commands.
-        .target(name: "MITrainingCLI", dependencies: [
-            "MICore", "MIStages",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .target(
+            name: "MITrainingCLI",
+            dependencies: [
+                "MICore", "MIStages",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
         .executableTarget(name: "mi-validate", dependencies: ["MICLI", "MIStream"]),
         .executableTarget(name: "mi-model", dependencies: ["MICLI", "MICore", "MIStream"]),
@@ -75,6 +82,10 @@ let package = Package(
         .testTarget(name: "MICoreTests", dependencies: ["MICore", "CSupport"]),
         .testTarget(name: "MIStagesTests", dependencies: ["MIStages", "MIStream"]),
         // Runs the built executables as a user would: exit codes, pipes, signals.
-        .testTarget(name: "CLITests", dependencies: ["MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo", "mi-dedupe", "mi-respond", "mi-generate", "mi-probe", "mi-pair", "mi-eval"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo", "mi-dedupe", "mi-respond", "mi-generate", "mi-probe", "mi-pair", "mi-eval",
+            ]),
     ]
 )

@@ -20,7 +20,9 @@ public struct CommonOptions: ParsableArguments {
 
 /// `--bad-records` / `--max-bad-records`: divert unusable records instead of stopping.
 public struct BadRecordOptions: ParsableArguments {
-    @Option(name: .customLong("bad-records"), help: ArgumentHelp("Write unusable records (with reason and raw bytes) to this JSONL file and carry on.", valueName: "path"))
+    @Option(
+        name: .customLong("bad-records"),
+        help: ArgumentHelp("Write unusable records (with reason and raw bytes) to this JSONL file and carry on.", valueName: "path"))
     public var path: String?
 
     @Option(name: .customLong("max-bad-records"), help: "Stop with an error after this many bad records (with --bad-records).")

@@ -78,7 +78,10 @@ public struct ConfigNode: Sendable {
 
     /// Sets `value` at a dotted path, creating mappings on the way (`--set probing.probe.lr=1e-5`).
     public mutating func set(path: [String], to value: ConfigNode) throws(ConfigError) {
-        guard let head = path.first else { self = value; return }
+        guard let head = path.first else {
+            self = value
+            return
+        }
         if case .null = kind { kind = .mapping([]) }
         guard case var .mapping(m) = kind else { throw ConfigError("\(location): \(head): the parent is not a mapping") }
         if let i = m.firstIndex(where: { $0.key == head }) {
@@ -98,7 +101,8 @@ public struct ConfigNode: Sendable {
         case let .bool(b): return b ? "true" : "false"
         case let .scalar(s): return "\"" + s.unicodeScalars.map { $0 == "\"" || $0 == "\\" ? "\\\($0)" : "\($0)" }.joined() + "\""
         case let .mapping(m):
-            return "{" + m.sorted { $0.key < $1.key }.map { ConfigNode(.scalar($0.key), location: "").canonical + ":" + $0.value.canonical }
+            return "{"
+                + m.sorted { $0.key < $1.key }.map { ConfigNode(.scalar($0.key), location: "").canonical + ":" + $0.value.canonical }
                 .joined(separator: ",") + "}"
         case let .sequence(s): return "[" + s.map(\.canonical).joined(separator: ",") + "]"
         }

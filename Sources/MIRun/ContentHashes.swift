@@ -14,7 +14,8 @@ final class ContentHashes {
         let reader = RecordReader(paths: [cachePath])
         while let r = try? reader.next() {
             if let p = try? r.object.string("path"), let s = try? r.object.int("size"), let m = try? r.object.string("mtime"),
-               let mt = Int(m), let h = try? r.object.string("sha256") {
+                let mt = Int(m), let h = try? r.object.string("sha256")
+            {
                 known[p] = (s, mt, h)
             }
         }
@@ -32,7 +33,9 @@ final class ContentHashes {
         let absolute = path.hasPrefix("/") ? path : Files.currentDirectory() + "/" + path
         if let k = known[absolute], k.size == i.size, k.mtime == i.mtime { return k.hash }
         let h: String
-        do { h = path.contains(".jsonl") ? try Self.recordsHash(path) : try SHA256.file(path) } catch let e as StreamError { throw RunError("\(path): \(e)", exitStatus: e.exitStatus.rawValue) } catch { throw RunError("\(path): \(error)", exitStatus: ExitStatus.dataError.rawValue) }
+        do { h = path.contains(".jsonl") ? try Self.recordsHash(path) : try SHA256.file(path) } catch let e as StreamError {
+            throw RunError("\(path): \(e)", exitStatus: e.exitStatus.rawValue)
+        } catch { throw RunError("\(path): \(error)", exitStatus: ExitStatus.dataError.rawValue) }
         known[absolute] = (i.size, i.mtime, h)
         dirty = true
         return h
@@ -56,9 +59,10 @@ final class ContentHashes {
     func save() {
         guard dirty, let w = try? JSONLWriter(path: cachePath) else { return }
         for (p, k) in known.sorted(by: { $0.key < $1.key }) {
-            try? w.write(JSONObject(uniqueKeysAndValues: [
-                ("path", .string(p)), ("size", .number(JSONNumber(k.size))), ("mtime", .string(String(k.mtime))), ("sha256", .string(k.hash)),
-            ]))
+            try? w.write(
+                JSONObject(uniqueKeysAndValues: [
+                    ("path", .string(p)), ("size", .number(JSONNumber(k.size))), ("mtime", .string(String(k.mtime))), ("sha256", .string(k.hash)),
+                ]))
         }
         try? w.commit()
         dirty = false

@@ -1,18 +1,24 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import MICore
 import MIStream
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The few file-system operations the run needs, on plain POSIX calls.
 enum Files {
-    struct Info { let isDirectory: Bool; let size: Int; let mtime: Int }
+    struct Info {
+        let isDirectory: Bool
+        let size: Int
+        let mtime: Int
+    }
 
     static func info(_ path: String) -> Info? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        return Info(isDirectory: (st.st_mode & S_IFMT) == S_IFDIR, size: Int(st.st_size),
-                    mtime: Int(st.st_mtim.tv_sec) * 1_000_000_000 + Int(st.st_mtim.tv_nsec))
+        return Info(
+            isDirectory: (st.st_mode & S_IFMT) == S_IFDIR, size: Int(st.st_size),
+            mtime: Int(st.st_mtim.tv_sec) * 1_000_000_000 + Int(st.st_mtim.tv_nsec))
     }
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import MICore
 import MIStages
 import MIStream
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The Montessori-Instruct loop as steps over one run directory. Each step runs a stage tool (or a
 /// small in-process step: the reference split, equal-sized training sets) and is fingerprinted by
@@ -103,17 +104,21 @@ public final class MontessoriRun {
         let seeds = try external(config.seeds)
         let reference = try external(config.reference)
         guard config.heldout == nil else {
-            return Inputs(teacher: teacher0, seeds: seeds, probeReference: reference, heldout: try external(config.heldout!),
-                          base: try external(config.student))
+            return Inputs(
+                teacher: teacher0, seeds: seeds, probeReference: reference, heldout: try external(config.heldout!),
+                base: try external(config.student))
         }
         let fraction = config.heldoutFraction
-        let split = try step("split", inputs: [("reference", reference)], settings: "heldout_fraction \(fraction)",
-                             outputs: ["reference-probe.jsonl", "heldout.jsonl"]) { _ in
+        let split = try step(
+            "split", inputs: [("reference", reference)], settings: "heldout_fraction \(fraction)",
+            outputs: ["reference-probe.jsonl", "heldout.jsonl"]
+        ) { _ in
             try Self.split(reference.path, fraction: fraction, probe: self.path("reference-probe.jsonl"), heldout: self.path("heldout.jsonl"))
         }
         report.split = (split.result.intValue("probe"), split.result.intValue("heldout"))
-        return Inputs(teacher: teacher0, seeds: seeds, probeReference: try file("reference-probe.jsonl"), heldout: try file("heldout.jsonl"),
-                      base: try external(config.student))
+        return Inputs(
+            teacher: teacher0, seeds: seeds, probeReference: try file("reference-probe.jsonl"), heldout: try file("heldout.jsonl"),
+            base: try external(config.student))
     }
 
     /// Warm-up: the student trained on the original teacher's data (its AdamW state is what the
@@ -121,8 +126,9 @@ public final class MontessoriRun {
     func warmUp(_ inputs: Inputs, report: inout RunReport) throws -> Models {
         var student = inputs.base
         if let warmup = config.warmup {
-            let data = try synthesize(warmup, prefix: "warmup/", teacher: inputs.teacher, seeds: inputs.seeds, seed: config.seed + 100,
-                                      report: &report.warmup)
+            let data = try synthesize(
+                warmup, prefix: "warmup/", teacher: inputs.teacher, seeds: inputs.seeds, seed: config.seed + 100,
+                report: &report.warmup)
             student = try train(from: student, data: data, options: warmup.learn, name: "warmup/sft", out: "warmup/student", seed: config.seed + 100)
             report.warmup.trainingRecords = try count(data.path)
         }
@@ -159,14 +165,17 @@ public final class MontessoriRun {
     /// probed student (and a random part of it exactly, when the probe is first-order).
     func probePhase(_ r: Int, inputs: Inputs, models m: Models, report round: inout RoundReport) throws -> Artifact {
         let rd = "round-\(r)/"
-        let probeSet = try synthesize(config.probing, prefix: rd + "probe-", teacher: m.teacher, seeds: inputs.seeds, seed: config.seed + r,
-                                      report: &round.probing)
-        let scored = try probe(probeSet, student: m.probed, reference: inputs.probeReference, options: config.probing.learn,
-                               name: rd + "probe", out: rd + "scored.jsonl.gz", shards: config.probeShards)
+        let probeSet = try synthesize(
+            config.probing, prefix: rd + "probe-", teacher: m.teacher, seeds: inputs.seeds, seed: config.seed + r,
+            report: &round.probing)
+        let scored = try probe(
+            probeSet, student: m.probed, reference: inputs.probeReference, options: config.probing.learn,
+            name: rd + "probe", out: rd + "scored.jsonl.gz", shards: config.probeShards)
         round.influences = try Self.doubles(scored.path, field: "influence")
         if config.experiment.exactFraction > 0, config.probing.learn.value("method") == "first-order" {
-            round.experiment.exactAgreement = try exactAgreement(scored, probeSet: probeSet, student: m.probed,
-                                                                 reference: inputs.probeReference, round: rd)
+            round.experiment.exactAgreement = try exactAgreement(
+                scored, probeSet: probeSet, student: m.probed,
+                reference: inputs.probeReference, round: rd)
         }
         return scored
     }
@@ -187,7 +196,8 @@ public final class MontessoriRun {
     /// DPO of the teacher on the pairs, and (experiment.control) on the same pairs with random
     /// labels. Without pairs the teacher stays as it is.
     func updateTeacher(_ teacher: Artifact, pairs: Artifact, round r: Int, report round: inout RoundReport) throws
-        -> (updated: Artifact, control: Artifact?) {
+        -> (updated: Artifact, control: Artifact?)
+    {
         let rd = "round-\(r)/"
         guard round.pairs > 0 else {
             Log.info("round \(r): no preference pairs; the teacher stays as it is")
@@ -198,12 +208,15 @@ public final class MontessoriRun {
         guard config.experiment.control else { return (updated, nil) }
         let randomPath = rd + "pairs-random.jsonl.gz"
         let seed = config.seed + 400 + r
-        _ = try step(rd + "pairs-random", inputs: [("pairs", pairs)], settings: "chosen and rejected swapped at random, seed \(seed)",
-                     outputs: [randomPath]) { _ in
+        _ = try step(
+            rd + "pairs-random", inputs: [("pairs", pairs)], settings: "chosen and rejected swapped at random, seed \(seed)",
+            outputs: [randomPath]
+        ) { _ in
             try Self.randomLabels(pairs.path, out: self.path(randomPath), seed: UInt64(seed))
         }
-        let control = try dpo(teacher, pairs: try file(randomPath), name: rd + "dpo-control", out: rd + "teacher-control",
-                              metrics: rd + "dpo-control-metrics.jsonl", seed: config.seed + r)
+        let control = try dpo(
+            teacher, pairs: try file(randomPath), name: rd + "dpo-control", out: rd + "teacher-control",
+            metrics: rd + "dpo-control-metrics.jsonl", seed: config.seed + r)
         round.experiment.controlDPO = try Self.metrics(path(rd + "dpo-control-metrics.jsonl"))
         return (updated, control)
     }
@@ -215,31 +228,38 @@ public final class MontessoriRun {
         let rd = "round-\(r)/", experiment = config.experiment
         var phase = config.probing
         var sizes = RunConfig.Options()
-        sizes.entries = [("prompts", .init(.scalar(String(experiment.mechanismPrompts)), location: "")),
-                         ("samples", .init(.scalar(String(experiment.mechanismSamples)), location: "")),
-                         ("round", .init(.scalar(String(experiment.mechanismPrompts)), location: ""))]
+        sizes.entries = [
+            ("prompts", .init(.scalar(String(experiment.mechanismPrompts)), location: "")),
+            ("samples", .init(.scalar(String(experiment.mechanismSamples)), location: "")),
+            ("round", .init(.scalar(String(experiment.mechanismPrompts)), location: "")),
+        ]
         phase.generate = sizes.over(config.probing.generate)
         for (label, t) in teachers {
             var data = DataReport()
-            let fresh = try synthesize(phase, prefix: rd + "mechanism-\(label)-", teacher: t, seeds: inputs.seeds, seed: config.seed + 300 + r,
-                                       report: &data)
-            let s = try probe(fresh, student: student, reference: inputs.probeReference, options: config.probing.learn,
-                              name: rd + "mechanism-\(label)-probe", out: rd + "mechanism-\(label)-scored.jsonl.gz", shards: config.probeShards)
+            let fresh = try synthesize(
+                phase, prefix: rd + "mechanism-\(label)-", teacher: t, seeds: inputs.seeds, seed: config.seed + 300 + r,
+                report: &data)
+            let s = try probe(
+                fresh, student: student, reference: inputs.probeReference, options: config.probing.learn,
+                name: rd + "mechanism-\(label)-probe", out: rd + "mechanism-\(label)-scored.jsonl.gz", shards: config.probeShards)
             round.experiment.fresh[label] = try Self.doubles(s.path, field: "influence")
         }
     }
 
     /// Training sets from the updated and the original teacher (and the control teacher, with
     /// experiment.control_student), cut to the same size; SFT of each student; held-out losses.
-    func trainStudents(_ r: Int, inputs: Inputs, teacher updated: Artifact, controlTeacher: Artifact?, models m: inout Models,
-                       report round: inout RoundReport) throws {
+    func trainStudents(
+        _ r: Int, inputs: Inputs, teacher updated: Artifact, controlTeacher: Artifact?, models m: inout Models,
+        report round: inout RoundReport
+    ) throws {
         let rd = "round-\(r)/", seed = config.seed + 200 + r
         var teachers = [("montessori", updated), ("baseline", inputs.teacher)]
         if config.experiment.controlStudent, let controlTeacher { teachers.append(("control", controlTeacher)) }
         var sets: [(String, Artifact)] = []
         for (label, t) in teachers {
             var data = DataReport()
-            sets.append((label, try synthesize(config.training, prefix: rd + label + "-", teacher: t, seeds: inputs.seeds, seed: seed, report: &data)))
+            sets.append(
+                (label, try synthesize(config.training, prefix: rd + label + "-", teacher: t, seeds: inputs.seeds, seed: seed, report: &data)))
             if label == "montessori" { round.montessoriData = data } else if label == "baseline" { round.baselineData = data }
         }
         let equal = try step(rd + "equalize", inputs: sets, settings: "same size", outputs: sets.map { rd + "train-\($0.0).jsonl.gz" }) { _ in
@@ -247,12 +267,14 @@ public final class MontessoriRun {
         }
         round.trainingRecords = equal.result.intValue("records")
         guard round.trainingRecords > 0 else {
-            throw RunError("round \(r): a training set is empty (the teacher's outputs were all filtered); raise training.generate.prompts",
-                           exitStatus: ExitStatus.dataError.rawValue)
+            throw RunError(
+                "round \(r): a training set is empty (the teacher's outputs were all filtered); raise training.generate.prompts",
+                exitStatus: ExitStatus.dataError.rawValue)
         }
         func student(_ label: String, from: Artifact) throws -> Artifact {
-            try train(from: from, data: try file(rd + "train-\(label).jsonl.gz"), options: config.training.learn,
-                      name: rd + "sft-\(label)", out: rd + "student-\(label)", seed: seed)
+            try train(
+                from: from, data: try file(rd + "train-\(label).jsonl.gz"), options: config.training.learn,
+                name: rd + "sft-\(label)", out: rd + "student-\(label)", seed: seed)
         }
         m.montessori = try student("montessori", from: m.montessori)
         m.baseline = try student("baseline", from: m.baseline)
@@ -269,15 +291,20 @@ public final class MontessoriRun {
     }
 
     /// Local data influence of `records` on `student`, as one process or as `shards` merged back.
-    func probe(_ records: Artifact, student: Artifact, reference: Artifact, options: RunConfig.Options, name: String, out scoredPath: String,
-               shards: Int) throws -> Artifact {
+    func probe(
+        _ records: Artifact, student: Artifact, reference: Artifact, options: RunConfig.Options, name: String, out scoredPath: String,
+        shards: Int
+    ) throws -> Artifact {
         let base = String(scoredPath.dropLast(".jsonl.gz".count))
         let shardPaths = shards > 1 ? (0..<shards).map { base + "-shard-\($0)-of-\(shards).jsonl.gz" } : []
         let shardPrefix = Files.basename(base) + "-shard-"
-        _ = try step(name, inputs: [("student", student), ("reference", reference), ("records", records)],
-                     settings: command("mi-probe") + options.canonical + (shards > 1 ? " shards \(shards)" : ""),
-                     outputs: [scoredPath] + shardPaths) { resume in
-            let flags = ["--student", student.path, "--reference", reference.path, records.path] + options.arguments()
+        _ = try step(
+            name, inputs: [("student", student), ("reference", reference), ("records", records)],
+            settings: command("mi-probe") + options.canonical + (shards > 1 ? " shards \(shards)" : ""),
+            outputs: [scoredPath] + shardPaths
+        ) { resume in
+            let flags =
+                ["--student", student.path, "--reference", reference.path, records.path] + options.arguments()
                 + (resume ? ["--resume"] : [])
             if !resume {
                 // Shard files of an earlier run with another shard count.
@@ -292,8 +319,9 @@ public final class MontessoriRun {
                 // A resumed step reruns only the shards that did not finish.
                 let pending = (0..<shards).filter { !(resume && Files.exists(self.path(shardPaths[$0]))) }
                 if !pending.isEmpty {
-                    try self.tools("mi-probe", pending.map { flags + ["--shard", "\($0)/\(shards)", "-o", self.path(shardPaths[$0])] },
-                                   environment: ["OPENBLAS_NUM_THREADS": String(threads)])
+                    try self.tools(
+                        "mi-probe", pending.map { flags + ["--shard", "\($0)/\(shards)", "-o", self.path(shardPaths[$0])] },
+                        environment: ["OPENBLAS_NUM_THREADS": String(threads)])
                 }
                 try Self.unshard(input: records.path, shards: shardPaths.map(self.path), out: self.path(scoredPath))
             }
@@ -306,22 +334,28 @@ public final class MontessoriRun {
     func exactAgreement(_ scored: Artifact, probeSet: Artifact, student: Artifact, reference: Artifact, round rd: String) throws -> ExactAgreement {
         let fraction = config.experiment.exactFraction
         let subsetPath = rd + "probe-exact-subset.jsonl.gz"
-        _ = try step(rd + "probe-exact-subset", inputs: [("records", probeSet)], settings: "fraction \(fraction) by id hash",
-                     outputs: [subsetPath]) { _ in
+        _ = try step(
+            rd + "probe-exact-subset", inputs: [("records", probeSet)], settings: "fraction \(fraction) by id hash",
+            outputs: [subsetPath]
+        ) { _ in
             let reader = RecordReader(paths: [probeSet.path])
             let w = try JSONLWriter(path: self.path(subsetPath))
             var n = 0
             while let rec = try reader.next() {
                 let key = "exact " + ((try? rec.object.string("id")) ?? "\(rec.location.line)")
-                if Fingerprint.selects(key, fraction: fraction) { try w.write(rec.object); n += 1 }
+                if Fingerprint.selects(key, fraction: fraction) {
+                    try w.write(rec.object)
+                    n += 1
+                }
             }
             try w.commit()
             return ["records": .number(JSONNumber(n))]
         }
         var options = RunConfig.Options()
         options.entries = config.probing.learn.entries.filter { $0.key != "method" } + [("method", .init(.scalar("exact"), location: ""))]
-        let exact = try probe(try file(subsetPath), student: student, reference: reference, options: options,
-                              name: rd + "probe-exact", out: rd + "scored-exact.jsonl.gz", shards: 1)
+        let exact = try probe(
+            try file(subsetPath), student: student, reference: reference, options: options,
+            name: rd + "probe-exact", out: rd + "scored-exact.jsonl.gz", shards: 1)
         var firstOrder: [String: Double] = [:]
         let r = RecordReader(paths: [scored.path])
         while let rec = try r.next() { firstOrder[try rec.object.string("id")] = try rec.object.double("influence") }
@@ -339,10 +373,16 @@ public final class MontessoriRun {
     /// DPO of `teacher` on `pairs` into the checkpoint `out`, its metrics in `metrics`.
     func dpo(_ teacher: Artifact, pairs: Artifact, name: String, out: String, metrics: String, seed: Int) throws -> Artifact {
         let options = shuffled(config.dpo, seed: seed)
-        let s = try step(name, inputs: [("teacher", teacher), ("pairs", pairs)], settings: command("mi-dpo") + options.canonical,
-                         outputs: [out, metrics]) { resume in
-            try self.tool("mi-dpo", ["--model", teacher.path, "--pairs", pairs.path, "--out", self.path(out),
-                                     "--metrics", self.path(metrics)] + options.arguments() + (resume ? ["--resume"] : []))
+        let s = try step(
+            name, inputs: [("teacher", teacher), ("pairs", pairs)], settings: command("mi-dpo") + options.canonical,
+            outputs: [out, metrics]
+        ) { resume in
+            try self.tool(
+                "mi-dpo",
+                [
+                    "--model", teacher.path, "--pairs", pairs.path, "--out", self.path(out),
+                    "--metrics", self.path(metrics),
+                ] + options.arguments() + (resume ? ["--resume"] : []))
             return [:]
         }
         return Artifact(path: path(out), fingerprint: "step:" + s.fingerprint)
@@ -350,10 +390,16 @@ public final class MontessoriRun {
 
     func evaluate(_ model: Artifact, against: Artifact, heldout: Artifact, name: String, out: String) throws {
         let evalOptions = config.eval
-        _ = try step(name, inputs: [("montessori", model), ("baseline", against), ("heldout", heldout)],
-                     settings: command("mi-eval") + evalOptions.canonical, outputs: [out]) { _ in
-            try self.tool("mi-eval", ["--model", model.path, "--against", against.path, "--data", heldout.path,
-                                      "-o", self.path(out)] + evalOptions.arguments())
+        _ = try step(
+            name, inputs: [("montessori", model), ("baseline", against), ("heldout", heldout)],
+            settings: command("mi-eval") + evalOptions.canonical, outputs: [out]
+        ) { _ in
+            try self.tool(
+                "mi-eval",
+                [
+                    "--model", model.path, "--against", against.path, "--data", heldout.path,
+                    "-o", self.path(out),
+                ] + evalOptions.arguments())
             return [:]
         }
     }
@@ -368,31 +414,43 @@ public final class MontessoriRun {
     }
 
     /// Generate → dedupe (against the seeds) → respond, each its own step and file.
-    func synthesize(_ phase: RunConfig.Phase, prefix: String, teacher: Artifact, seeds: Artifact, seed: Int,
-                    report: inout DataReport) throws -> Artifact {
+    func synthesize(
+        _ phase: RunConfig.Phase, prefix: String, teacher: Artifact, seeds: Artifact, seed: Int,
+        report: inout DataReport
+    ) throws -> Artifact {
         var seeded = RunConfig.Options()
         seeded.entries = [("seed", ConfigNode(.scalar(String(seed)), location: ""))]
         let generate = phase.generate.over(config.sampling).over(seeded)
         let respond = phase.respond.over(config.sampling).over(seeded)
         let dedupe = config.dedupe
         let instructions = prefix + "instructions.jsonl.gz", deduped = prefix + "deduped.jsonl.gz", answered = prefix + "answered.jsonl.gz"
-        _ = try step(prefix + "generate", inputs: [("teacher", teacher), ("seeds", seeds)], settings: command("mi-generate") + generate.canonical,
-                     outputs: [instructions]) { resume in
-            try self.tool("mi-generate", ["--teacher", teacher.path, "--seeds", seeds.path, "-o", self.path(instructions)]
-                          + generate.arguments() + (resume ? ["--resume"] : []))
+        _ = try step(
+            prefix + "generate", inputs: [("teacher", teacher), ("seeds", seeds)], settings: command("mi-generate") + generate.canonical,
+            outputs: [instructions]
+        ) { resume in
+            try self.tool(
+                "mi-generate",
+                ["--teacher", teacher.path, "--seeds", seeds.path, "-o", self.path(instructions)]
+                    + generate.arguments() + (resume ? ["--resume"] : []))
             return [:]
         }
         let i = try file(instructions)
-        _ = try step(prefix + "dedupe", inputs: [("instructions", i), ("seeds", seeds)], settings: command("mi-dedupe") + dedupe.canonical,
-                     outputs: [deduped]) { _ in
+        _ = try step(
+            prefix + "dedupe", inputs: [("instructions", i), ("seeds", seeds)], settings: command("mi-dedupe") + dedupe.canonical,
+            outputs: [deduped]
+        ) { _ in
             try self.tool("mi-dedupe", [i.path, "--against", seeds.path, "-o", self.path(deduped)] + dedupe.arguments())
             return [:]
         }
         let d = try file(deduped)
-        _ = try step(prefix + "respond", inputs: [("teacher", teacher), ("instructions", d)], settings: command("mi-respond") + respond.canonical,
-                     outputs: [answered]) { resume in
-            try self.tool("mi-respond", ["--teacher", teacher.path, d.path, "-o", self.path(answered)]
-                          + respond.arguments() + (resume ? ["--resume"] : []))
+        _ = try step(
+            prefix + "respond", inputs: [("teacher", teacher), ("instructions", d)], settings: command("mi-respond") + respond.canonical,
+            outputs: [answered]
+        ) { resume in
+            try self.tool(
+                "mi-respond",
+                ["--teacher", teacher.path, d.path, "-o", self.path(answered)]
+                    + respond.arguments() + (resume ? ["--resume"] : []))
             return [:]
         }
         report.generated = try count(i.path)
@@ -402,17 +460,26 @@ public final class MontessoriRun {
     }
 
     /// SFT of `model` on `data` into `out`, keeping the AdamW state so the next probe starts from it.
-    func train(from model: Artifact, data: Artifact, options sectionOptions: RunConfig.Options, name: String, out: String, seed: Int) throws -> Artifact {
+    func train(from model: Artifact, data: Artifact, options sectionOptions: RunConfig.Options, name: String, out: String, seed: Int) throws
+        -> Artifact
+    {
         let metrics = out + "-metrics.jsonl"
         let options = shuffled(sectionOptions, seed: seed)
         guard try count(data.path) > 0 else {
-            throw RunError("\(name): \(data.path) has no records (the teacher's outputs were all filtered); generate more prompts",
-                           exitStatus: ExitStatus.dataError.rawValue)
+            throw RunError(
+                "\(name): \(data.path) has no records (the teacher's outputs were all filtered); generate more prompts",
+                exitStatus: ExitStatus.dataError.rawValue)
         }
-        let s = try step(name, inputs: [("model", model), ("data", data)], settings: command("mi-sft") + options.canonical,
-                         outputs: [out, metrics]) { resume in
-            try self.tool("mi-sft", ["--model", model.path, "--data", data.path, "--out", self.path(out), "--save-optimizer",
-                                     "--metrics", self.path(metrics)] + options.arguments() + (resume ? ["--resume"] : []))
+        let s = try step(
+            name, inputs: [("model", model), ("data", data)], settings: command("mi-sft") + options.canonical,
+            outputs: [out, metrics]
+        ) { resume in
+            try self.tool(
+                "mi-sft",
+                [
+                    "--model", model.path, "--data", data.path, "--out", self.path(out), "--save-optimizer",
+                    "--metrics", self.path(metrics),
+                ] + options.arguments() + (resume ? ["--resume"] : []))
             return [:]
         }
         return Artifact(path: path(out), fingerprint: "step:" + s.fingerprint)
@@ -421,14 +488,16 @@ public final class MontessoriRun {
     // MARK: - Steps
 
     /// Runs one step unless it already finished with the same fingerprint.
-    func step(_ name: String, inputs: [(String, Artifact)], settings: String, outputs: [String],
-              _ body: (_ resume: Bool) throws -> JSONObject) throws -> (fingerprint: String, result: JSONObject) {
+    func step(
+        _ name: String, inputs: [(String, Artifact)], settings: String, outputs: [String],
+        _ body: (_ resume: Bool) throws -> JSONObject
+    ) throws -> (fingerprint: String, result: JSONObject) {
         var h = SHA256()
         h.update(Array("step \(name)\nsettings \(settings)\n".utf8))
         for (role, a) in inputs { h.update(Array("input \(role) \(a.fingerprint)\n".utf8)) }
         let fingerprint = h.finish()
         let paths = outputs.map(path)
-        try Interrupts.check()   // stopped between steps: start no new one
+        try Interrupts.check() // stopped between steps: start no new one
         totalSteps += 1
         let previous = ledger.entry(name)
         if let p = previous, p.status == .done, p.fingerprint == fingerprint, paths.allSatisfy(Files.exists) {
@@ -507,14 +576,18 @@ public final class MontessoriRun {
         let total = try records(reference)
         let held = Int((Double(total) * fraction).rounded())
         guard held >= 1, total - held >= 1 else {
-            throw RunError("\(reference): \(total) records cannot be split into a probing and a held-out part",
-                           exitStatus: ExitStatus.dataError.rawValue)
+            throw RunError(
+                "\(reference): \(total) records cannot be split into a probing and a held-out part",
+                exitStatus: ExitStatus.dataError.rawValue)
         }
         let k = total - held
         let r = RecordReader(paths: [reference])
         let a = try JSONLWriter(path: probe), b = try JSONLWriter(path: heldout)
         var i = 0
-        while let rec = try r.next() { try (i < k ? a : b).write(rec.object); i += 1 }
+        while let rec = try r.next() {
+            try (i < k ? a : b).write(rec.object)
+            i += 1
+        }
         try a.commit()
         try b.commit()
         return ["probe": .number(JSONNumber(k)), "heldout": .number(JSONNumber(held))]
@@ -530,7 +603,10 @@ public final class MontessoriRun {
             let r = RecordReader(paths: [f.input])
             let w = try JSONLWriter(path: f.output)
             var copied = 0
-            while copied < n, let rec = try r.next() { try w.write(rec.object); copied += 1 }
+            while copied < n, let rec = try r.next() {
+                try w.write(rec.object)
+                copied += 1
+            }
             try w.commit()
         }
         return ["records": .number(JSONNumber(n))]

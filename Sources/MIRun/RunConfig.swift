@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The loop's configuration, like the paper's project config: models, data, sizes of each phase and
@@ -124,11 +124,13 @@ public struct RunConfig: Sendable {
     public init(_ root: ConfigNode, base: String) throws(ConfigError) {
         guard case .mapping = root.kind else { throw ConfigError("\(root.location): the config must be a mapping") }
         for (key, value) in root.members where !Self.topLevel.contains(key) {
-            throw ConfigError("\(value.keyLocation ?? value.location): unknown key \"\(key)\" (known: \(Self.topLevel.sorted().joined(separator: ", ")))")
+            throw ConfigError(
+                "\(value.keyLocation ?? value.location): unknown key \"\(key)\" (known: \(Self.topLevel.sorted().joined(separator: ", ")))")
         }
         func path(_ key: String, required: Bool) throws(ConfigError) -> String? {
             guard let node = root[key], case let .scalar(s) = node.kind else {
-                if let node = root[key], case .null = node.kind {} else if let node = root[key] {
+                if let node = root[key], case .null = node.kind {
+                } else if let node = root[key] {
                     throw ConfigError("\(node.location): \(key) must be a path")
                 }
                 if required { throw ConfigError("\(root.location): \"\(key)\" is required") }
@@ -153,7 +155,9 @@ public struct RunConfig: Sendable {
             rounds = r
         }
         if let n = root["probe_shards"] {
-            guard case let .scalar(s) = n.kind, let k = Int(s), k >= 1 else { throw ConfigError("\(n.location): probe_shards must be an integer ≥ 1") }
+            guard case let .scalar(s) = n.kind, let k = Int(s), k >= 1 else {
+                throw ConfigError("\(n.location): probe_shards must be an integer ≥ 1")
+            }
             probeShards = k
             if k > 1, probing.learn.has("bad_records") || root["probing"]?["probe"]?["bad_records"] != nil {
                 throw ConfigError("\(n.location): probing.probe.bad_records cannot be used with probe_shards > 1")
@@ -215,7 +219,9 @@ public struct RunConfig: Sendable {
                 }
                 experiment.exactFraction = f
             default:
-                throw ConfigError("\(value.keyLocation ?? value.location): unknown key \"experiment.\(key)\" (known: control, control_student, exact_fraction, mechanism_prompts, mechanism_samples)")
+                throw ConfigError(
+                    "\(value.keyLocation ?? value.location): unknown key \"experiment.\(key)\" (known: control, control_student, exact_fraction, mechanism_prompts, mechanism_samples)"
+                )
             }
         }
         if experiment.controlStudent && !experiment.control {
@@ -261,7 +267,8 @@ public struct RunConfig: Sendable {
             case "generate": p.generate = try options(value, name: "\(name).generate", tools: ["mi-generate"])
             case "respond": p.respond = try options(value, name: "\(name).respond", tools: ["mi-respond"])
             case learn.key: p.learn = try options(value, name: "\(name).\(key)", tools: [learn.tool])
-            default: throw ConfigError("\(value.keyLocation ?? value.location): unknown key \"\(name).\(key)\" (known: generate, respond, \(learn.key))")
+            default:
+                throw ConfigError("\(value.keyLocation ?? value.location): unknown key \"\(name).\(key)\" (known: generate, respond, \(learn.key))")
             }
         }
         return p
@@ -295,15 +302,21 @@ public struct RunConfig: Sendable {
         }
         var i = 0
         while i < chars.count {
-            guard chars[i] == "$", i + 1 < chars.count else { out.append(chars[i]); i += 1; continue }
+            guard chars[i] == "$", i + 1 < chars.count else {
+                out.append(chars[i])
+                i += 1
+                continue
+            }
             var name = ""
             if chars[i + 1] == "{" {
                 guard let close = chars[(i + 2)...].firstIndex(of: "}") else { throw ConfigError("\(location): unclosed ${ in \"\(s)\"") }
-                name = String(chars[(i + 2)..<close]); i = close + 1
+                name = String(chars[(i + 2)..<close])
+                i = close + 1
             } else {
                 var j = i + 1
                 while j < chars.count, chars[j] == "_" || chars[j].isLetter || chars[j].isNumber { j += 1 }
-                name = String(chars[(i + 1)..<j]); i = j
+                name = String(chars[(i + 1)..<j])
+                i = j
             }
             guard !name.isEmpty, let v = getenv(name) else { throw ConfigError("\(location): environment variable \"\(name)\" is not set") }
             out += String(cString: v)

@@ -3,5 +3,8 @@
 public struct RunError: Error, CustomStringConvertible, Equatable {
     public let description: String
     public var exitStatus: Int32
-    public init(_ message: String, exitStatus: Int32 = 70) { description = message; self.exitStatus = exitStatus }
+    public init(_ message: String, exitStatus: Int32 = 70) {
+        description = message
+        self.exitStatus = exitStatus
+    }
 }

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import MIStages
 import MIStream
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Records generated, kept after dedupe and answered in one synthesis.
 public struct DataReport: Sendable {
@@ -57,7 +58,9 @@ public struct RoundReport: Sendable {
             m["helpful_share_ci"] = .array([num(share.low), num(share.high)])
             m["candidates"] = .array([.number(JSONNumber(a.count)), .number(JSONNumber(b.count))])
             m["mean_influence"] = .array([num(a.reduce(0, +) / Double(max(a.count, 1))), num(b.reduce(0, +) / Double(max(b.count, 1)))])
-            m["helpful_share"] = .array([num(helpful(a).reduce(0, +) / Double(max(a.count, 1))), num(helpful(b).reduce(0, +) / Double(max(b.count, 1)))])
+            m["helpful_share"] = .array([
+                num(helpful(a).reduce(0, +) / Double(max(a.count, 1))), num(helpful(b).reduce(0, +) / Double(max(b.count, 1))),
+            ])
             return .object(m)
         }
         if let m = freshComparison("montessori") { o["mechanism"] = m }
@@ -68,8 +71,10 @@ public struct RoundReport: Sendable {
         var teacher = JSONObject()
         if let h = dpo.last(where: { (try? $0.string("stage")) == "dpo-heldout" }) {
             teacher["heldout_pair_accuracy"] = h["accuracy"] ?? .null
-            for key in ["accuracy_ci", "pairs", "reward_margin", "chosen_logp_shift", "rejected_logp_shift",
-                        "chosen_logp_shift_per_token", "rejected_logp_shift_per_token"] { teacher["heldout_" + key] = h[key] ?? .null }
+            for key in [
+                "accuracy_ci", "pairs", "reward_margin", "chosen_logp_shift", "rejected_logp_shift",
+                "chosen_logp_shift_per_token", "rejected_logp_shift_per_token",
+            ] { teacher["heldout_" + key] = h[key] ?? .null }
         }
         let steps = dpo.filter { (try? $0.string("stage")) == "dpo" }
         if let first = steps.first, let last = steps.last {
@@ -131,16 +136,22 @@ public struct RunReport: Sendable {
             let inf = r.influences.sorted()
             if !inf.isEmpty {
                 rows.append((p + "influence: min / median / max", "\(f(inf.first!, 5)) / \(f(median(inf), 5)) / \(f(inf.last!, 5))"))
-                rows.append((p + "helpful (> 0) / harmful (< 0) candidates",
-                             "\(inf.filter { $0 > 0 }.count) / \(inf.filter { $0 < 0 }.count)"))
+                rows.append(
+                    (
+                        p + "helpful (> 0) / harmful (< 0) candidates",
+                        "\(inf.filter { $0 > 0 }.count) / \(inf.filter { $0 < 0 }.count)"
+                    ))
             }
             rows.append((p + "preference pairs (prompts with pairs)", "\(r.pairs) (\(r.promptsWithPairs))"))
             let dpoSteps = r.dpo.filter { (try? $0.string("stage")) != "dpo-heldout" }
             if let last = dpoSteps.last {
                 let acc = dpoSteps.compactMap { try? $0.double("accuracy") }
-                rows.append((p + "DPO: steps, first → last loss, mean accuracy",
-                             "\(dpoSteps.count), \(f((try? dpoSteps[0].double("loss")) ?? .nan, 4)) → \(f((try? last.double("loss")) ?? .nan, 4)), "
-                             + f(acc.reduce(0, +) / Double(max(acc.count, 1)), 2)))
+                rows.append(
+                    (
+                        p + "DPO: steps, first → last loss, mean accuracy",
+                        "\(dpoSteps.count), \(f((try? dpoSteps[0].double("loss")) ?? .nan, 4)) → \(f((try? last.double("loss")) ?? .nan, 4)), "
+                            + f(acc.reduce(0, +) / Double(max(acc.count, 1)), 2)
+                    ))
             } else {
                 rows.append((p + "DPO", "not run (no pairs): teacher unchanged"))
             }
@@ -153,22 +164,33 @@ public struct RunReport: Sendable {
                 rows.append((p + "held-out loss: baseline student (95 % CI)", "\(f(b.mean, 4)) (\(f(b.low, 4))–\(f(b.high, 4)))"))
                 rows.append((p + "held-out loss: Montessori student (95 % CI)", "\(f(m.mean, 4)) (\(f(m.low, 4))–\(f(m.high, 4)))"))
                 let wins = zip(r.montessoriLoss, r.baselineLoss).filter { $0 < $1 }.count
-                rows.append((p + "Montessori − baseline (paired 95 % CI); lower on", "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); "
-                             + "\(wins) of \(r.montessoriLoss.count) records"))
+                rows.append(
+                    (
+                        p + "Montessori − baseline (paired 95 % CI); lower on",
+                        "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); "
+                            + "\(wins) of \(r.montessoriLoss.count) records"
+                    ))
             }
             if let e = r.experiment.exactAgreement {
-                rows.append((p + "first-order vs exact influence: records, Spearman, same sign",
-                             "\(e.records), \(e.spearman.map { f($0, 3) } ?? "–"), \(e.sameSign)"))
+                rows.append(
+                    (
+                        p + "first-order vs exact influence: records, Spearman, same sign",
+                        "\(e.records), \(e.spearman.map { f($0, 3) } ?? "–"), \(e.sameSign)"
+                    ))
             }
             if let h = r.dpo.last(where: { (try? $0.string("stage")) == "dpo-heldout" }) {
-                rows.append((p + "DPO held-out pairs: pairs, accuracy, reward margin",
-                             "\((try? h.int("pairs")) ?? 0), \(f((try? h.double("accuracy")) ?? .nan, 3)), \(f((try? h.double("reward_margin")) ?? .nan, 4))"))
+                rows.append(
+                    (
+                        p + "DPO held-out pairs: pairs, accuracy, reward margin",
+                        "\((try? h.int("pairs")) ?? 0), \(f((try? h.double("accuracy")) ?? .nan, 3)), \(f((try? h.double("reward_margin")) ?? .nan, 4))"
+                    ))
             }
             let fresh = r.experiment.fresh
             for label in ["original", "montessori", "control"] {
                 guard let v = fresh[label], !v.isEmpty else { continue }
                 let mean = v.reduce(0, +) / Double(v.count)
-                rows.append((p + "fresh candidates, \(label) teacher: n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
+                rows.append(
+                    (p + "fresh candidates, \(label) teacher: n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
             }
             for label in ["montessori", "control"] {
                 guard let a = fresh[label], let b = fresh["original"] else { continue }

@@ -27,17 +27,19 @@ struct StepLedger {
         guard Files.exists(path(step)) else { return nil }
         let reader = RecordReader(paths: [path(step)])
         guard let r = try? reader.next(), let fp = try? r.object.string("fingerprint"),
-              let s = try? r.object.string("status"), let status = Status(rawValue: s) else { return nil }
+            let s = try? r.object.string("status"), let status = Status(rawValue: s)
+        else { return nil }
         return Entry(step: step, fingerprint: fp, status: status, result: (try? r.object.object("result")) ?? JSONObject())
     }
 
     func record(_ e: Entry) throws(RunError) {
         do {
             let w = try JSONLWriter(path: path(e.step))
-            try w.write(JSONObject(uniqueKeysAndValues: [
-                ("step", .string(e.step)), ("fingerprint", .string(e.fingerprint)), ("status", .string(e.status.rawValue)),
-                ("result", .object(e.result)),
-            ]))
+            try w.write(
+                JSONObject(uniqueKeysAndValues: [
+                    ("step", .string(e.step)), ("fingerprint", .string(e.fingerprint)), ("status", .string(e.status.rawValue)),
+                    ("result", .object(e.result)),
+                ]))
             try w.commit()
         } catch { throw RunError("cannot record step \(e.step): \(error)") }
     }

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import MIStream
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Runs tools as child processes and waits for them. A child's stdout goes to our stderr (the
 /// run's stdout carries no data); SIGINT/SIGTERM sent to the run are passed on to the children,
@@ -28,12 +29,17 @@ enum Subprocess {
         defer { for p in argv { free(p) } }
         var envp: [UnsafeMutablePointer<CChar>?] = []
         var p = environ
-        while let entry = p.pointee { envp.append(strdup(entry)); p += 1 }
+        while let entry = p.pointee {
+            envp.append(strdup(entry))
+            p += 1
+        }
         for (k, v) in environment.sorted(by: { $0.key < $1.key }) where getenv(k) == nil { envp.append(strdup("\(k)=\(v)")) }
         envp.append(nil)
         defer { for e in envp { free(e) } }
         var pid: pid_t = 0
-        let rc = argv.withUnsafeBufferPointer { a in envp.withUnsafeBufferPointer { e in posix_spawn(&pid, executable, &actions, &attributes, a.baseAddress!, e.baseAddress!) } }
+        let rc = argv.withUnsafeBufferPointer { a in
+            envp.withUnsafeBufferPointer { e in posix_spawn(&pid, executable, &actions, &attributes, a.baseAddress!, e.baseAddress!) }
+        }
         guard rc == 0 else { throw RunError("cannot run \(executable): \(String(cString: strerror(rc)))", exitStatus: ExitStatus.noInput.rawValue) }
         return pid
     }
@@ -50,7 +56,10 @@ enum Subprocess {
             // Polled, so a signal arriving at any moment is passed on within 20 ms.
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
-            if pid == 0 { usleep(20_000); continue }
+            if pid == 0 {
+                usleep(20_000)
+                continue
+            }
             if pid < 0 {
                 guard errno == EINTR else { throw RunError("waitpid: \(String(cString: strerror(errno)))") }
                 continue

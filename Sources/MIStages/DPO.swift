@@ -1,7 +1,8 @@
 import MICore
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Direct preference optimisation of a model on (prompt, chosen, rejected) pairs, with the sigmoid
@@ -76,8 +77,13 @@ public final class DPORun {
                 c = Array(c.prefix(max(0, maxLength - p.count)))
                 x = Array(x.prefix(max(0, maxLength - p.count)))
             }
-            if c.isEmpty || x.isEmpty { try reader.reject(r, "prompt longer than --max-length"); continue }
-            fp.add(user); fp.add(chosen); fp.add(rejected)
+            if c.isEmpty || x.isEmpty {
+                try reader.reject(r, "prompt longer than --max-length")
+                continue
+            }
+            fp.add(user)
+            fp.add(chosen)
+            fp.add(rejected)
             var pair = Pair(prompt: p, chosen: c, rejected: x)
             pair.group = (try? r.object.string("prompt_id")) ?? user
             items.append(pair)
@@ -119,8 +125,10 @@ public final class DPORun {
             margins.append(z)
             loss += z >= 0 ? log1p(exp(-z)) : -z + log1p(exp(z))
             correct.append(dc > dr ? 1 : 0)
-            shiftC += dc; shiftR += dr
-            tokensC += before.chosen.count; tokensR += before.rejected.count
+            shiftC += dc
+            shiftR += dr
+            tokensC += before.chosen.count
+            tokensR += before.rejected.count
         }
         let n = Double(max(heldout.count, 1))
         let acc = Evaluation.bootstrap(correct)
@@ -140,8 +148,9 @@ public final class DPORun {
     }
 
     public func run(_ pairs: Pairs, resume: Bool) throws {
-        let loop = TrainingLoop(model: loaded, settings: settings, out: out, stage: "dpo",
-                                dataFingerprint: pairs.fingerprint, itemCount: pairs.items.count)
+        let loop = TrainingLoop(
+            model: loaded, settings: settings, out: out, stage: "dpo",
+            dataFingerprint: pairs.fingerprint, itemCount: pairs.items.count)
         loop.metricsPath = metricsPath
         loop.stateExtras["beta"] = JSONNumber(beta).map(JSONValue.number) ?? .null
         if !pairs.heldout.isEmpty {

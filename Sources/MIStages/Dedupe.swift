@@ -17,7 +17,10 @@ public final class Dedupe {
     public func addAgainst(_ reader: RecordReader) throws {
         while let r = try reader.next() {
             let instruction: String
-            do { instruction = try r.object.string("instruction") } catch { try reader.reject(r, error.description); continue }
+            do { instruction = try r.object.string("instruction") } catch {
+                try reader.reject(r, error.description)
+                continue
+            }
             addAgainst(instruction: instruction, id: (try? r.object.string("id")) ?? "\(r.location.source):\(r.location.line)")
         }
     }
@@ -52,7 +55,10 @@ public final class Dedupe {
     public func run(_ reader: RecordReader, out: JSONLWriter, rejects: JSONLWriter?, progress: Progress?) throws {
         while let r = try reader.next() {
             let instruction: String
-            do { instruction = try r.object.string("instruction") } catch { try reader.reject(r, error.description); continue }
+            do { instruction = try r.object.string("instruction") } catch {
+                try reader.reject(r, error.description)
+                continue
+            }
             let id = (try? r.object.string("id")) ?? "\(r.location.source):\(r.location.line)"
             let d = decide(instruction: instruction, id: id)
             if d.keep {
@@ -60,10 +66,11 @@ public final class Dedupe {
                 try out.flush()
             } else if let rejects {
                 var o = r.object
-                o["dedupe"] = .object(JSONObject(uniqueKeysAndValues: [
-                    ("reason", .string(d.reason ?? "")), ("matched_id", .string(d.matchedID ?? "")),
-                    ("rouge_l", JSONNumber(d.score).map(JSONValue.number) ?? .null),
-                ]))
+                o["dedupe"] = .object(
+                    JSONObject(uniqueKeysAndValues: [
+                        ("reason", .string(d.reason ?? "")), ("matched_id", .string(d.matchedID ?? "")),
+                        ("rouge_l", JSONNumber(d.score).map(JSONValue.number) ?? .null),
+                    ]))
                 try rejects.write(o)
             }
             try Interrupts.check()

@@ -15,7 +15,11 @@ public enum Evaluation {
         return out
     }
 
-    public struct Interval: Sendable { public let mean: Double; public let low: Double; public let high: Double }
+    public struct Interval: Sendable {
+        public let mean: Double
+        public let low: Double
+        public let high: Double
+    }
 
     /// Mean and 95 % percentile bootstrap interval (resampling records with replacement).
     public static func bootstrap(_ values: [Double], resamples: Int = 1000, seed: UInt64 = 7) -> Interval {
@@ -77,7 +81,11 @@ public enum Evaluation {
         let rx = ranks(x), ry = ranks(y)
         let mx = rx.reduce(0, +) / Double(rx.count), my = ry.reduce(0, +) / Double(ry.count)
         var sxy = 0.0, sxx = 0.0, syy = 0.0
-        for (a, b) in zip(rx, ry) { sxy += (a - mx) * (b - my); sxx += (a - mx) * (a - mx); syy += (b - my) * (b - my) }
+        for (a, b) in zip(rx, ry) {
+            sxy += (a - mx) * (b - my)
+            sxx += (a - mx) * (a - mx)
+            syy += (b - my) * (b - my)
+        }
         guard sxx > 0, syy > 0 else { return nil }
         return sxy / (sxx * syy).squareRoot()
     }

@@ -66,11 +66,12 @@ public final class Generate {
         guard let chat = loaded.chat else { throw StageFailure.usage("\(loaded.path): the model has no chat template") }
         pool = existing
         let teacher = JSONValue.object(JSONObject(uniqueKeysAndValues: [("model", .string(loaded.name)), ("sha256", .string(loaded.sha256))]))
-        let settings = JSONValue.object(JSONObject(uniqueKeysAndValues: [
-            ("temperature", number(sampling.temperature)), ("top_p", number(sampling.topP)), ("top_k", .number(JSONNumber(sampling.topK))),
-            ("presence_penalty", number(sampling.presencePenalty)), ("frequency_penalty", number(sampling.frequencyPenalty)),
-            ("max_tokens", .number(JSONNumber(sampling.maxTokens))),
-        ]))
+        let settings = JSONValue.object(
+            JSONObject(uniqueKeysAndValues: [
+                ("temperature", number(sampling.temperature)), ("top_p", number(sampling.topP)), ("top_k", .number(JSONNumber(sampling.topK))),
+                ("presence_penalty", number(sampling.presencePenalty)), ("frequency_penalty", number(sampling.frequencyPenalty)),
+                ("max_tokens", .number(JSONNumber(sampling.maxTokens))),
+            ]))
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: slots)
         var i = start
         while i < prompts {

@@ -20,8 +20,10 @@ public enum InstructionExample {
     }
 
     /// nil when the record is truncated and `truncated` is `.drop`.
-    public static func make(_ o: JSONObject, model: LoadedModel, chat: ChatFormat,
-                            truncated: TruncatedResponses) throws(FieldError) -> TrainingExample? {
+    public static func make(
+        _ o: JSONObject, model: LoadedModel, chat: ChatFormat,
+        truncated: TruncatedResponses
+    ) throws(FieldError) -> TrainingExample? {
         let instruction = try o.string("instruction"), response = try o.string("response"), input = try o.optionalString("input")
         let cut = try o.optionalBool("truncated") ?? false
         if cut && truncated == .drop { return nil }

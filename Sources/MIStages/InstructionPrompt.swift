@@ -24,8 +24,10 @@ public enum InstructionPrompt {
     }
 
     /// Words that mark tasks a text model cannot do (Self-Instruct's list), matched as whole words.
-    public static let unsuitableWords = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
-                                         "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram"]
+    public static let unsuitableWords = [
+        "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
+        "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
+    ]
 
     public enum Rejection: String, CaseIterable, Sendable, Error {
         case noInstructionBlock = "no_instruction_block"

@@ -14,7 +14,10 @@ import MIStream
 /// ∇L_ref computed once: one forward and backward pass per record instead of a pass over the
 /// reference set.
 public final class LocalInfluence {
-    public enum Method: String, Sendable { case exact, firstOrder = "first-order" }
+    public enum Method: String, Sendable {
+        case exact
+        case firstOrder = "first-order"
+    }
     /// `momentum` subtracts influence(0), the change of the reference loss after the same AdamW
     /// step with a zero gradient: the part of every candidate's step that comes from the saved
     /// first moment (β1·m) and weight decay, which all candidates share.
@@ -34,8 +37,10 @@ public final class LocalInfluence {
     /// influence(0): the momentum-only step's influence (0 with a fresh optimizer state).
     public private(set) var momentumInfluence = 0.0
 
-    public init(model: LoadedModel, reference: [TrainingExample], method: Method, lr: Double, hyper: AdamW.Hyperparameters,
-                optimizer: AdamW?) {
+    public init(
+        model: LoadedModel, reference: [TrainingExample], method: Method, lr: Double, hyper: AdamW.Hyperparameters,
+        optimizer: AdamW?
+    ) {
         loaded = model
         self.reference = reference
         self.method = method
@@ -79,7 +84,10 @@ public final class LocalInfluence {
         return total / Double(max(reference.count, 1))
     }
 
-    public struct Result { public let influence: Double; public let lossAfter: Double }
+    public struct Result {
+        public let influence: Double
+        public let lossAfter: Double
+    }
 
     public func measure(_ example: TrainingExample) -> Result { measureStep(gradientsFrom: example) }
 

@@ -11,12 +11,12 @@
 public final class NearDuplicateIndex {
     public let threshold: Double
     private var vocabulary: [Substring: Int32] = [:]
-    private var entries: [[Int32]] = []          // token ids per indexed list
-    private var sortedEntries: [[Int32]] = []    // the same ids sorted, for multiset overlaps
-    private var stamps: [Int32] = []              // last query that reached each entry
+    private var entries: [[Int32]] = [] // token ids per indexed list
+    private var sortedEntries: [[Int32]] = [] // the same ids sorted, for multiset overlaps
+    private var stamps: [Int32] = [] // last query that reached each entry
     private var query: Int32 = 0
     private var postings: [UInt64: [Int32]] = [:] // element → entry indices
-    private var exact: [[Int32]: Int] = [:]       // identical token lists
+    private var exact: [[Int32]: Int] = [:] // identical token lists
     public private(set) var comparisons = 0
 
     public init(threshold: Double) { self.threshold = threshold }
@@ -65,7 +65,11 @@ public final class NearDuplicateIndex {
         return min(n, Int((Double(n) * (1 - minimumOverlapFraction) + 1e-9).rounded(.down)) + 1)
     }
 
-    public struct Match: Sendable { public let entry: Int; public let score: Double; public let exact: Bool }
+    public struct Match: Sendable {
+        public let entry: Int
+        public let score: Double
+        public let exact: Bool
+    }
 
     /// The earliest list (lowest index) scoring over the threshold, or an identical list; nil if none.
     public func find(_ tokens: [Int32]) -> Match? {
@@ -101,7 +105,15 @@ public final class NearDuplicateIndex {
     static func overlap(_ a: [Int32], _ b: [Int32]) -> Int {
         var i = 0, j = 0, n = 0
         while i < a.count && j < b.count {
-            if a[i] == b[j] { n += 1; i += 1; j += 1 } else if a[i] < b[j] { i += 1 } else { j += 1 }
+            if a[i] == b[j] {
+                n += 1
+                i += 1
+                j += 1
+            } else if a[i] < b[j] {
+                i += 1
+            } else {
+                j += 1
+            }
         }
         return n
     }
@@ -121,12 +133,12 @@ public final class NearDuplicateIndex {
     /// Most frequent English words, most frequent first (their position, below 1024, sets the order).
     static let commonWords: [String: Int] = {
         let words = """
-        the of and to a in is you that it he was for on are as with his they i at be this have from or one had by word but not \
-        what all were we when your can said there use an each which she do how their if will up other about out many then them \
-        these so some her would make like him into time has look two more write go see number no way could people my than first \
-        water been call who oil its now find long down day did get come made may part s t give list explain describe following \
-        sentence text write create provide generate given using example words what which how why new three five two best following
-        """
+            the of and to a in is you that it he was for on are as with his they i at be this have from or one had by word but not \
+            what all were we when your can said there use an each which she do how their if will up other about out many then them \
+            these so some her would make like him into time has look two more write go see number no way could people my than first \
+            water been call who oil its now find long down day did get come made may part s t give list explain describe following \
+            sentence text write create provide generate given using example words what which how why new three five two best following
+            """
         var map: [String: Int] = [:]
         for (i, w) in words.split(separator: " ").enumerated() where map[String(w)] == nil { map[String(w)] = i }
         return map

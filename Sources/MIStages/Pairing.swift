@@ -6,7 +6,11 @@ import MIStream
 /// still pairs a prompt whose candidates all lie on one side of zero. The prompt is the
 /// generation prompt and chosen/rejected are the teacher's raw outputs.
 public struct Pairing {
-    public enum Mode: String, Sendable { case all, bestWorst = "best-worst", rank }
+    public enum Mode: String, Sendable {
+        case all
+        case bestWorst = "best-worst"
+        case rank
+    }
 
     public var mode = Mode.all
     public var minMargin = 0.0
@@ -24,8 +28,9 @@ public struct Pairing {
     }
 
     public static func candidate(_ o: JSONObject, fallbackID: String) throws(FieldError) -> Candidate {
-        Candidate(id: (try? o.string("id")) ?? fallbackID, prompt: try o.string("prompt"), raw: try o.string("raw"),
-                  influence: try o.double("influence"), object: o)
+        Candidate(
+            id: (try? o.string("id")) ?? fallbackID, prompt: try o.string("prompt"), raw: try o.string("raw"),
+            influence: try o.double("influence"), object: o)
     }
 
     /// Pairs of one prompt's candidates, largest margin first (ties: input order).
@@ -38,15 +43,17 @@ public struct Pairing {
             for c in chosen { for r in rejected { combos.append((c.offset, r.offset, c.element.influence - r.element.influence)) } }
         case .bestWorst:
             if let c = chosen.max(by: { $0.element.influence < $1.element.influence }),
-               let r = rejected.min(by: { $0.element.influence < $1.element.influence }) {
+                let r = rejected.min(by: { $0.element.influence < $1.element.influence })
+            {
                 combos.append((c.offset, r.offset, c.element.influence - r.element.influence))
             }
         case .rank:
             let indexed = Array(group.enumerated())
             // First of equal maxima and last of equal minima: ties keep input order.
             if indexed.count >= 2, let c = indexed.max(by: { $0.element.influence < $1.element.influence }),
-               let r = indexed.reversed().min(by: { $0.element.influence < $1.element.influence }),
-               c.element.influence > r.element.influence {
+                let r = indexed.reversed().min(by: { $0.element.influence < $1.element.influence }),
+                c.element.influence > r.element.influence
+            {
                 combos.append((c.offset, r.offset, c.element.influence - r.element.influence))
             }
         }

@@ -57,10 +57,14 @@ public final class Respond {
             do {
                 instruction = try r.object.string("instruction")
                 input = try r.object.optionalString("input")
-            } catch { try reader.reject(r, error.description); continue }
+            } catch {
+                try reader.reject(r, error.description)
+                continue
+            }
             if index < resumed.count {
                 guard (try? resumed[index].string("id")) == (try? r.object.string("id")),
-                      (try? resumed[index].string("instruction")) == instruction else {
+                    (try? resumed[index].string("instruction")) == instruction
+                else {
                     throw StageFailure.resumeRefused("\(out.path).partial does not match the input at record \(index + 1)")
                 }
                 index += 1
@@ -84,7 +88,8 @@ extension String {
     func trimmingWhitespaceAtEnds() -> String {
         let scalars = unicodeScalars
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+        else { return "" }
         return String(scalars[first...last])
     }
 }

@@ -1,7 +1,8 @@
 import MICore
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Supervised fine-tuning on instruction/response records: the completion-only loss of each
@@ -30,8 +31,10 @@ public final class SFTRun {
 
     /// Reads instruction/response records (an Alpaca `input` is appended to the instruction);
     /// truncated responses are kept without the end-of-turn marker or left out (`dropped`).
-    public static func readExamples(_ reader: RecordReader, model: LoadedModel, maxLength: Int,
-                                    truncatedResponses: TruncatedResponses = .open) throws -> Examples {
+    public static func readExamples(
+        _ reader: RecordReader, model: LoadedModel, maxLength: Int,
+        truncatedResponses: TruncatedResponses = .open
+    ) throws -> Examples {
         guard let chat = model.chat else { throw StageFailure.usage("\(model.path): the model has no chat template") }
         var items: [TrainingExample] = []
         var truncated = 0, dropped = 0
@@ -44,12 +47,18 @@ public final class SFTRun {
                 try reader.reject(r, error.description)
                 continue
             }
-            guard var example = made else { dropped += 1; continue }
+            guard var example = made else {
+                dropped += 1
+                continue
+            }
             if example.prompt.count + example.completion.count > maxLength {
                 truncated += 1
                 example.completion = Array(example.completion.prefix(max(0, maxLength - example.prompt.count)))
             }
-            if example.completion.isEmpty || example.prompt.isEmpty { try reader.reject(r, "prompt longer than --max-length"); continue }
+            if example.completion.isEmpty || example.prompt.isEmpty {
+                try reader.reject(r, "prompt longer than --max-length")
+                continue
+            }
             fp.add("\(example.prompt.count) \(example.completion.count)")
             fp.add(example.prompt.withUnsafeBytes { Array($0) })
             fp.add(example.completion.withUnsafeBytes { Array($0) })
@@ -59,8 +68,9 @@ public final class SFTRun {
     }
 
     public func run(_ examples: Examples, resume: Bool) throws {
-        let loop = TrainingLoop(model: loaded, settings: settings, out: out, stage: "sft",
-                                dataFingerprint: examples.fingerprint, itemCount: examples.items.count)
+        let loop = TrainingLoop(
+            model: loaded, settings: settings, out: out, stage: "sft",
+            dataFingerprint: examples.fingerprint, itemCount: examples.items.count)
         loop.metricsPath = metricsPath
         try loop.run(resume: resume) { items, bp, scale in
             let loss = bp.accumulate(items.map { examples.items[$0] }, scale: scale)

@@ -1,7 +1,8 @@
 import MICore
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The optimizer-step loop shared by SFT and DPO: data order, gradient accumulation, clipping,
@@ -36,13 +37,15 @@ public final class TrainingLoop {
         let s = settings
         let model = loaded.model
         let total = s.totalSteps(examples: itemCount)
-        let schedule = LearningRateSchedule(kind: s.schedule, peak: s.lr, totalSteps: total, warmupRatio: s.warmupRatio,
-                                            decayRatio: s.decayRatio, minLRRatio: s.minLRRatio)
+        let schedule = LearningRateSchedule(
+            kind: s.schedule, peak: s.lr, totalSteps: total, warmupRatio: s.warmupRatio,
+            decayRatio: s.decayRatio, minLRRatio: s.minLRRatio)
         var optimizer = AdamW(count: model.parameters.count, hyper: s.adam)
         var startStep = 0
         if resume, let state = try Checkpoint.trainerState(dir: out) {
             guard (try? state.string("stage")) == stage, (try? state.string("settings")) == fingerprint,
-                  (try? state.string("data")) == dataFingerprint else {
+                (try? state.string("data")) == dataFingerprint
+            else {
                 throw StageFailure.resumeRefused("\(out): settings or data differ from the run being resumed")
             }
             startStep = try state.int("step")
@@ -127,7 +130,8 @@ public final class TrainingLoop {
         state["data"] = .string(dataFingerprint)
         state["base_model"] = .string(loaded.path)
         let keepOptimizer = settings.saveOptimizer || !final
-        try Checkpoint.save(model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
-                            optimizer: keepOptimizer ? optimizer : nil, trainerState: state, to: out, dtype: final ? settings.dtype : .f32)
+        try Checkpoint.save(
+            model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
+            optimizer: keepOptimizer ? optimizer : nil, trainerState: state, to: out, dtype: final ? settings.dtype : .f32)
     }
 }

@@ -60,7 +60,10 @@ public struct Fingerprint {
     public mutating func add<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
         for b in bytes { value = (value ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
     }
-    public mutating func add(_ s: String) { add(s.utf8); add([0]) }
+    public mutating func add(_ s: String) {
+        add(s.utf8)
+        add([0])
+    }
     public var hex: String { String(value, radix: 16) }
 
     /// Whether `key` falls in a fixed `fraction` of all keys (by its hash): a split that does not

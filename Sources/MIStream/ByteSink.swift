@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where output bytes go. Every write is checked: a full disk is an error, never a silent exit 0.
@@ -22,7 +22,10 @@ public final class FileDescriptorSink: ByteSink {
         var done = 0
         while done < bytes.count {
             let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n > 0 { done += n; continue }
+            if n > 0 {
+                done += n
+                continue
+            }
             if n < 0 && errno == EINTR { continue } // finish the record in flight
             if n < 0 && errno == EPIPE { throw .brokenPipe }
             throw .writeFailed(path: name, reason: n < 0 ? String(cString: strerror(errno)) : "no progress")

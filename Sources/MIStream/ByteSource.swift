@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A pull-based stream of bytes. `read` returns 0 only at the end of the stream.
@@ -48,7 +48,10 @@ public final class FileDescriptorSource: ByteSource {
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(StreamError) -> Int {
         while true {
             let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if n >= 0 { bytesRead += n; return n }
+            if n >= 0 {
+                bytesRead += n
+                return n
+            }
             if errno == EINTR {
                 if Interrupts.requested { throw .interrupted(signal: Interrupts.signal) }
                 continue

@@ -15,8 +15,9 @@ public final class GzipSink: ByteSink {
         self.name = name
         output = [UInt8](repeating: 0, count: 1 << 17)
         // 15 + 16: gzip wrapper; memLevel 8 is zlib's default.
-        let rc = deflateInit2_(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
-                               ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        let rc = deflateInit2_(
+            &stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+            ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         if rc != Z_OK { throw .cannotCreate(path: name, reason: "zlib deflateInit2 failed (\(rc))") }
     }
 

@@ -56,7 +56,10 @@ public final class GzipSource: ByteSource {
                 // Only EOF or the magic of a new member may follow a finished member.
                 while stream.avail_in < 2 {
                     if try !refill() {
-                        if stream.avail_in == 0 { finished = true; return 0 }
+                        if stream.avail_in == 0 {
+                            finished = true
+                            return 0
+                        }
                         throw fail("garbage after gzip member \(completeMembers) (1 stray byte)")
                     }
                 }

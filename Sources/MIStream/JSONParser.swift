@@ -63,9 +63,15 @@ private struct Cursor {
         case UInt8(ascii: "{"): return .object(try object(depth: depth + 1))
         case UInt8(ascii: "["): return .array(try array(depth: depth + 1))
         case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
         default: throw fail("unexpected character '\(printable(c))'")
         }
@@ -89,17 +95,26 @@ private struct Cursor {
         var members: [JSONObject.Member] = []
         var seen: Set<String>? = nil
         skipWhitespace()
-        if current == UInt8(ascii: "}") { pos += 1; return JSONObject(uniqueMembers: members) }
+        if current == UInt8(ascii: "}") {
+            pos += 1
+            return JSONObject(uniqueMembers: members)
+        }
         while true {
             guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             let keyStart = pos
             let key = try string()
             // Lenient decoders keep the first or the last of duplicate keys; we refuse to guess.
             if members.count < 16 {
-                if members.contains(where: { $0.key == key }) { pos = keyStart; throw fail("duplicate key \"\(key)\"") }
+                if members.contains(where: { $0.key == key }) {
+                    pos = keyStart
+                    throw fail("duplicate key \"\(key)\"")
+                }
             } else {
                 if seen == nil { seen = Set(members.map(\.key)) }
-                if !seen!.insert(key).inserted { pos = keyStart; throw fail("duplicate key \"\(key)\"") }
+                if !seen!.insert(key).inserted {
+                    pos = keyStart
+                    throw fail("duplicate key \"\(key)\"")
+                }
             }
             skipWhitespace()
             guard current == UInt8(ascii: ":") else { throw fail("expected ':' after key") }
@@ -109,8 +124,12 @@ private struct Cursor {
             members.append(.init(key: key, value: v))
             skipWhitespace()
             switch current {
-            case UInt8(ascii: ","): pos += 1; skipWhitespace()
-            case UInt8(ascii: "}"): pos += 1; return JSONObject(uniqueMembers: members)
+            case UInt8(ascii: ","):
+                pos += 1
+                skipWhitespace()
+            case UInt8(ascii: "}"):
+                pos += 1
+                return JSONObject(uniqueMembers: members)
             case nil: throw fail("unexpected end of record inside an object")
             default: throw fail("expected ',' or '}' after an object member")
             }
@@ -122,13 +141,20 @@ private struct Cursor {
         pos += 1
         var items: [JSONValue] = []
         skipWhitespace()
-        if current == UInt8(ascii: "]") { pos += 1; return items }
+        if current == UInt8(ascii: "]") {
+            pos += 1
+            return items
+        }
         while true {
             items.append(try value(depth: depth))
             skipWhitespace()
             switch current {
-            case UInt8(ascii: ","): pos += 1; skipWhitespace()
-            case UInt8(ascii: "]"): pos += 1; return items
+            case UInt8(ascii: ","):
+                pos += 1
+                skipWhitespace()
+            case UInt8(ascii: "]"):
+                pos += 1
+                return items
             case nil: throw fail("unexpected end of record inside an array")
             default: throw fail("expected ',' or ']' after an array element")
             }
@@ -182,7 +208,11 @@ private struct Cursor {
                 return String(decoding: out, as: UTF8.self)
             }
             if c < 0x20 { throw fail("unescaped control character in string") }
-            if c != UInt8(ascii: "\\") { out.append(c); pos += 1; continue }
+            if c != UInt8(ascii: "\\") {
+                out.append(c)
+                pos += 1
+                continue
+            }
             pos += 1
             guard let e = current else { break }
             pos += 1
@@ -267,17 +297,28 @@ public enum UTF8Check {
             while i + 8 <= n, raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 { i += 8 }
             if i >= n { break }
             let c = b[i]
-            if c < 0x80 { i += 1; continue }
+            if c < 0x80 {
+                i += 1
+                continue
+            }
             let len: Int
             var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
             switch c {
             case 0xC2...0xDF: len = 2
-            case 0xE0: len = 3; lo = 0xA0
+            case 0xE0:
+                len = 3
+                lo = 0xA0
             case 0xE1...0xEC, 0xEE...0xEF: len = 3
-            case 0xED: len = 3; hi = 0x9F
-            case 0xF0: len = 4; lo = 0x90
+            case 0xED:
+                len = 3
+                hi = 0x9F
+            case 0xF0:
+                len = 4
+                lo = 0x90
             case 0xF1...0xF3: len = 4
-            case 0xF4: len = 4; hi = 0x8F
+            case 0xF4:
+                len = 4
+                hi = 0x8F
             default: return i
             }
             if i + len > n { return i }

@@ -22,7 +22,9 @@ public final class JSONSchema {
         var ref: String?
     }
 
-    static let annotations: Set<String> = ["$schema", "$id", "title", "description", "examples", "default", "$comment", "deprecated", "readOnly", "writeOnly"]
+    static let annotations: Set<String> = [
+        "$schema", "$id", "title", "description", "examples", "default", "$comment", "deprecated", "readOnly", "writeOnly",
+    ]
 
     let root: Node
     var definitions: [String: Node] = [:]
@@ -45,8 +47,12 @@ public final class JSONSchema {
 
     private func compile(_ json: JSONValue, into node: Node, path: String) throws(LoadError) {
         switch json {
-        case .bool(true): node.alwaysValid = true; return
-        case .bool(false): node.neverValid = true; return
+        case .bool(true):
+            node.alwaysValid = true
+            return
+        case .bool(false):
+            node.neverValid = true
+            return
         case .object: break
         default: throw LoadError(description: "schema at '\(path)' must be an object or a boolean")
         }
@@ -56,7 +62,9 @@ public final class JSONSchema {
             return n.double
         }
         func count(_ v: JSONValue, _ k: String) throws(LoadError) -> Int {
-            guard case let .number(n) = v, let i = n.int, i >= 0 else { throw LoadError(description: "'\(path)/\(k)' must be a non-negative integer") }
+            guard case let .number(n) = v, let i = n.int, i >= 0 else {
+                throw LoadError(description: "'\(path)/\(k)' must be a non-negative integer")
+            }
             return i
         }
         func list(_ v: JSONValue, _ k: String) throws(LoadError) -> [Node] {
@@ -189,7 +197,12 @@ public final class JSONSchema {
             var firstError: String?
             var matched = false
             for sub in node.anyOf {
-                if let e = check(v, sub, path: path, depth: depth + 1) { firstError = firstError ?? e } else { matched = true; break }
+                if let e = check(v, sub, path: path, depth: depth + 1) {
+                    firstError = firstError ?? e
+                } else {
+                    matched = true
+                    break
+                }
             }
             if !matched { return "\(at): matches none of the allowed forms (\(firstError ?? ""))" }
         }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Splits a byte stream on `\n` without decoding it. A `\r` before the `\n` is dropped, a UTF-8

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Messages for people go to stderr; stdout carries data only.
@@ -49,7 +49,10 @@ public enum Log {
             var done = 0
             while done < buf.count {
                 let n = write(2, buf.baseAddress! + done, buf.count - done)
-                if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
+                if n <= 0 {
+                    if n < 0 && errno == EINTR { continue }
+                    return
+                }
                 done += n
             }
         }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Progress on stderr: a live line with rate and ETA on a terminal, a plain line every
@@ -69,7 +69,7 @@ public final class Progress {
             Log.writeStderr("\r\(s)" + String(repeating: " ", count: pad))
             lastLength = s.count
         } else {
-            Log.writeStderr("\(s)\n")  // the label already names the program
+            Log.writeStderr("\(s)\n") // the label already names the program
         }
     }
 

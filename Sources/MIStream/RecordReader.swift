@@ -67,7 +67,10 @@ public final class RecordReader {
             case let .tooLong(length):
                 try badRecords.divert(location, "line of \(length) bytes exceeds the limit of \(options.maxLineBytes) bytes", raw: nil)
             case let .text(bytes, terminated):
-                if isBlank(bytes) { blankLines += 1; continue }
+                if isBlank(bytes) {
+                    blankLines += 1
+                    continue
+                }
                 let value: JSONValue
                 do {
                     value = try parser.parse(bytes)

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Sorts records by a byte-string key with bounded memory (an external merge sort): records are
@@ -91,7 +91,7 @@ public final class RecordSorter {
         }
         sortBuffer()
         let path = directory! + "/run-\(runs.count).jsonl"
-        runs.append(path)   // before writing, so a failed spill is removed too
+        runs.append(path) // before writing, so a failed spill is removed too
         let w = try JSONLWriter(path: path, gzip: false)
         for item in buffer { try item.bytes.withUnsafeBytes { try w.writeLine($0) } }
         try w.commit()
@@ -101,7 +101,10 @@ public final class RecordSorter {
     }
 
     private func removeRuns() {
-        for r in runs { unlink(r); unlink(r + ".partial") }
+        for r in runs {
+            unlink(r)
+            unlink(r + ".partial")
+        }
         runs = []
         if let d = directory { rmdir(d) }
         directory = nil

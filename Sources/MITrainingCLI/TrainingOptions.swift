@@ -34,8 +34,12 @@ public struct TrainingOptions: ParsableArguments {
         if epochs < 1 || batchSize < 1 || gradAccum < 1 { throw ValidationError("--epochs, --batch-size and --grad-accum must be >= 1") }
         if !(lr > 0) { throw ValidationError("--lr must be > 0") }
         if !(0..<1).contains(beta1) || !(0..<1).contains(beta2) || !(eps > 0) { throw ValidationError("betas must be in [0, 1) and --eps > 0") }
-        if weightDecay < 0 || gradClip < 0 || maxSteps < 0 || saveEvery < 0 || stopAfter < 0 { throw ValidationError("negative values are not allowed here") }
-        if !(0...1).contains(warmupRatio) || !(0...1).contains(decayRatio) || !(0...1).contains(minLrRatio) { throw ValidationError("ratios must be in [0, 1]") }
+        if weightDecay < 0 || gradClip < 0 || maxSteps < 0 || saveEvery < 0 || stopAfter < 0 {
+            throw ValidationError("negative values are not allowed here")
+        }
+        if !(0...1).contains(warmupRatio) || !(0...1).contains(decayRatio) || !(0...1).contains(minLrRatio) {
+            throw ValidationError("ratios must be in [0, 1]")
+        }
         if maxLength < 2 { throw ValidationError("--max-length must be >= 2") }
         if dtype != "f32" && dtype != "bf16" { throw ValidationError("--dtype must be f32 or bf16") }
     }

@@ -3,8 +3,9 @@ import COpenBLAS
 import MICLI
 import MICore
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Timings of the model core on one machine, as one JSON object on stdout. The sgemm peak is
@@ -81,7 +82,8 @@ struct BenchCommand: ParsableCommand {
             }
             o["sft_step_tokens"] = .number(JSONNumber(length))
             o["sft_step_s"] = num(sft)
-            let trainFlops = 3 * forwardFlops(trainee.config, tokens: length, sequenceLength: length)
+            let trainFlops =
+                3 * forwardFlops(trainee.config, tokens: length, sequenceLength: length)
                 + 6 * Double(length / 2) * Double(trainee.config.vocabSize * trainee.config.hiddenSize)
             o["sft_step_gflops"] = num(trainFlops / sft / 1e9)
             let rejected = TrainingExample(prompt: example.prompt, completion: Array(ids[half..<length].reversed()))
@@ -126,7 +128,10 @@ struct BenchCommand: ParsableCommand {
     func sgemmPeak() -> Double {
         let n = 2048
         let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
-        for i in 0..<(n * n) { a[i] = Float(i % 7) * 0.01; b[i] = Float(i % 5) * 0.01 }
+        for i in 0..<(n * n) {
+            a[i] = Float(i % 7) * 0.01
+            b[i] = Float(i % 5) * 0.01
+        }
         let t = best(5) { BLAS.matmul(a.pointer, b.pointer, c.pointer, m: n, n: n, k: n) }
         return 2 * Double(n * n * n) / t / 1e9
     }

@@ -8,11 +8,11 @@ struct DedupeCommand: ParsableCommand {
         commandName: "mi-dedupe",
         abstract: "Drop records whose instruction has ROUGE-L F above a threshold against an earlier kept record or a reference set.",
         discussion: """
-        ROUGE-L is computed as Google's rouge-score does with use_stemmer=False; the kept records are \
-        exactly those an all-pairs comparison keeps. Identical instructions (after that \
-        tokenisation) are dropped too. Records stream through in order; each kept record is written \
-        as soon as it is decided.
-        """)
+            ROUGE-L is computed as Google's rouge-score does with use_stemmer=False; the kept records are \
+            exactly those an all-pairs comparison keeps. Identical instructions (after that \
+            tokenisation) are dropped too. Records stream through in order; each kept record is written \
+            as soon as it is decided.
+            """)
 
     @Argument(help: "Input JSONL files with an instruction field ('-' is stdin).")
     var inputs: [String] = ["-"]
@@ -54,11 +54,18 @@ struct DedupeCommand: ParsableCommand {
                 try rejectWriter?.commit()
                 try policy.commit()
             } catch let e as StreamError {
-                if case .interrupted = e { writer.leavePartial(); rejectWriter?.leavePartial() } else if e != .brokenPipe { writer.discard(); rejectWriter?.discard() }
+                if case .interrupted = e {
+                    writer.leavePartial()
+                    rejectWriter?.leavePartial()
+                } else if e != .brokenPipe {
+                    writer.discard()
+                    rejectWriter?.discard()
+                }
                 throw e
             }
-            progress.finish("\(dedupe.kept + dedupe.dropped) records: \(dedupe.kept) kept, \(dedupe.dropped) dropped"
-                + (against.isEmpty ? "" : " (\(dedupe.againstCount) reference records)") + "; \(dedupe.index.comparisons) LCS computations")
+            progress.finish(
+                "\(dedupe.kept + dedupe.dropped) records: \(dedupe.kept) kept, \(dedupe.dropped) dropped"
+                    + (against.isEmpty ? "" : " (\(dedupe.againstCount) reference records)") + "; \(dedupe.index.comparisons) LCS computations")
         }
     }
 }

@@ -10,11 +10,11 @@ struct DPOCommand: ParsableCommand {
         commandName: "mi-dpo",
         abstract: "Train a model on preference pairs with the DPO loss; writes a checkpoint directory.",
         discussion: """
-        Pair records: {"prompt": user message, "chosen": text, "rejected": text}. The prompt is \
-        chat-formatted; chosen and rejected are scored as completions (text + end-of-turn). The \
-        reference model is the starting model: its log-probabilities are computed once, before \
-        training. Metrics per step: loss, reward margin, preference accuracy, rewards.
-        """)
+            Pair records: {"prompt": user message, "chosen": text, "rejected": text}. The prompt is \
+            chat-formatted; chosen and rejected are scored as completions (text + end-of-turn). The \
+            reference model is the starting model: its log-probabilities are computed once, before \
+            training. Metrics per step: loss, reward margin, preference accuracy, rewards.
+            """)
 
     @Option(help: "Starting (and reference) model: a .gguf file, a Hugging Face directory or a checkpoint.")
     var model: String
@@ -24,7 +24,9 @@ struct DPOCommand: ParsableCommand {
     var out: String
     @Option(help: "DPO temperature β.")
     var beta = 0.1
-    @Option(help: "Keep the pairs of this fraction of the prompts out of training and report, as the last metrics line, how the trained model ranks them.")
+    @Option(
+        help: "Keep the pairs of this fraction of the prompts out of training and report, as the last metrics line, how the trained model ranks them."
+    )
     var heldoutFraction = 0.0
     @OptionGroup var training: TrainingOptions
     @Option(help: "Write one JSON line of metrics per optimizer step here.")

@@ -11,10 +11,10 @@ struct EvalCommand: ParsableCommand {
         commandName: "mi-eval",
         abstract: "Per-record loss of a model on instruction/response records, with a bootstrap interval of the mean.",
         discussion: """
-        Writes each record with "loss" (mean NLL over its response tokens, as mi-probe defines the \
-        reference loss) and, with --against, "loss_against"; prints the mean and a 95 % bootstrap \
-        interval on stderr, and for two models the paired difference (model − against).
-        """)
+            Writes each record with "loss" (mean NLL over its response tokens, as mi-probe defines the \
+            reference loss) and, with --against, "loss_against"; prints the mean and a 95 % bootstrap \
+            interval on stderr, and for two models the paired difference (model − against).
+            """)
 
     @Option(help: "Model to evaluate.") var model: String
     @Option(help: "Records with instruction and response.") var data: [String]
@@ -37,8 +37,14 @@ struct EvalCommand: ParsableCommand {
             var dropped = 0
             while let r = try reader.next() {
                 let made: TrainingExample?
-                do { made = try LocalInfluence.example(r.object, model: first, truncated: truncated) } catch { try reader.reject(r, "\(error)"); continue }
-                guard let example = made else { dropped += 1; continue }
+                do { made = try LocalInfluence.example(r.object, model: first, truncated: truncated) } catch {
+                    try reader.reject(r, "\(error)")
+                    continue
+                }
+                guard let example = made else {
+                    dropped += 1
+                    continue
+                }
                 examples.append(example)
                 records.append(r.object)
             }
@@ -66,7 +72,8 @@ struct EvalCommand: ParsableCommand {
                 let ib = Evaluation.bootstrap(b, resamples: bootstrap)
                 let diff = Evaluation.bootstrap(zip(a, b).map { $0 - $1 }, resamples: bootstrap)
                 let wins = zip(a, b).filter { $0 < $1 }.count
-                summary += "; against: \(fmt(ib.mean)) (\(fmt(ib.low))–\(fmt(ib.high))); difference \(fmt(diff.mean)) "
+                summary +=
+                    "; against: \(fmt(ib.mean)) (\(fmt(ib.low))–\(fmt(ib.high))); difference \(fmt(diff.mean)) "
                     + "(95 % CI \(fmt(diff.low))–\(fmt(diff.high))); lower loss on \(wins) of \(records.count) records"
             }
             Log.info(summary)

@@ -3,8 +3,9 @@ import MICLI
 import MICore
 import MIStages
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct GenerateCommand: ParsableCommand {
@@ -12,11 +13,11 @@ struct GenerateCommand: ParsableCommand {
         commandName: "mi-generate",
         abstract: "Have a teacher write candidate instructions from few-shot prompts of seed tasks.",
         discussion: """
-        Each prompt lists 8 example tasks (6 seeds and, once there are enough, 2 instructions \
-        generated in earlier rounds) and asks for one new instruction inside <instruction> tags; \
-        --samples completions are drawn per prompt. Kept samples become instruction records (the \
-        candidates of a prompt consecutive); rejected ones are counted by reason on stderr.
-        """)
+            Each prompt lists 8 example tasks (6 seeds and, once there are enough, 2 instructions \
+            generated in earlier rounds) and asks for one new instruction inside <instruction> tags; \
+            --samples completions are drawn per prompt. Kept samples become instruction records (the \
+            candidates of a prompt consecutive); rejected ones are counted by reason on stderr.
+            """)
 
     @Option(help: "Teacher model: a .gguf file, a Hugging Face directory or a checkpoint.")
     var teacher: String
@@ -77,8 +78,9 @@ struct GenerateCommand: ParsableCommand {
                 throw e
             }
             let reasons = gen.rejected.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }
-            progress.finish("\(prompts) prompts, \(prompts * samples) samples: \(gen.written + kept.count) kept"
-                + (reasons.isEmpty ? "" : "; rejected: " + reasons.joined(separator: ", ")))
+            progress.finish(
+                "\(prompts) prompts, \(prompts * samples) samples: \(gen.written + kept.count) kept"
+                    + (reasons.isEmpty ? "" : "; rejected: " + reasons.joined(separator: ", ")))
         }
     }
 

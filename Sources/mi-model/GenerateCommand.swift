@@ -8,12 +8,12 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "{\"prompt\": p} → the record plus \"completion\", \"ids\" and \"finish_reason\".",
         discussion: """
-        The prompt is raw text (already chat-formatted) unless --chat is given. A record's own \
-        "seed" field (an integer) overrides the seed derived from --seed and its position, so \
-        a record gives the same completion wherever it appears. Generation stops at the model's \
-        end-of-sequence and end-of-turn tokens, a --stop string, or --max-tokens \
-        (finish_reason "length").
-        """)
+            The prompt is raw text (already chat-formatted) unless --chat is given. A record's own \
+            "seed" field (an integer) overrides the seed derived from --seed and its position, so \
+            a record gives the same completion wherever it appears. Generation stops at the model's \
+            end-of-sequence and end-of-turn tokens, a --stop string, or --max-tokens \
+            (finish_reason "length").
+            """)
 
     @Option(help: "Maximum new tokens per record.")
     var maxTokens = 256

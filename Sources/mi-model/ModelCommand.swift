@@ -84,8 +84,9 @@ struct ExportCommand: ParsableCommand {
         try StageRunner.run {
             let loaded = try LoadedModel(path: model, blockWeights: false)
             let name = model.split(separator: "/").last.map(String.init) ?? model
-            try GGUFWriter.write(model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
-                                 name: name, format: format, to: out)
+            try GGUFWriter.write(
+                model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
+                name: name, format: format, to: out)
             Log.info("wrote \(out) (\(format.rawValue))")
         }
     }

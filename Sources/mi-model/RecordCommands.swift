@@ -92,7 +92,9 @@ struct LogprobsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logprobs",
         abstract: "{\"prompt\": p, \"completion\": c} → the record plus \"ids\", \"logprobs\" and \"sum\" of the completion tokens.",
-        discussion: "Prompt and completion are tokenized separately and concatenated. With --chat, the prompt is a user message and the completion a response, formatted by the model's chat template.")
+        discussion:
+            "Prompt and completion are tokenized separately and concatenated. With --chat, the prompt is a user message and the completion a response, formatted by the model's chat template."
+    )
 
     @Option(help: "Records scored together in one forward pass.")
     var batchSize = 8
@@ -110,7 +112,9 @@ struct LogprobsCommand: ParsableCommand {
                     completion = chat.completion(completion)
                 }
                 let p = loaded.tokenizer.encode(prompt), c = loaded.tokenizer.encode(completion)
-                if p.isEmpty { throw FieldProblem(location: r.location, error: FieldError(field: "prompt", problem: "must produce at least one token")) }
+                if p.isEmpty {
+                    throw FieldProblem(location: r.location, error: FieldError(field: "prompt", problem: "must produce at least one token"))
+                }
                 pairs.append((p, c))
             }
             let scores = loaded.model.completionLogProbs(pairs)

@@ -2,8 +2,9 @@ import ArgumentParser
 import MICLI
 import MIStages
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension Pairing.Mode: ExpressibleByArgument {}
@@ -13,15 +14,18 @@ struct PairCommand: ParsableCommand {
         commandName: "mi-pair",
         abstract: "Turn scored candidates into DPO pairs: chosen influence > 0 > rejected influence, per prompt.",
         discussion: """
-        Records of a prompt must be consecutive (as mi-generate writes them); a prompt_id that \
-        reappears later is an error unless --sort, which first sorts the input by prompt_id with \
-        bounded memory (runs of --sort-memory MiB spilled to --temp-dir and merged); prompts are \
-        then emitted in prompt_id order.
-        """)
+            Records of a prompt must be consecutive (as mi-generate writes them); a prompt_id that \
+            reappears later is an error unless --sort, which first sorts the input by prompt_id with \
+            bounded memory (runs of --sort-memory MiB spilled to --temp-dir and merged); prompts are \
+            then emitted in prompt_id order.
+            """)
 
     @Argument(help: "Scored records ('-' is stdin).") var inputs: [String] = ["-"]
     @Option(name: .shortAndLong, help: "Output ('-' is stdout; a .gz name is compressed).") var out = "-"
-    @Option(help: "all: every chosen (influence > 0) × rejected (< 0) combination; best-worst: the best chosen against the worst rejected; rank: the most against the least influential candidate of a prompt, whatever their signs.") var mode = Pairing.Mode.all
+    @Option(
+        help:
+            "all: every chosen (influence > 0) × rejected (< 0) combination; best-worst: the best chosen against the worst rejected; rank: the most against the least influential candidate of a prompt, whatever their signs."
+    ) var mode = Pairing.Mode.all
     @Option(help: "Keep pairs whose influence margin is at least this.") var minMargin = 0.0
     @Option(help: "At most this many pairs per prompt, largest margins first (0: all).") var maxPairsPerPrompt = 0
     @Flag(help: "Sort records by prompt_id first (for input whose prompts are not consecutive).") var sort = false
@@ -56,16 +60,21 @@ struct PairCommand: ParsableCommand {
                 pairs += ps.count
                 group = []
             }
-            let sorter = sort ? RecordSorter(memoryBudget: Int(sortMemory * 1_048_576), temporaryDirectory: temporaryDirectory()) {
-                Array(try $0.string("prompt_id").utf8)
-            } : nil
+            let sorter =
+                sort
+                ? RecordSorter(memoryBudget: Int(sortMemory * 1_048_576), temporaryDirectory: temporaryDirectory()) {
+                    Array(try $0.string("prompt_id").utf8)
+                } : nil
             do {
                 while let r = try reader.next() {
                     let promptID: String, c: Pairing.Candidate
                     do {
                         promptID = try r.object.string("prompt_id")
                         c = try Pairing.candidate(r.object, fallbackID: "\(r.location.source):\(r.location.line)")
-                    } catch { try reader.reject(r, "\(error)"); continue }
+                    } catch {
+                        try reader.reject(r, "\(error)")
+                        continue
+                    }
                     if let sorter {
                         // Ids from the input's position, so they do not depend on the sort.
                         var o = r.object
@@ -76,7 +85,10 @@ struct PairCommand: ParsableCommand {
                     if current != promptID {
                         try emit()
                         guard seen.insert(promptID).inserted else {
-                            throw StreamError.badRecord(r.location, message: "prompt_id \"\(promptID)\" reappears after other prompts (records of a prompt must be consecutive; use --sort)")
+                            throw StreamError.badRecord(
+                                r.location,
+                                message:
+                                    "prompt_id \"\(promptID)\" reappears after other prompts (records of a prompt must be consecutive; use --sort)")
                         }
                         current = promptID
                     }
@@ -85,7 +97,10 @@ struct PairCommand: ParsableCommand {
                 if let sorter {
                     try sorter.forEachSorted { o in
                         let promptID = try o.string("prompt_id")
-                        if current != promptID { try emit(); current = promptID }
+                        if current != promptID {
+                            try emit()
+                            current = promptID
+                        }
                         group.append(try Pairing.candidate(o, fallbackID: ""))
                     }
                     Log.debug("sorted \(sorter.records) records in \(max(sorter.spilledRuns, 1)) runs")

@@ -3,8 +3,9 @@ import MICLI
 import MICore
 import MIStages
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension LocalInfluence.Method: ExpressibleByArgument {}
@@ -16,19 +17,22 @@ struct ProbeCommand: ParsableCommand {
         commandName: "mi-probe",
         abstract: "Score each instruction/response record by its local data influence on a student.",
         discussion: """
-        influence = reference loss before − after one AdamW step on the record alone (positive: \
-        the record helps). The reference loss is the mean over reference records of each one's \
-        mean NLL over its response tokens. Adds "influence", "ref_loss_before", "ref_loss_after" \
-        and "probe"; output order is input order. --shard K/N keeps the records whose id hashes \
-        to shard K, so shards can run apart and their outputs be concatenated.
-        """)
+            influence = reference loss before − after one AdamW step on the record alone (positive: \
+            the record helps). The reference loss is the mean over reference records of each one's \
+            mean NLL over its response tokens. Adds "influence", "ref_loss_before", "ref_loss_after" \
+            and "probe"; output order is input order. --shard K/N keeps the records whose id hashes \
+            to shard K, so shards can run apart and their outputs be concatenated.
+            """)
 
     @Option(help: "Student model (its optimizer state is used when the checkpoint has one).") var student: String
     @Option(help: "Reference records (instruction/response).") var reference: [String]
     @Argument(help: "Records to score ('-' is stdin).") var inputs: [String] = ["-"]
     @Option(name: .shortAndLong, help: "Output ('-' is stdout; a .gz name is compressed).") var out = "-"
     @Option(help: "exact, or first-order (∇L_ref·Δθ with ∇L_ref computed once).") var method = LocalInfluence.Method.exact
-    @Option(help: "none (the paper's influence), or momentum: subtract influence(0), the influence of the same AdamW step with a zero gradient, which every candidate shares (the original is kept as influence_uncentered).")
+    @Option(
+        help:
+            "none (the paper's influence), or momentum: subtract influence(0), the influence of the same AdamW step with a zero gradient, which every candidate shares (the original is kept as influence_uncentered)."
+    )
     var center = LocalInfluence.Centering.none
     @Option(help: "Learning rate of the probing step.") var lr = 5e-6
     @Option(help: "AdamW beta1.") var beta1 = 0.9
@@ -62,8 +66,12 @@ struct ProbeCommand: ParsableCommand {
         try StageRunner.run {
             let model = try LoadedModel(path: student, blockWeights: false)
             var hyper = AdamW.Hyperparameters()
-            hyper.beta1 = beta1; hyper.beta2 = beta2; hyper.eps = eps; hyper.weightDecay = weightDecay
-            let state = HuggingFaceDirectory.isDirectory(student)
+            hyper.beta1 = beta1
+            hyper.beta2 = beta2
+            hyper.eps = eps
+            hyper.weightDecay = weightDecay
+            let state =
+                HuggingFaceDirectory.isDirectory(student)
                 ? try Checkpoint.loadOptimizer(dir: student, parameters: model.model.parameters, hyper: hyper) : nil
             let policy = badRecords.policy()
             var refs: [TrainingExample] = []
@@ -99,8 +107,14 @@ struct ProbeCommand: ParsableCommand {
                     if let (k, n) = spec, LocalInfluence.shard(of: id, count: n) != k { continue }
                     selected += 1
                     let made: TrainingExample?
-                    do { made = try LocalInfluence.example(r.object, model: model, truncated: truncated) } catch { try reader.reject(r, "\(error)"); continue }
-                    guard let example = made else { dropped += 1; continue }
+                    do { made = try LocalInfluence.example(r.object, model: model, truncated: truncated) } catch {
+                        try reader.reject(r, "\(error)")
+                        continue
+                    }
+                    guard let example = made else {
+                        dropped += 1
+                        continue
+                    }
                     // Records already in the resumed output are skipped (rejected ones are not in it).
                     scored += 1
                     if scored <= done.count {
@@ -112,7 +126,9 @@ struct ProbeCommand: ParsableCommand {
                     let clock = ContinuousClock(), started = clock.now
                     let m = probe.measure(example)
                     let took = started.duration(to: clock.now)
-                    Log.debug("scored \(id) (\(example.prompt.count + example.completion.count) tokens) in \(Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18) s")
+                    Log.debug(
+                        "scored \(id) (\(example.prompt.count + example.completion.count) tokens) in \(Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18) s"
+                    )
                     var o = r.object
                     let offset = center == .momentum ? probe.momentumInfluence : 0
                     o["influence"] = JSONNumber(m.influence - offset).map(JSONValue.number) ?? .null
@@ -131,8 +147,9 @@ struct ProbeCommand: ParsableCommand {
                 if case .interrupted = e { writer.leavePartial() } else if e != .brokenPipe { writer.discard() }
                 throw e
             }
-            progress.finish("\(scored) records scored (\(method.rawValue))"
-                            + (dropped > 0 ? "; \(dropped) with a truncated response left out (--truncated drop)" : ""))
+            progress.finish(
+                "\(scored) records scored (\(method.rawValue))"
+                    + (dropped > 0 ? "; \(dropped) with a truncated response left out (--truncated drop)" : ""))
         }
     }
 }

@@ -9,10 +9,10 @@ struct RespondCommand: ParsableCommand {
         commandName: "mi-respond",
         abstract: "Add the teacher's response to each instruction record.",
         discussion: """
-        The instruction (with an Alpaca "input" appended) is sent as a user message in the model's \
-        chat format. Adds "response", "truncated" (true when --max-tokens cut it) and "responder" \
-        (model name and SHA-256); other fields pass through. Records keep their order.
-        """)
+            The instruction (with an Alpaca "input" appended) is sent as a user message in the model's \
+            chat format. Adds "response", "truncated" (true when --max-tokens cut it) and "responder" \
+            (model name and SHA-256); other fields pass through. Records keep their order.
+            """)
 
     @Option(help: "Teacher model: a .gguf file, a Hugging Face directory or a checkpoint.")
     var teacher: String

@@ -2,8 +2,9 @@ import ArgumentParser
 import MICLI
 import MIRun
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct RunCommand: ParsableCommand {
@@ -11,18 +12,20 @@ struct RunCommand: ParsableCommand {
         commandName: "mi-run",
         abstract: "Run the whole Montessori-Instruct loop from a YAML or JSON config, resumably, in one run directory.",
         discussion: """
-        Warm up the student; then per round: generate, dedupe and answer a probing set; probe each \
-        record's local data influence; pair; DPO the teacher; generate training sets with the \
-        updated and the original teacher; train both students on as much data; evaluate them on \
-        the held-out split. Every file stays in the run directory. Each step is fingerprinted by \
-        its settings and the content of its inputs: a rerun skips finished steps, resumes an \
-        interrupted one, and redoes a changed one with everything after it. The table goes to \
-        stderr and RUN/summary.md.
-        """)
+            Warm up the student; then per round: generate, dedupe and answer a probing set; probe each \
+            record's local data influence; pair; DPO the teacher; generate training sets with the \
+            updated and the original teacher; train both students on as much data; evaluate them on \
+            the held-out split. Every file stays in the run directory. Each step is fingerprinted by \
+            its settings and the content of its inputs: a rerun skips finished steps, resumes an \
+            interrupted one, and redoes a changed one with everything after it. The table goes to \
+            stderr and RUN/summary.md.
+            """)
 
     @Option(help: "The run's configuration (YAML or JSON).") var config: String
     @Option(help: "Run directory (default: run_dir in the config, relative to the config file).") var runDir: String?
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config value, e.g. probing.generate.prompts=32 (repeatable).", valueName: "key=value"))
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Override a config value, e.g. probing.generate.prompts=32 (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
     @OptionGroup var common: CommonOptions
 
@@ -36,8 +39,12 @@ struct RunCommand: ParsableCommand {
             let report = try loop.run()
             let table = report.markdown
             try loop.writeText(table, to: "summary.md")
-            if !common.quiet { let bytes = Array(table.utf8); _ = write(2, bytes, bytes.count) }
-            Log.info("run directory \(directory): \(report.steps.ran) steps run, \(report.steps.resumed) resumed, \(report.steps.skipped) already done")
+            if !common.quiet {
+                let bytes = Array(table.utf8)
+                _ = write(2, bytes, bytes.count)
+            }
+            Log.info(
+                "run directory \(directory): \(report.steps.ran) steps run, \(report.steps.resumed) resumed, \(report.steps.skipped) already done")
         } catch let e as ConfigError {
             Log.error(e.description)
             throw ExitCode(ExitStatus.config.rawValue)

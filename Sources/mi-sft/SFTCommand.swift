@@ -1,9 +1,9 @@
 import ArgumentParser
 import MICLI
-import MITrainingCLI
 import MICore
 import MIStages
 import MIStream
+import MITrainingCLI
 
 extension TruncatedResponses: ExpressibleByArgument {}
 
@@ -12,11 +12,11 @@ struct SFTCommand: ParsableCommand {
         commandName: "mi-sft",
         abstract: "Fine-tune a model on instruction/response records; writes a checkpoint directory.",
         discussion: """
-        Each record's instruction (plus its Alpaca "input", if any) is chat-formatted as the \
-        prompt and its response, followed by the end-of-turn marker (not after a response marked truncated), is the completion; the loss \
-        is the mean negative log-likelihood over all completion tokens of a batch. The output \
-        directory is a Hugging Face checkpoint that mi-model and transformers load.
-        """)
+            Each record's instruction (plus its Alpaca "input", if any) is chat-formatted as the \
+            prompt and its response, followed by the end-of-turn marker (not after a response marked truncated), is the completion; the loss \
+            is the mean negative log-likelihood over all completion tokens of a batch. The output \
+            directory is a Hugging Face checkpoint that mi-model and transformers load.
+            """)
 
     @Option(help: "Starting model: a .gguf file, a Hugging Face directory or a checkpoint.")
     var model: String
@@ -42,8 +42,9 @@ struct SFTCommand: ParsableCommand {
             let loaded = try LoadedModel(path: start, blockWeights: false)
             let policy = badRecords.policy()
             let reader = RecordReader(paths: data, options: badRecords.readOptions, badRecords: policy)
-            let examples = try SFTRun.readExamples(reader, model: loaded, maxLength: settings.maxLength,
-                                                    truncatedResponses: truncated)
+            let examples = try SFTRun.readExamples(
+                reader, model: loaded, maxLength: settings.maxLength,
+                truncatedResponses: truncated)
             try policy.commit()
             if examples.dropped > 0 { Log.info("\(examples.dropped) records with a truncated response left out (--truncated drop)") }
             if examples.items.isEmpty { throw ValidationError("no training examples in \(data.joined(separator: ", "))") }

@@ -7,11 +7,11 @@ struct ValidateCommand: ParsableCommand {
         commandName: "mi-validate",
         abstract: "Check JSONL records (plain or gzip) against the schema of a record kind.",
         discussion: """
-        Exits 0 only when every record is valid. Without --pass every invalid record is reported \
-        on stderr; with --pass valid records are copied to the output so the command can sit \
-        inside a pipe, and the first invalid record stops it (unless --bad-records diverts it).
-        Kinds: \(RecordKind.all.joined(separator: ", ")).
-        """)
+            Exits 0 only when every record is valid. Without --pass every invalid record is reported \
+            on stderr; with --pass valid records are copied to the output so the command can sit \
+            inside a pipe, and the first invalid record stops it (unless --bad-records diverts it).
+            Kinds: \(RecordKind.all.joined(separator: ", ")).
+            """)
 
     @Option(help: "Record kind to check against.")
     var schema: String
@@ -42,8 +42,10 @@ struct ValidateCommand: ParsableCommand {
             do { checker = try RecordKind.schema(schema) } catch {
                 throw ValidationError("\(error)")
             }
-            try Validation(schema: checker, kind: schema, inputs: inputs, pass: pass, out: out, gzip: gzip,
-                           badRecords: badRecords, quiet: common.quiet).run()
+            try Validation(
+                schema: checker, kind: schema, inputs: inputs, pass: pass, out: out, gzip: gzip,
+                badRecords: badRecords, quiet: common.quiet
+            ).run()
         }
     }
 }
@@ -64,13 +66,18 @@ struct Validation {
 
     func run() throws {
         // Without --pass, report every invalid record; with it, stop at the first unless diverting.
-        let policy = pass ? badRecords.policy()
+        let policy =
+            pass
+            ? badRecords.policy()
             : BadRecordPolicy(deadLetterPath: badRecords.path, maxBadRecords: badRecords.path == nil ? .max : badRecords.max, keepGoing: true)
         var reported = 0
         policy.onDivert = { message in
             reported += 1
-            if reported <= Self.reportLimit { Log.error(message) }
-            else if reported == Self.reportLimit + 1 { Log.error("(further invalid records are counted, not printed)") }
+            if reported <= Self.reportLimit {
+                Log.error(message)
+            } else if reported == Self.reportLimit + 1 {
+                Log.error("(further invalid records are counted, not printed)")
+            }
         }
         let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
         let writer = pass ? try JSONLWriter(path: out, gzip: gzip ? true : nil) : nil
@@ -91,7 +98,12 @@ struct Validation {
             try writer?.commit()
             try policy.commit()
         } catch {
-            if case .interrupted = error { writer?.leavePartial(); policy.leavePartial() } else if error != .brokenPipe { writer?.discard() }
+            if case .interrupted = error {
+                writer?.leavePartial()
+                policy.leavePartial()
+            } else if error != .brokenPipe {
+                writer?.discard()
+            }
             throw error
         }
         let invalid = policy.count

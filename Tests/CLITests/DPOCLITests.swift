@@ -4,10 +4,11 @@ import Testing
 /// mi-dpo end to end.
 @Suite struct DPOCLITests {
     static let tiny = SFTCLITests.tiny
-    let pairs = [
-        #"{"id":"p1","prompt":"Name a colour.","chosen":"Blue.","rejected":"I like turtles.","prompt_id":"x"}"#,
-        #"{"id":"p2","prompt":"Add 2 and 2.","chosen":"4.","rejected":"5."}"#,
-    ].joined(separator: "\n") + "\n"
+    let pairs =
+        [
+            #"{"id":"p1","prompt":"Name a colour.","chosen":"Blue.","rejected":"I like turtles.","prompt_id":"x"}"#,
+            #"{"id":"p2","prompt":"Add 2 and 2.","chosen":"4.","rejected":"5."}"#,
+        ].joined(separator: "\n") + "\n"
 
     @Test func metricsShowLearningAndResumeMatches() throws {
         let dir = TempDir()
@@ -44,22 +45,31 @@ import Testing
         let f = try JSONSerialization.jsonObject(with: Data(contentsOf: SFTCLITests.fixtures.appendingPathComponent("dpo.json"))) as! [String: Any]
         let fixturePairs = f["pairs"] as! [[String: String]]
         let dir = TempDir()
-        let data = dir.write("pairs.jsonl", try fixturePairs.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }.joined(separator: "\n") + "\n")
-        let r = try run("mi-dpo", ["--model", SFTCLITests.gguf!, "--pairs", data, "--out", dir.path("ckpt"), "--batch-size", "2", "--beta", "0.1",
-                                   "--lr", "1e-5", "--weight-decay", "0", "--schedule", "constant", "--grad-clip", "0", "--no-shuffle",
-                                   "--metrics", dir.path("m.jsonl")])
+        let data = dir.write(
+            "pairs.jsonl",
+            try fixturePairs.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }.joined(separator: "\n") + "\n")
+        let r = try run(
+            "mi-dpo",
+            [
+                "--model", SFTCLITests.gguf!, "--pairs", data, "--out", dir.path("ckpt"), "--batch-size", "2", "--beta", "0.1",
+                "--lr", "1e-5", "--weight-decay", "0", "--schedule", "constant", "--grad-clip", "0", "--no-shuffle",
+                "--metrics", dir.path("m.jsonl"),
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         let metrics = try JSONSerialization.jsonObject(with: Data(dir.read("m.jsonl"))) as! [String: Any]
         #expect(abs((metrics["loss"] as! Double) - (f["step_loss"] as! Double)) < 1e-6)
         var queries: [String] = []
         for p in fixturePairs {
             for key in ["chosen", "rejected"] {
-                queries.append(String(decoding: try JSONSerialization.data(withJSONObject: ["prompt": p["prompt"]!, "completion": p[key]!]), as: UTF8.self))
+                queries.append(
+                    String(decoding: try JSONSerialization.data(withJSONObject: ["prompt": p["prompt"]!, "completion": p[key]!]), as: UTF8.self))
             }
         }
         let l = try run("mi-model", ["logprobs", "--chat", "--model", dir.path("ckpt")], stdin: Array((queries.joined(separator: "\n") + "\n").utf8))
         #expect(l.status == 0, "\(l.stderr)")
-        let sums = l.stdoutText.split(separator: "\n").map { (try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["sum"] as! Double }
+        let sums = l.stdoutText.split(separator: "\n").map {
+            (try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["sum"] as! Double
+        }
         let after = (f["after"] as! [[String: Double]]).flatMap { [$0["chosen"]!, $0["rejected"]!] }
         #expect(sums.count == 4)
         for (a, b) in zip(sums, after) { #expect(abs(a - b) < 2e-2, "\(a) vs \(b)") }

@@ -21,8 +21,10 @@ struct RunResult {
 }
 
 /// Runs an executable to completion with `stdin` as its input.
-func run(_ name: String, _ args: [String], stdin: [UInt8] = [], environment: [String: String] = [:],
-         removing: [String] = [], stdoutTo: FileHandle? = nil) throws -> RunResult {
+func run(
+    _ name: String, _ args: [String], stdin: [UInt8] = [], environment: [String: String] = [:],
+    removing: [String] = [], stdoutTo: FileHandle? = nil
+) throws -> RunResult {
     let p = Process()
     p.executableURL = Executables.url(name)
     p.arguments = args
@@ -47,17 +49,31 @@ func run(_ name: String, _ args: [String], stdin: [UInt8] = [], environment: [St
     let err = errors.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     if stdoutTo == nil { while !outData.done { usleep(1000) } }
-    return RunResult(status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal,
-                     stdout: [UInt8](outData.value), stderr: String(decoding: err, as: UTF8.self))
+    return RunResult(
+        status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal,
+        stdout: [UInt8](outData.value), stderr: String(decoding: err, as: UTF8.self))
 }
 
 final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
     private var finished = false
-    func set(_ d: Data) { lock.lock(); data = d; finished = true; lock.unlock() }
-    var done: Bool { lock.lock(); defer { lock.unlock() }; return finished }
-    var value: Data { lock.lock(); defer { lock.unlock() }; return data }
+    func set(_ d: Data) {
+        lock.lock()
+        data = d
+        finished = true
+        lock.unlock()
+    }
+    var done: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return finished
+    }
+    var value: Data {
+        lock.lock()
+        defer { lock.unlock() }
+        return data
+    }
 }
 
 final class TempDir {
@@ -86,7 +102,10 @@ func systemGzip(_ text: String) throws -> [UInt8] {
     p.standardInput = i
     p.standardOutput = o
     try p.run()
-    let w = Thread { i.fileHandleForWriting.write(Data(text.utf8)); try? i.fileHandleForWriting.close() }
+    let w = Thread {
+        i.fileHandleForWriting.write(Data(text.utf8))
+        try? i.fileHandleForWriting.close()
+    }
     w.start()
     let data = o.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
@@ -97,8 +116,10 @@ func systemGzip(_ text: String) throws -> [UInt8] {
 /// OUT.partial (plus `tornTail`, a cut-off last line), resumes with --resume, and checks that the
 /// resumed file equals the uninterrupted one and no partial is left. Returns the whole run's lines.
 @discardableResult
-func expectResumeEqualsWholeRun(_ tool: String, _ flags: [String], in dir: TempDir, keep: Int, records: Int,
-                                tornTail: String = "") throws -> [Substring] {
+func expectResumeEqualsWholeRun(
+    _ tool: String, _ flags: [String], in dir: TempDir, keep: Int, records: Int,
+    tornTail: String = ""
+) throws -> [Substring] {
     let whole = try run(tool, flags + ["-o", dir.path("whole.jsonl")])
     #expect(whole.status == 0, "\(whole.stderr)")
     let lines = String(decoding: dir.read("whole.jsonl"), as: UTF8.self).split(separator: "\n")
@@ -110,4 +131,3 @@ func expectResumeEqualsWholeRun(_ tool: String, _ flags: [String], in dir: TempD
     #expect(!dir.exists("cut.jsonl.partial"))
     return lines
 }
-

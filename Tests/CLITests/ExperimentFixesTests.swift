@@ -41,7 +41,8 @@ import Testing
         let dir = TempDir()
         func tokens(_ record: String, _ extra: [String] = []) throws -> (RunResult, Int?) {
             let data = dir.write("d.jsonl", record + "\n")
-            let r = try run("mi-sft", ["--model", SFTCLITests.tiny, "--data", data, "--out", dir.path("o"), "--metrics", dir.path("m.jsonl")] + extra)
+            let r = try run(
+                "mi-sft", ["--model", SFTCLITests.tiny, "--data", data, "--out", dir.path("o"), "--metrics", dir.path("m.jsonl")] + extra)
             let line = String(decoding: dir.read("m.jsonl"), as: UTF8.self).split(separator: "\n").first.map {
                 try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
             }
@@ -79,8 +80,12 @@ import Testing
     @Test func respondAppliesThePresencePenalty() throws {
         let records = (0..<3).map { #"{"id":"r\#($0)","instruction":"Say something about \#($0)."}"# }.joined(separator: "\n") + "\n"
         func responses(_ penalty: String) throws -> [String] {
-            let r = try run("mi-respond", ["--teacher", SFTCLITests.tiny, "--max-tokens", "12", "--temperature", "0",
-                                           "--presence-penalty", penalty], stdin: Array(records.utf8))
+            let r = try run(
+                "mi-respond",
+                [
+                    "--teacher", SFTCLITests.tiny, "--max-tokens", "12", "--temperature", "0",
+                    "--presence-penalty", penalty,
+                ], stdin: Array(records.utf8))
             #expect(r.status == 0, "\(r.stderr)")
             return rows(r).map { $0["response"] as! String }
         }
@@ -94,9 +99,12 @@ import Testing
         func record(_ id: String, _ prompt: String, _ influence: Double) -> String {
             #"{"id":"\#(id)","prompt_id":"\#(prompt)","prompt":"make a task","raw":"<instruction>\#(id)</instruction>","instruction":"\#(id)","response":"r","influence":\#(influence)}"#
         }
-        let input = [record("a1", "p1", 0.2), record("a2", "p1", 0.5), record("a3", "p1", 0.3),
-                     record("b1", "p2", -0.1), record("b2", "p2", -0.1),     // a tie: no pair
-                     record("c1", "p3", -0.2), record("c2", "p3", -0.05)].joined(separator: "\n") + "\n"
+        let input =
+            [
+                record("a1", "p1", 0.2), record("a2", "p1", 0.5), record("a3", "p1", 0.3),
+                record("b1", "p2", -0.1), record("b2", "p2", -0.1), // a tie: no pair
+                record("c1", "p3", -0.2), record("c2", "p3", -0.05),
+            ].joined(separator: "\n") + "\n"
         let paper = try run("mi-pair", [], stdin: Array(input.utf8))
         #expect(paper.status == 0, "\(paper.stderr)")
         #expect(rows(paper).isEmpty)
@@ -117,8 +125,12 @@ import Testing
         #expect(sft.status == 0, "\(sft.stderr)")
         let input = Array((Self.ended + "\n" + #"{"id":"d","instruction":"Name a fruit.","response":"An apple."}"# + "\n").utf8)
         for method in ["exact", "first-order"] {
-            let r = try run("mi-probe", ["--student", dir.path("student"), "--reference", refs, "--lr", "1e-3", "--method", method,
-                                         "--center", "momentum"], stdin: input)
+            let r = try run(
+                "mi-probe",
+                [
+                    "--student", dir.path("student"), "--reference", refs, "--lr", "1e-3", "--method", method,
+                    "--center", "momentum",
+                ], stdin: input)
             #expect(r.status == 0, "\(r.stderr)")
             let out = rows(r)
             #expect(out.count == 2)
@@ -128,7 +140,8 @@ import Testing
                 #expect(shared != 0, "\(method)")
                 #expect(abs((o["influence_uncentered"] as! Double) - (o["influence"] as! Double) - shared) < 1e-12)
             }
-            let plain = try run("mi-probe", ["--student", dir.path("student"), "--reference", refs, "--lr", "1e-3", "--method", method], stdin: input)
+            let plain = try run(
+                "mi-probe", ["--student", dir.path("student"), "--reference", refs, "--lr", "1e-3", "--method", method], stdin: input)
             #expect(zip(rows(plain), out).allSatisfy { abs(($0["influence"] as! Double) - ($1["influence_uncentered"] as! Double)) < 1e-9 })
         }
         let fresh = try run("mi-probe", ["--student", SFTCLITests.tiny, "--reference", refs, "--lr", "1e-3", "--center", "momentum"], stdin: input)
@@ -143,8 +156,12 @@ import Testing
             #"{"prompt_id":"q\#(i)","prompt":"Name colour \#(i).","chosen":"Blue \#(i).","rejected":"I like turtles \#(i)."}"#
         }
         let data = dir.write("pairs.jsonl", lines.joined(separator: "\n") + "\n")
-        let r = try run("mi-dpo", ["--model", SFTCLITests.tiny, "--pairs", data, "--out", dir.path("o"), "--metrics", dir.path("m.jsonl"),
-                                   "--batch-size", "4", "--lr", "1e-3", "--epochs", "3", "--heldout-fraction", "0.3"])
+        let r = try run(
+            "mi-dpo",
+            [
+                "--model", SFTCLITests.tiny, "--pairs", data, "--out", dir.path("o"), "--metrics", dir.path("m.jsonl"),
+                "--batch-size", "4", "--lr", "1e-3", "--epochs", "3", "--heldout-fraction", "0.3",
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         let metrics = String(decoding: dir.read("m.jsonl"), as: UTF8.self).split(separator: "\n").map {
             try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]

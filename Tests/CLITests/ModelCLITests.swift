@@ -31,7 +31,8 @@ import Testing
         #expect(t.stdoutText.contains(#""extra":{"kept":[1.50,"x"]}"#))
         #expect(((try lines(t).first?["ids"]) as? [Int])?.isEmpty == false)
 
-        let pairs = #"{"id":"a","prompt":"Say hi.","completion":"Hi!"}"# + "\n" + #"{"id":"b","prompt":"Count to three.","completion":"1, 2, 3."}"# + "\n"
+        let pairs =
+            #"{"id":"a","prompt":"Say hi.","completion":"Hi!"}"# + "\n" + #"{"id":"b","prompt":"Count to three.","completion":"1, 2, 3."}"# + "\n"
         let l = try run("mi-model", ["logprobs", "--chat", "--model", model], stdin: Array(pairs.utf8))
         #expect(l.status == 0, "\(l.stderr)")
         let scored = try lines(l)
@@ -43,9 +44,12 @@ import Testing
             #expect(abs(lps.reduce(0, +) - (s["sum"] as? Double ?? 1)) < 1e-9)
         }
 
-        let prompts = #"{"prompt":"Name a fruit.","n":1}"# + "\n" + #"{"prompt":"Name a fruit.","seed":5}"# + "\n" + #"{"prompt":"Name a fruit.","seed":5}"# + "\n"
-        let g = try run("mi-model", ["generate", "--chat", "--model", model, "--max-tokens", "8", "--temperature", "1", "--top-p", "0.9", "--seed", "1"],
-                        stdin: Array(prompts.utf8))
+        let prompts =
+            #"{"prompt":"Name a fruit.","n":1}"# + "\n" + #"{"prompt":"Name a fruit.","seed":5}"# + "\n" + #"{"prompt":"Name a fruit.","seed":5}"#
+            + "\n"
+        let g = try run(
+            "mi-model", ["generate", "--chat", "--model", model, "--max-tokens", "8", "--temperature", "1", "--top-p", "0.9", "--seed", "1"],
+            stdin: Array(prompts.utf8))
         #expect(g.status == 0, "\(g.stderr)")
         let generated = try lines(g)
         #expect(generated.count == 3)

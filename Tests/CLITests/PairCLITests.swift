@@ -12,9 +12,11 @@ import Testing
     }
 
     var input: String {
-        [record("a1", "p1", 0.3), record("a2", "p1", -0.1), record("a3", "p1", 0.1), record("a4", "p1", -0.4), record("a5", "p1", 0),
-         record("b1", "p2", 0.2), record("b2", "p2", 0.5),  // no negative: no pairs
-         record("c1", "p3", -0.2), record("c2", "p3", 0.05)].joined(separator: "\n") + "\n"
+        [
+            record("a1", "p1", 0.3), record("a2", "p1", -0.1), record("a3", "p1", 0.1), record("a4", "p1", -0.4), record("a5", "p1", 0),
+            record("b1", "p2", 0.2), record("b2", "p2", 0.5), // no negative: no pairs
+            record("c1", "p3", -0.2), record("c2", "p3", 0.05),
+        ].joined(separator: "\n") + "\n"
     }
 
     @Test func everyCombinationOfHelpfulAndHarmful() throws {

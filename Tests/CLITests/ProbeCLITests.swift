@@ -18,7 +18,8 @@ import Testing
     /// the check uses 1e-4 (the issue's 2e-3 would not distinguish them from zero).
     @Test(.enabled(if: SFTCLITests.gguf != nil, "set MI_MODEL (make test does)"))
     func influenceMatchesPyTorch() throws {
-        let f = try JSONSerialization.jsonObject(with: Data(contentsOf: SFTCLITests.fixtures.appendingPathComponent("influence.json"))) as! [String: Any]
+        let f =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: SFTCLITests.fixtures.appendingPathComponent("influence.json"))) as! [String: Any]
         let dir = TempDir()
         let refs = dir.write("refs.jsonl", try lines(Self.data, ids: f["reference_ids"] as! [String]))
         let records = f["records"] as! [[String: Any]]
@@ -78,7 +79,7 @@ import Testing
             let r = try run("mi-probe", flags + ["-o", dir.path("out.jsonl")], stdin: Array(input.utf8))
             #expect(r.status == 65, "\(r.stderr)")
             #expect(r.stderr.contains("<stdin>:2: ") && r.stderr.contains(message), "\(r.stderr)")
-            #expect(!FileManager.default.fileExists(atPath: dir.path("out.jsonl")))   // a failed run commits nothing
+            #expect(!FileManager.default.fileExists(atPath: dir.path("out.jsonl"))) // a failed run commits nothing
 
             let diverted = try run("mi-probe", flags + ["--bad-records", dir.path("bad.jsonl")], stdin: Array(input.utf8))
             #expect(diverted.status == 0, "\(diverted.stderr)")
@@ -88,8 +89,9 @@ import Testing
             #expect(dead.count == 1 && dead[0].contains("\"line\":2"), "\(dead)")
         }
         dir.write("bad-refs.jsonl", try lines(Self.data, ids: ["ref-001"]) + #"{"id":"r2","instruction":"Say hi."}"# + "\n")
-        let badRef = try run("mi-probe", ["--student", SFTCLITests.tiny, "--reference", dir.path("bad-refs.jsonl")],
-                             stdin: Array((good[0] + "\n").utf8))
+        let badRef = try run(
+            "mi-probe", ["--student", SFTCLITests.tiny, "--reference", dir.path("bad-refs.jsonl")],
+            stdin: Array((good[0] + "\n").utf8))
         #expect(badRef.status == 65, "\(badRef.stderr)")
         #expect(badRef.stderr.contains("bad-refs.jsonl:2") && badRef.stderr.contains("\"response\": missing"), "\(badRef.stderr)")
         let usage = try run("mi-probe", flags + ["--shard", "3/3"], stdin: [])

@@ -12,15 +12,23 @@ import Testing
     static let candidates: String = {
         let instructions = [
             ["Name three rivers in Africa.", "Describe how a bicycle gear works.", "Write a limerick about a sleepy cat."],
-            ["List two uses of baking soda at home.", "Explain why the sky looks blue at noon.", "Suggest a title for a mystery novel set on a train."],
-            ["Give an example of a prime number above fifty.", "Summarise the plot of a fairy tale you know.", "Translate 'good morning' into French and Spanish."],
+            [
+                "List two uses of baking soda at home.", "Explain why the sky looks blue at noon.",
+                "Suggest a title for a mystery novel set on a train.",
+            ],
+            [
+                "Give an example of a prime number above fifty.", "Summarise the plot of a fairy tale you know.",
+                "Translate 'good morning' into French and Spanish.",
+            ],
             ["Convert 30 degrees Celsius to Fahrenheit.", "Recommend a board game for four players and say why.", "What is the capital of Canada?"],
         ]
         var lines: [String] = []
         for (p, group) in instructions.enumerated() {
             for (s, text) in group.enumerated() {
-                let o: [String: Any] = ["id": "p\(p)-s\(s)", "prompt_id": "p\(p)", "prompt": "Write a new task, number \(p).",
-                                        "raw": "<instruction>\(text)</instruction>", "instruction": text]
+                let o: [String: Any] = [
+                    "id": "p\(p)-s\(s)", "prompt_id": "p\(p)", "prompt": "Write a new task, number \(p).",
+                    "raw": "<instruction>\(text)</instruction>", "instruction": text,
+                ]
                 lines.append(String(decoding: try! JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
             }
         }
@@ -30,7 +38,9 @@ import Testing
     /// A run directory with the config, the candidate script and a 12-record reference set.
     func setUp(_ dir: TempDir, rounds: Int, candidates: String = RunCLITests.candidates) throws -> String {
         dir.write("candidates.jsonl", candidates)
-        let script = dir.write("fake-generate.sh", """
+        let script = dir.write(
+            "fake-generate.sh",
+            """
             #!/bin/sh
             # Stands in for mi-generate: writes the fixed candidates to the -o file.
             out=""
@@ -38,10 +48,13 @@ import Testing
             gzip -c -n "$(dirname "$0")/candidates.jsonl" > "$out"
             """)
         chmod(script, 0o755)
-        let reference = try String(contentsOfFile: Self.repo.appendingPathComponent("data/reference.jsonl").path, encoding: .utf8)
+        let reference =
+            try String(contentsOfFile: Self.repo.appendingPathComponent("data/reference.jsonl").path, encoding: .utf8)
             .split(separator: "\n").prefix(12).joined(separator: "\n") + "\n"
         dir.write("reference.jsonl", reference)
-        return dir.write("config.yaml", """
+        return dir.write(
+            "config.yaml",
+            """
             teacher: \(SFTCLITests.tiny)
             seeds: \(Self.seeds)
             reference: reference.jsonl    # relative to this file
@@ -76,10 +89,13 @@ import Testing
 
     /// The steps a run started (its "mi-run: STEP" lines).
     func started(_ r: RunResult) -> Set<String> {
-        Set(r.stderrLines.compactMap { l in
-            guard l.hasPrefix("mi-run: "), !l.contains(" "+"error"), !l.contains("run directory"), !l.contains("no preference") else { return nil }
-            return String(l.dropFirst(8).split(separator: ":").first ?? "")
-        })
+        Set(
+            r.stderrLines.compactMap { l in
+                guard l.hasPrefix("mi-run: "), !l.contains(" " + "error"), !l.contains("run directory"), !l.contains("no preference") else {
+                    return nil
+                }
+                return String(l.dropFirst(8).split(separator: ":").first ?? "")
+            })
     }
 
     func ledger(_ dir: TempDir) throws -> [String: [String: Any]] {
@@ -98,7 +114,7 @@ import Testing
         let first = try run("mi-run", ["--config", config])
         #expect(first.status == 0, "\(first.stderr)")
         let steps = try ledger(dir)
-        #expect(steps.count == 1 + 4 + 2 * 16)   // split; warm-up 4; per round 16 (DPO ran in both)
+        #expect(steps.count == 1 + 4 + 2 * 16) // split; warm-up 4; per round 16 (DPO ran in both)
         #expect(steps.values.allSatisfy { $0["status"] as? String == "done" })
         // The teacher learned from real pairs, and both students were evaluated on the held-out quarter.
         let pairs = try zcat(dir.path("run/round-1/pairs.jsonl.gz")).split(separator: "\n")
@@ -128,8 +144,10 @@ import Testing
         #expect(redone.contains("round-1/montessori-respond"))
         #expect(redone.contains("round-1/sft-montessori"))
         #expect(redone.contains("round-1/eval"))
-        for kept in ["split", "warmup/sft", "round-1/probe", "round-1/pair", "round-1/baseline-respond", "round-1/sft-baseline",
-                     "round-1/montessori-dedupe"] {
+        for kept in [
+            "split", "warmup/sft", "round-1/probe", "round-1/pair", "round-1/baseline-respond", "round-1/sft-baseline",
+            "round-1/montessori-dedupe",
+        ] {
             #expect(!redone.contains(kept), "\(kept) ran again")
         }
     }
@@ -147,7 +165,8 @@ import Testing
         dir.write("run/round-1/scored.jsonl.gz.partial", try systemGzip(head))
         let state = dir.path("run/.mi-run/steps/round-1--probe.json")
         let text = try String(contentsOfFile: state, encoding: .utf8)
-        try text.replacingOccurrences(of: "\"status\":\"done\"", with: "\"status\":\"running\"").write(toFile: state, atomically: true, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"status\":\"done\"", with: "\"status\":\"running\"").write(
+            toFile: state, atomically: true, encoding: .utf8)
 
         let resumed = try run("mi-run", ["--config", config])
         #expect(resumed.status == 0, "\(resumed.stderr)")
@@ -164,12 +183,17 @@ import Testing
         let good = try String(contentsOfFile: config, encoding: .utf8)
         let cases: [(String, String, Int32)] = [
             (good + "\nprobing_rounds: 2\n", "config.yaml:18:1: unknown key \"probing_rounds\"", 78),
-            (good.replacingOccurrences(of: "probe: {lr: 1e-3}", with: "probe: {lr: 1e-3, out: x.jsonl}"), "probing.probe.out is set by mi-run itself", 78),
+            (
+                good.replacingOccurrences(of: "probe: {lr: 1e-3}", with: "probe: {lr: 1e-3, out: x.jsonl}"),
+                "probing.probe.out is set by mi-run itself", 78
+            ),
             (good.replacingOccurrences(of: "rounds: 1", with: "rounds: 0"), "config.yaml:6:9: rounds must be an integer ≥ 1", 78),
             (good.replacingOccurrences(of: "run_dir: run\n", with: ""), "no run_dir; give --run-dir", 78),
             ("teacher: [a, b\n", "config.yaml:", 78),
-            (good.replacingOccurrences(of: "reference: reference.jsonl", with: "reference: ${MI_TEST_UNSET}/r.jsonl"),
-             "config.yaml:3:12: environment variable \"MI_TEST_UNSET\" is not set", 78),
+            (
+                good.replacingOccurrences(of: "reference: reference.jsonl", with: "reference: ${MI_TEST_UNSET}/r.jsonl"),
+                "config.yaml:3:12: environment variable \"MI_TEST_UNSET\" is not set", 78
+            ),
         ]
         for (text, message, status) in cases {
             dir.write("bad.yaml", text)
@@ -236,7 +260,9 @@ import Testing
     @Test func aStopSignalIsPassedToTheRunningTool() throws {
         let dir = TempDir()
         var config = try String(contentsOfFile: try setUp(dir, rounds: 1), encoding: .utf8)
-        let script = dir.write("slow-dedupe.sh", """
+        let script = dir.write(
+            "slow-dedupe.sh",
+            """
             #!/bin/sh
             # Stands in for mi-dedupe: says it started, then waits to be stopped.
             trap 'echo stopped > "$(dirname "$0")/stopped"; exit 75' TERM
@@ -245,7 +271,8 @@ import Testing
             exit 1
             """)
         chmod(script, 0o755)
-        config = config.replacingOccurrences(of: "  mi-generate: fake-generate.sh", with: "  mi-generate: fake-generate.sh\n  mi-dedupe: slow-dedupe.sh")
+        config = config.replacingOccurrences(
+            of: "  mi-generate: fake-generate.sh", with: "  mi-generate: fake-generate.sh\n  mi-dedupe: slow-dedupe.sh")
         dir.write("config.yaml", config)
         let p = Process()
         p.executableURL = Executables.url("mi-run")
@@ -253,7 +280,10 @@ import Testing
         p.standardError = FileHandle.nullDevice
         try p.run()
         var waited = 0
-        while !dir.exists("started") && waited < 600 { usleep(50_000); waited += 1 }
+        while !dir.exists("started") && waited < 600 {
+            usleep(50_000)
+            waited += 1
+        }
         #expect(dir.exists("started"))
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()
@@ -317,12 +347,16 @@ import Testing
         let dir = TempDir()
         _ = try setUp(dir, rounds: 1)
         let config = Self.repo.appendingPathComponent("configs/experiment.yaml").path
-        let r = try run("mi-run", ["--config", config, "--run-dir", dir.path("exp"),
-                                   "--set", "teacher=\(SFTCLITests.tiny)", "--set", "commands.mi-generate=\(dir.path("fake-generate.sh"))",
-                                   "--set", "reference=\(dir.path("reference.jsonl"))", "--set", "heldout=\(dir.path("reference.jsonl"))",
-                                   "--set", "experiment.mechanism_prompts=2", "--set", "experiment.exact_fraction=0.5",
-                                   "--set", "sampling.max_tokens=6", "--set", "probing.probe.lr=1e-3", "--set", "dpo.lr=1e-3",
-                                   "--set", "dpo.heldout_fraction=0.5"])
+        let r = try run(
+            "mi-run",
+            [
+                "--config", config, "--run-dir", dir.path("exp"),
+                "--set", "teacher=\(SFTCLITests.tiny)", "--set", "commands.mi-generate=\(dir.path("fake-generate.sh"))",
+                "--set", "reference=\(dir.path("reference.jsonl"))", "--set", "heldout=\(dir.path("reference.jsonl"))",
+                "--set", "experiment.mechanism_prompts=2", "--set", "experiment.exact_fraction=0.5",
+                "--set", "sampling.max_tokens=6", "--set", "probing.probe.lr=1e-3", "--set", "dpo.lr=1e-3",
+                "--set", "dpo.heldout_fraction=0.5",
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path("exp/result.json")))) as! [String: Any]
         #expect(result["seed"] as? Int == 1)

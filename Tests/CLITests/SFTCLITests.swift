@@ -8,13 +8,16 @@ import Testing
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
     static let gguf: String? = ProcessInfo.processInfo.environment["MI_MODEL"].flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
 
-    let records = (0..<6).map { #"{"id":"r\#($0)","instruction":"Say the number \#($0).","response":"The number is \#($0)."}"# }.joined(separator: "\n") + "\n"
+    let records =
+        (0..<6).map { #"{"id":"r\#($0)","instruction":"Say the number \#($0).","response":"The number is \#($0)."}"# }.joined(separator: "\n") + "\n"
 
     @Test func resumeEqualsAnUninterruptedRun() throws {
         let dir = TempDir()
         let data = dir.write("data.jsonl", records)
-        let flags = ["--model", Self.tiny, "--data", data, "--batch-size", "2", "--lr", "1e-3", "--schedule", "cosine",
-                     "--warmup-ratio", "0.2", "--epochs", "2", "--shuffle", "--seed", "7", "--grad-clip", "1"]
+        let flags = [
+            "--model", Self.tiny, "--data", data, "--batch-size", "2", "--lr", "1e-3", "--schedule", "cosine",
+            "--warmup-ratio", "0.2", "--epochs", "2", "--shuffle", "--seed", "7", "--grad-clip", "1",
+        ]
         let full = try run("mi-sft", flags + ["--out", dir.path("full"), "--metrics", dir.path("full.jsonl")])
         #expect(full.status == 0, "\(full.stderr)")
         let part = try run("mi-sft", flags + ["--out", dir.path("split"), "--metrics", dir.path("split.jsonl"), "--stop-after", "2"])
@@ -55,9 +58,13 @@ import Testing
             String(decoding: try JSONSerialization.data(withJSONObject: ["instruction": e["user"]!, "response": e["response"]!]), as: UTF8.self)
         }
         let data = dir.write("two.jsonl", lines.joined(separator: "\n") + "\n")
-        let r = try run("mi-sft", ["--model", Self.gguf!, "--data", data, "--out", dir.path("ckpt"), "--lr", "1e-5", "--weight-decay", "0",
-                                   "--schedule", "constant", "--grad-clip", "0", "--beta1", "0.9", "--beta2", "0.999", "--eps", "1e-8",
-                                   "--no-shuffle", "--batch-size", "1"])
+        let r = try run(
+            "mi-sft",
+            [
+                "--model", Self.gguf!, "--data", data, "--out", dir.path("ckpt"), "--lr", "1e-5", "--weight-decay", "0",
+                "--schedule", "constant", "--grad-clip", "0", "--beta1", "0.9", "--beta2", "0.999", "--eps", "1e-8",
+                "--no-shuffle", "--batch-size", "1",
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         let pairs = try examples.map { e -> String in
             String(decoding: try JSONSerialization.data(withJSONObject: ["prompt": e["user"]!, "completion": e["response"]!]), as: UTF8.self)

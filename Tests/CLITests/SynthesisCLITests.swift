@@ -25,12 +25,12 @@ struct SynthesisCLITests {
         let dir = TempDir()
         let bin = Executables.directory.path
         let script = """
-        set -euo pipefail
-        \(bin)/mi-generate --quiet --teacher \(SFTCLITests.gguf!) --seeds \(Self.seeds) --prompts 4 --samples 2 --max-tokens 48 \
-          | \(bin)/mi-dedupe --quiet --against \(Self.seeds) \
-          | \(bin)/mi-respond --quiet --teacher \(SFTCLITests.gguf!) --max-tokens 32 \
-          | \(bin)/mi-validate --schema response --pass - > \(dir.path("out.jsonl"))
-        """
+            set -euo pipefail
+            \(bin)/mi-generate --quiet --teacher \(SFTCLITests.gguf!) --seeds \(Self.seeds) --prompts 4 --samples 2 --max-tokens 48 \
+              | \(bin)/mi-dedupe --quiet --against \(Self.seeds) \
+              | \(bin)/mi-respond --quiet --teacher \(SFTCLITests.gguf!) --max-tokens 32 \
+              | \(bin)/mi-validate --schema response --pass - > \(dir.path("out.jsonl"))
+            """
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = ["-c", script]

@@ -42,7 +42,10 @@ import Testing
         let bytes: [UInt8]
         switch kind {
         case "truncated": bytes = Array(gz[..<(gz.count / 2)])
-        case "crc": var b = gz; b[gz.count - 6] ^= 0x55; bytes = b
+        case "crc":
+            var b = gz
+            b[gz.count - 6] ^= 0x55
+            bytes = b
         case "garbage": bytes = gz + Array("trailing".utf8)
         case "empty": bytes = []
         default: bytes = Array(validLines(1).utf8)
@@ -58,7 +61,7 @@ import Testing
 
     @Test(arguments: [
         ("{\"instruction\":\"a\",\"instruction\":\"b\"}", "duplicate key"),
-        ("{\"instruction\":\"caf\u{FFFD}\"}", ""),  // placeholder, replaced by raw bytes below
+        ("{\"instruction\":\"caf\u{FFFD}\"}", ""), // placeholder, replaced by raw bytes below
         ("{\"instruction\": 3}", "expected string, got integer"),
         ("{\"input\":\"x\"}", "missing required field \"instruction\""),
         ("{\"instruction\":\"x\"", "invalid JSON"),
@@ -195,7 +198,10 @@ import Testing
         input.fileHandleForWriting.write(Data("{\"instruction\":\"half a rec".utf8))
         usleep(300_000)
         proc.terminate() // SIGTERM while blocked reading stdin
-        let watchdog = Thread { sleep(20); if proc.isRunning { kill(proc.processIdentifier, SIGKILL) } }
+        let watchdog = Thread {
+            sleep(20)
+            if proc.isRunning { kill(proc.processIdentifier, SIGKILL) }
+        }
         watchdog.start()
         let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         proc.waitUntilExit()

@@ -1,15 +1,16 @@
 import CSupport
-import Testing
 import MICore
+import Testing
 
 /// The block kernels against dequantise-then-multiply in Float64, for every tile shape
 /// (m = 1, 2, 3, 4, 5, 8, 13, 16), partial tiles of weight rows, accumulation, on both the AVX-512
 /// and the portable code.
 @Suite(.serialized) struct BlockKernelTests {
-    nonisolated(unsafe) static let kernels: [(GGMLType, (UnsafePointer<Float>, Int, UnsafeRawPointer, UnsafeMutablePointer<Float>, Int, Int, Int, Int, Int, Int32) -> Void)] = [
-        (.q4_1, { mi_matmul_q4_1($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }),
-        (.q8_0, { mi_matmul_q8_0($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }),
-    ]
+    nonisolated(unsafe) static let kernels:
+        [(GGMLType, (UnsafePointer<Float>, Int, UnsafeRawPointer, UnsafeMutablePointer<Float>, Int, Int, Int, Int, Int, Int32) -> Void)] = [
+            (.q4_1, { mi_matmul_q4_1($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }),
+            (.q8_0, { mi_matmul_q8_0($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }),
+        ]
 
     func randomBlocks(_ type: GGMLType, rows: Int, columns: Int, rng: inout SplitMix64) -> [UInt8] {
         var bytes = (0..<(rows * columns / 32 * type.blockBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -33,7 +34,9 @@ import MICore
         for (type, kernel) in Self.kernels {
             let blocks = randomBlocks(type, rows: rows, columns: columns, rng: &rng)
             var w = [Float](repeating: 0, count: rows * columns)
-            blocks.withUnsafeBytes { src in w.withUnsafeMutableBufferPointer { Dequantize.run(type, src.baseAddress!, $0.baseAddress!, count: rows * columns) } }
+            blocks.withUnsafeBytes { src in
+                w.withUnsafeMutableBufferPointer { Dequantize.run(type, src.baseAddress!, $0.baseAddress!, count: rows * columns) }
+            }
             for m in [1, 2, 3, 4, 5, 8, 13, 16] {
                 let x = (0..<(m * columns)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
                 let start = (0..<(m * rows)).map { Float($0) }

@@ -1,5 +1,5 @@
-import Testing
 import MICore
+import Testing
 
 /// Dequantisation must be bit-exact against the `gguf` package's numpy implementation.
 @Suite struct DequantizeTests {
@@ -23,7 +23,9 @@ import MICore
                 out.withUnsafeMutableBufferPointer { Dequantize.run(type, src.baseAddress!, $0.baseAddress!, count: count) }
             }
             let mismatches = zip(out, expected).enumerated().filter { $0.element.0.bitPattern != $0.element.1 }
-            #expect(mismatches.isEmpty, "\(name) \(t["tensor"] ?? "random"): \(mismatches.count) of \(count) differ, first at \(mismatches.first?.offset ?? -1)")
+            #expect(
+                mismatches.isEmpty,
+                "\(name) \(t["tensor"] ?? "random"): \(mismatches.count) of \(count) differ, first at \(mismatches.first?.offset ?? -1)")
             covered.insert(name)
         }
         #expect(covered.isSuperset(of: GGMLType.allCases.map(\.name)))

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import MICore
+import Testing
 
 /// Fixtures written by Tests/Reference/make_model_fixtures.py.
 enum Fixture {

@@ -1,5 +1,5 @@
-import Testing
 import MICore
+import Testing
 
 /// Log-probabilities within 2e-3 of transformers in float64 (f32 accumulation over 30 layers
 /// and a Q4_1-dequantised model leaves ~1e-4; 2e-3 is the project's contract).
@@ -91,7 +91,7 @@ struct PrefixSharingTests {
         var greedy = sampled
         greedy.temperature = 0
         var requests: [GenerationRequest] = []
-        for seed in 1...3 {                       // three samples of one prompt: one prefill, two forks
+        for seed in 1...3 { // three samples of one prompt: one prefill, two forks
             var p = sampled
             p.seed = UInt64(seed)
             requests.append(GenerationRequest(prompt: prompt("Write a short poem."), sampling: p))

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import MICore
+import Testing
 
 /// A model written as GGUF and read back: F32 gives the same numbers, Q8_0 close ones.
 @Suite struct GGUFExportTests {
@@ -10,8 +10,9 @@ import MICore
         let loaded = try LoadedModel(path: source)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString).gguf").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try GGUFWriter.write(model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate, name: "tiny",
-                             format: format, to: path)
+        try GGUFWriter.write(
+            model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate, name: "tiny",
+            format: format, to: path)
         let back = try LoadedModel(path: path)
         #expect(back.model.config.numKeyValueHeads == loaded.model.config.numKeyValueHeads)
         #expect(back.chat == loaded.chat)
@@ -33,8 +34,9 @@ import MICore
     @Test func llama3RopeScalingIsRefused() throws {
         let loaded = try LoadedModel(path: Fixture.directory.appendingPathComponent("tiny-hf/llama3").path)
         #expect(throws: (any Error).self) {
-            try GGUFWriter.write(model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: nil, name: "x", format: .f32,
-                                 to: FileManager.default.temporaryDirectory.appendingPathComponent("never.gguf").path)
+            try GGUFWriter.write(
+                model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: nil, name: "x", format: .f32,
+                to: FileManager.default.temporaryDirectory.appendingPathComponent("never.gguf").path)
         }
     }
 }

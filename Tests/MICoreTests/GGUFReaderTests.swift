@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import MICore
+import Testing
 
 @Suite struct GGUFReaderTests {
     func rejects(_ bytes: [UInt8], _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -39,7 +39,9 @@ import MICore
 
     @Test func rejectsAbsurdCountsWithoutAllocating() {
         // 2^60 tensors in a 40-byte file
-        let bytes = Array("GGUF".utf8) + GGUFBuilder.le(UInt32(3)) + GGUFBuilder.le(UInt64(1) << 60) + GGUFBuilder.le(UInt64(0)) + [UInt8](repeating: 0, count: 16)
+        let bytes =
+            Array("GGUF".utf8) + GGUFBuilder.le(UInt32(3)) + GGUFBuilder.le(UInt64(1) << 60) + GGUFBuilder.le(UInt64(0))
+            + [UInt8](repeating: 0, count: 16)
         rejects(bytes, "tensor count")
         var s = GGUFBuilder()
         s.metadata.append(("k", 8, GGUFBuilder.le(UInt64(1) << 40)))

@@ -1,5 +1,5 @@
-import Testing
 import MICore
+import Testing
 
 /// Gradients of the whole model (embedding, RMSNorm, RoPE, GQA attention, SwiGLU, tied head)
 /// against central finite differences of the loss computed by the separate inference path.
@@ -52,7 +52,8 @@ import MICore
                 p[i] = saved
                 let numeric = (up - down) / Double(2 * h)
                 let analytic = Double(bp.gradients[i])
-                #expect(abs(numeric - analytic) <= 2e-4 + 2e-2 * abs(analytic), "\(e.name)[\(i - e.offset)]: numeric \(numeric), analytic \(analytic)")
+                #expect(
+                    abs(numeric - analytic) <= 2e-4 + 2e-2 * abs(analytic), "\(e.name)[\(i - e.offset)]: numeric \(numeric), analytic \(analytic)")
                 checked += 1
             }
         }
@@ -74,9 +75,10 @@ import MICore
 
 extension LlamaConfig {
     /// A tiny configuration for gradient checks: GQA (4 query heads over 2 key/value heads).
-    static let tiny = LlamaConfig(architecture: "llama", hiddenSize: 32, intermediateSize: 48, numHiddenLayers: 2,
-                                  numAttentionHeads: 4, numKeyValueHeads: 2, vocabSize: 16, maxPositionEmbeddings: 64,
-                                  rmsNormEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true, ropeScaling: nil)
+    static let tiny = LlamaConfig(
+        architecture: "llama", hiddenSize: 32, intermediateSize: 48, numHiddenLayers: 2,
+        numAttentionHeads: 4, numKeyValueHeads: 2, vocabSize: 16, maxPositionEmbeddings: 64,
+        rmsNormEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true, ropeScaling: nil)
 }
 
 /// The weighted form used by DPO: gradients of Σ w_e · NLL_e with weights computed from the
@@ -102,7 +104,9 @@ extension LlamaConfig {
         let p = model.parameters.buffer
         for i in stride(from: 0, to: p.count, by: 3) { p[i] += 0.05 }
         let bp = Backpropagation(model: model)
-        let examples = pairs.flatMap { [TrainingExample(prompt: $0.prompt, completion: $0.chosen), TrainingExample(prompt: $0.prompt, completion: $0.rejected)] }
+        let examples = pairs.flatMap {
+            [TrainingExample(prompt: $0.prompt, completion: $0.chosen), TrainingExample(prompt: $0.prompt, completion: $0.rejected)]
+        }
         bp.accumulate(examples, scale: 1) { nll, _ in
             var w: [Double] = []
             for i in 0..<pairs.count {
@@ -132,5 +136,5 @@ extension LlamaConfig {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import MICore
+import Testing
 
 /// Tiny checkpoints saved by transformers (Tests/Reference/make_tiny_hf_fixtures.py): sharded f32
 /// with tied embeddings and a SmolLM tokenizer; bf16 with an lm_head, Llama 3 tokenizer and
@@ -13,7 +13,8 @@ import MICore
     @Test(arguments: kinds)
     func tokensLogProbsAndGreedyMatchTransformers(kind: String) throws {
         let loaded = try LoadedModel(path: directory(kind))
-        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory(kind) + "/expected.json"))) as! [String: Any]
+        let expected =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory(kind) + "/expected.json"))) as! [String: Any]
         for t in expected["tokens"] as! [[String: Any]] {
             #expect(loaded.tokenizer.encode(t["text"] as! String) == (t["ids"] as! [Int]).map(Int32.init), "\(t["text"]!)")
         }
@@ -70,7 +71,9 @@ import MICore
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("ok-\(UUID().uuidString).safetensors").path
         let floats: [Float] = [1, -2]
         let data = floats.withUnsafeBytes { Array($0) }
-        _ = FileManager.default.createFile(atPath: path, contents: Data(file(header: #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, data: data)))
+        _ = FileManager.default.createFile(
+            atPath: path,
+            contents: Data(file(header: #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, data: data)))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let f = try SafetensorsFile(path: path)
         #expect(f.metadata["format"] == "pt")
@@ -84,10 +87,16 @@ import MICore
         rejects(withUnsafeBytes(of: UInt64(1 << 40).littleEndian) { Array($0) }, "over the 100 MB limit")
         rejects(withUnsafeBytes(of: UInt64(50).littleEndian) { Array($0) } + Array("{}".utf8), "past the end")
         rejects(file(header: "[1]", data: []), "not a JSON object")
-        rejects(file(header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, data: eight), "duplicate key")
+        rejects(
+            file(
+                header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, data: eight),
+            "duplicate key")
         rejects(file(header: #"{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, data: eight), "unsupported dtype I64")
         rejects(file(header: #"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: eight), "data_offsets span 8")
-        rejects(file(header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}"#, data: eight), "overlaps")
+        rejects(
+            file(
+                header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}"#, data: eight),
+            "overlaps")
         rejects(file(header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: eight), "gap before")
         rejects(file(header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: eight), "bytes after the last tensor")
         rejects(file(header: #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, data: eight), "past the end of the file")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import MICore
 
 /// The one linear-layer type every product of the model goes through: forward and backward, with
@@ -25,7 +26,8 @@ import Testing
         let x = Self.values(m * I, seed: 2), dy = Self.values(m * O, seed: 3)
         // Accumulating forward: y starts at 1.
         var y = [Float](repeating: 1, count: m * O)
-        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { l.forward(xp.baseAddress!, $0.baseAddress!, rows: m, accumulate: true) } }
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { l.forward(xp.baseAddress!, $0.baseAddress!, rows: m, accumulate: true) }
+        }
         for r in 0..<m {
             for o in 0..<O {
                 let expected = 1 + b(o) + (0..<I).reduce(0.0) { $0 + Double(x[r * I + $1]) * w(o, $1) }

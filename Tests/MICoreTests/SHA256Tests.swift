@@ -1,14 +1,19 @@
 import Foundation
-import Testing
 import MICore
+import Testing
 
 @Suite struct SHA256Tests {
-    func digest(_ s: String) -> String { var h = SHA256(); h.update(Array(s.utf8)); return h.finish() }
+    func digest(_ s: String) -> String {
+        var h = SHA256()
+        h.update(Array(s.utf8))
+        return h.finish()
+    }
 
     @Test func knownVectors() {
         #expect(digest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(
+            digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         // split updates give the same digest
         var h = SHA256()
         let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)

@@ -1,5 +1,5 @@
-import Testing
 import MICore
+import Testing
 
 @Suite(.tags(.model), .enabled(if: TestModel.available, "set MI_MODEL to the default GGUF (make test does)"))
 struct TokenizerTests {
@@ -33,7 +33,10 @@ struct TokenizerTests {
         #expect(loaded.tokenizer.bos.map(Int.init) == f["bos_id"] as? Int)
         #expect(loaded.tokenizer.eos.map(Int.init) == f["eos_id"] as? Int)
         let chat = try #require(loaded.chat)
-        #expect(chat.prompt(user: "X") == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nX<|im_end|>\n<|im_start|>assistant\n")
+        #expect(
+            chat.prompt(user: "X")
+                == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nX<|im_end|>\n<|im_start|>assistant\n"
+        )
         #expect(chat.completion("Y") == "Y<|im_end|>")
     }
 

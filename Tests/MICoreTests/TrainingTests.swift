@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import MICore
+import Testing
 
 /// AdamW against torch.optim.AdamW, step by step.
 @Suite struct AdamWTests {
@@ -31,7 +31,7 @@ import MICore
     func variantsAgreeWithTheFullUpdate(weightDecay: Double) throws {
         var rng = SplitMix64(seed: 11)
         func random(_ n: Int, _ scale: Float) -> [Float] { (0..<n).map { _ in (Float(rng.next() % 20001) / 10000 - 1) * scale } }
-        let n = 300_001   // more than one chunk per core, odd length for the vector tails
+        let n = 300_001 // more than one chunk per core, odd length for the vector tails
         var hyper = AdamW.Hyperparameters()
         hyper.weightDecay = weightDecay
         let p0 = random(n, 0.1), g1 = random(n, 1e-2), g2 = random(n, 1e-2), d = random(n, 1)

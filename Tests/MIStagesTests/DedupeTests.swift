@@ -1,13 +1,21 @@
-import Testing
-import MIStages
 import MICore
+import MIStages
+import Testing
 
 /// The indexed dedupe keeps exactly what comparing every pair keeps.
 @Suite struct DedupeTests {
     /// All-pairs reference: keep a text unless some kept text scores above t (or is identical).
     static func bruteForce(_ texts: [[String]], against: [[String]], threshold: Double) -> [Bool] {
         var vocab: [String: Int32] = [:]
-        func ids(_ t: [String]) -> [Int32] { t.map { w in vocab[w] ?? { vocab[w] = Int32(vocab.count); return Int32(vocab.count - 1) }() } }
+        func ids(_ t: [String]) -> [Int32] {
+            t.map { w in
+                vocab[w]
+                    ?? {
+                        vocab[w] = Int32(vocab.count)
+                        return Int32(vocab.count - 1)
+                    }()
+            }
+        }
         var kept = against.map(ids)
         return texts.map { t in
             let x = ids(t)
@@ -33,7 +41,9 @@ import MICore
             // small vocabularies and lengths: many pairs land near the threshold
             let texts = (0..<120).map { _ in (0..<(1 + Int(rng.next() % 12))).map { _ in vocab[Int(rng.next() % UInt64(4 + round % 8))] } }
             let against = (0..<5).map { _ in (0..<(1 + Int(rng.next() % 8))).map { _ in vocab[Int(rng.next() % 6)] } }
-            #expect(Self.indexed(texts, against: against, threshold: threshold) == Self.bruteForce(texts, against: against, threshold: threshold), "round \(round)")
+            #expect(
+                Self.indexed(texts, against: against, threshold: threshold) == Self.bruteForce(texts, against: against, threshold: threshold),
+                "round \(round)")
         }
     }
 
@@ -42,7 +52,11 @@ import MICore
         // and lengths whose overlap bound sits exactly at the threshold.
         var texts: [[String]] = [[], [], ["the"], ["the", "the", "the"], ["the", "of", "and", "to"], ["to", "and", "of", "the"]]
         let base = "write a short poem about the sea and the sky at night".split(separator: " ").map(String.init)
-        for k in 1...base.count { texts.append(Array(base.prefix(k))); texts.append(Array(base.suffix(k))); texts.append(base.reversed().prefix(k).map { $0 }) }
+        for k in 1...base.count {
+            texts.append(Array(base.prefix(k)))
+            texts.append(Array(base.suffix(k)))
+            texts.append(base.reversed().prefix(k).map { $0 })
+        }
         for n in [7, 10, 13, 20, 26] {
             texts.append((0..<n).map { "x\($0)" })
             texts.append((0..<n).map { "x\($0 % 3)" })

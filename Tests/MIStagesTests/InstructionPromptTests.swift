@@ -1,5 +1,5 @@
-import Testing
 import MIStages
+import Testing
 
 @Suite struct InstructionPromptTests {
     @Test func promptListsTheExamplesAndAsksForTags() {
@@ -21,7 +21,9 @@ import MIStages
         #expect(throws: InstructionPrompt.Rejection.tooShort) { try InstructionPrompt.clean("Hi.").get() }
         #expect(throws: InstructionPrompt.Rejection.tooLong) { try InstructionPrompt.clean(String(repeating: "word ", count: 100)).get() }
         #expect(throws: InstructionPrompt.Rejection.unsuitableWord) { try InstructionPrompt.clean("Draw a picture of a cat.").get() }
-        #expect(throws: InstructionPrompt.Rejection.unsuitableWord) { try InstructionPrompt.clean("Please go to the website and summarise it.").get() }
+        #expect(throws: InstructionPrompt.Rejection.unsuitableWord) {
+            try InstructionPrompt.clean("Please go to the website and summarise it.").get()
+        }
         #expect(throws: InstructionPrompt.Rejection.leadingPunctuation) { try InstructionPrompt.clean("- List three fruits.").get() }
         #expect(throws: InstructionPrompt.Rejection.nonASCIIStart) { try InstructionPrompt.clean("Éxplain gravity simply.").get() }
         // whole words only: "mapping" and "profile" are fine

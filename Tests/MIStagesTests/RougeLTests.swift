@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import MIStages
 import MIStream
+import Testing
 
 let fixtureDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
 

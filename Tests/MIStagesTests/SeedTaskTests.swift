@@ -1,6 +1,6 @@
-import Testing
 import MIStages
 import MIStream
+import Testing
 
 /// Seed tasks shown to the teacher keep their input (30 of the 74 bundled seeds have one).
 @Suite struct SeedTaskTests {

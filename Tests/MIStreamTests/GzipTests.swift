@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import MIStream
+import Testing
 
 @Suite struct GzipTests {
     let lines = "{\"a\":1}\n{\"a\":2}\n"
@@ -47,7 +47,8 @@ import MIStream
             let p = dir.write("cut\(cut).gz", Array(gz[..<cut]))
             let (records, error, _) = readAll([p])
             guard case let .corruptStream(_, message, complete)? = error else {
-                Issue.record("cut at \(cut): expected corruptStream, got \(String(describing: error))"); continue
+                Issue.record("cut at \(cut): expected corruptStream, got \(String(describing: error))")
+                continue
             }
             #expect(message.contains("truncated"))
             #expect(complete == records.count)

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import MIStream
+import Testing
 
 @Suite struct JSONLWriterTests {
     @Test func outputAppearsOnlyOnCommit() throws {

@@ -1,5 +1,5 @@
-import Testing
 import MIStream
+import Testing
 
 @Suite struct JSONParserTests {
     func parse(_ bytes: [UInt8]) -> Result<JSONValue, JSONParser.Failure> {
@@ -38,7 +38,10 @@ import MIStream
     }
 
     @Test func keyOrderIsKept() throws {
-        guard case let .object(o) = try JSONParser().parse(#"{"z":1,"a":2,"m":3}"#) else { Issue.record("not an object"); return }
+        guard case let .object(o) = try JSONParser().parse(#"{"z":1,"a":2,"m":3}"#) else {
+            Issue.record("not an object")
+            return
+        }
         #expect(o.keys == ["z", "a", "m"])
         #expect(JSONWriter.string(.object(o)) == #"{"z":1,"a":2,"m":3}"#)
     }
@@ -52,11 +55,11 @@ import MIStream
     }
 
     @Test func rejectsInvalidUTF8() {
-        rejects([0x22, 0xFF, 0x22], "invalid UTF-8")             // not a lead byte
-        rejects([0x22, 0xC0, 0xAF, 0x22], "invalid UTF-8")       // overlong '/'
+        rejects([0x22, 0xFF, 0x22], "invalid UTF-8") // not a lead byte
+        rejects([0x22, 0xC0, 0xAF, 0x22], "invalid UTF-8") // overlong '/'
         rejects([0x22, 0xED, 0xA0, 0x80, 0x22], "invalid UTF-8") // UTF-16 surrogate encoded
         rejects([0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], "invalid UTF-8") // above U+10FFFF
-        rejects([0x22, 0xE4, 0xB8, 0x22], "invalid UTF-8")       // truncated sequence
+        rejects([0x22, 0xE4, 0xB8, 0x22], "invalid UTF-8") // truncated sequence
     }
 
     @Test func rejectsMalformedJSON() {

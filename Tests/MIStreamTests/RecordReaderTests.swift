@@ -1,5 +1,5 @@
-import Testing
 import MIStream
+import Testing
 
 @Suite struct RecordReaderTests {
     @Test func acceptsCRLFAndBOMAtStart() throws {
@@ -10,7 +10,10 @@ import MIStream
         #expect(records.count == 2)
         // a BOM anywhere else is an error
         let q = dir.write("y.jsonl", Array("{\"a\":1}\n".utf8) + [0xEF, 0xBB, 0xBF] + Array("{\"a\":2}\n".utf8))
-        guard case let .badRecord(loc, _)? = readAll([q]).error else { Issue.record("BOM on line 2 accepted"); return }
+        guard case let .badRecord(loc, _)? = readAll([q]).error else {
+            Issue.record("BOM on line 2 accepted")
+            return
+        }
         #expect(loc.line == 2)
     }
 
@@ -34,7 +37,10 @@ import MIStream
     @Test func errorNamesFileLineAndOffset() {
         let dir = TempDir()
         let p = dir.write("e.jsonl", "{\"a\":1}\n{\"a\":2}\n{\"a\" 3}\n")
-        guard case let .badRecord(loc, message)? = readAll([p]).error else { Issue.record("accepted"); return }
+        guard case let .badRecord(loc, message)? = readAll([p]).error else {
+            Issue.record("accepted")
+            return
+        }
         #expect(loc == RecordLocation(source: p, line: 3, offset: 16 + 5))
         #expect(message.contains("expected ':'"))
         #expect(StreamError.badRecord(loc, message: message).description.hasPrefix("\(p):3: byte 21: "))
@@ -51,7 +57,10 @@ import MIStream
         let p = dir.write("l.jsonl", "{\"a\":1}\n\(long)\n{\"a\":2}\n")
         var options = ReadOptions()
         options.maxLineBytes = 1000
-        guard case let .badRecord(loc, message)? = readAll([p], options: options).error else { Issue.record("long line accepted"); return }
+        guard case let .badRecord(loc, message)? = readAll([p], options: options).error else {
+            Issue.record("long line accepted")
+            return
+        }
         #expect(loc.line == 2)
         #expect(message.contains("exceeds the limit"))
         // diverted, the records around it are intact
@@ -75,7 +84,10 @@ import MIStream
         let lines = LineReader(source: source, maxLineBytes: 1 << 20, chunkSize: 7)
         var n = 0
         while let line = try lines.next() {
-            guard case let .text(bytes, terminated) = line else { Issue.record("too long"); return }
+            guard case let .text(bytes, terminated) = line else {
+                Issue.record("too long")
+                return
+            }
             #expect(terminated)
             let v = try JSONParser().parse(bytes)
             guard case let .object(o) = v else { return }
@@ -114,6 +126,9 @@ import MIStream
         #expect(try letters[1].string("error").contains("invalid UTF-8"))
         // the limit stops the run
         let strict = BadRecordPolicy(deadLetterPath: dir.path("dead2.jsonl"), maxBadRecords: 1)
-        guard case .tooManyBadRecords? = readAll([p], policy: strict).error else { Issue.record("limit ignored"); return }
+        guard case .tooManyBadRecords? = readAll([p], policy: strict).error else {
+            Issue.record("limit ignored")
+            return
+        }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import MISchemas
-import Testing
 import MIStream
+import Testing
 
 @Suite struct SchemaTests {
     func lines(_ name: String) throws -> [JSONObject] {
@@ -52,7 +52,7 @@ import MIStream
     }
 
     @Test func keywordSemantics() throws {
-        #expect(try check(#"{"type":"integer"}"#, "3.0") == nil)           // 3.0 is an integer in JSON Schema
+        #expect(try check(#"{"type":"integer"}"#, "3.0") == nil) // 3.0 is an integer in JSON Schema
         #expect(try check(#"{"type":"integer"}"#, "3.5") != nil)
         #expect(try check(#"{"type":"number"}"#, "3") == nil)
         #expect(try check(#"{"type":["string","null"]}"#, "null") == nil)

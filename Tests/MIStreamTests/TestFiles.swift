@@ -45,7 +45,9 @@ final class CollectingSink: ByteSink {
 }
 
 /// Reads every record of `paths`, returning the objects or the error that stopped the read.
-func readAll(_ paths: [String], options: ReadOptions = ReadOptions(), policy: BadRecordPolicy = .failFast()) -> (records: [JSONObject], error: StreamError?, reader: RecordReader) {
+func readAll(_ paths: [String], options: ReadOptions = ReadOptions(), policy: BadRecordPolicy = .failFast()) -> (
+    records: [JSONObject], error: StreamError?, reader: RecordReader
+) {
     let reader = RecordReader(paths: paths, options: options, badRecords: policy)
     var out: [JSONObject] = []
     do {

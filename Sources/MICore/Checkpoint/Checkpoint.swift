@@ -1,6 +1,7 @@
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A checkpoint of this project: a Hugging Face directory (config.json, model.safetensors with
@@ -9,8 +10,10 @@ import Glibc
 /// in its metadata) and trainer_state.json (schedule position, data cursor, RNG, settings).
 /// The directory is written as DIR.partial and swapped into place only when complete.
 public enum Checkpoint {
-    public static func save(model: LlamaModel, tokenizer: BPETokenizer, chatTemplate: String?, optimizer: AdamW?,
-                            trainerState: JSONObject?, to dir: String, dtype: SafetensorsFile.DType = .f32) throws(StreamError) {
+    public static func save(
+        model: LlamaModel, tokenizer: BPETokenizer, chatTemplate: String?, optimizer: AdamW?,
+        trainerState: JSONObject?, to dir: String, dtype: SafetensorsFile.DType = .f32
+    ) throws(StreamError) {
         let staging = dir + ".partial"
         removeDirectory(staging)
         if mkdir(staging, 0o755) != 0 { throw .cannotCreate(path: staging, reason: String(cString: strerror(errno))) }
@@ -136,11 +139,17 @@ public enum Checkpoint {
 
     static func syncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 { fsync(fd); close(fd) }
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
         if let slash = path.lastIndex(of: "/") {
             let parent = slash == path.startIndex ? "/" : String(path[..<slash])
             let pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if pfd >= 0 { fsync(pfd); close(pfd) }
+            if pfd >= 0 {
+                fsync(pfd)
+                close(pfd)
+            }
         }
     }
 

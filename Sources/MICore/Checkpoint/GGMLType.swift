@@ -1,7 +1,16 @@
 /// Tensor element types of GGUF files (ggml's numbering) with their block layouts.
 public enum GGMLType: UInt32, Sendable, CaseIterable {
-    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8
-    case q4_K = 12, q5_K = 13, q6_K = 14, bf16 = 30
+    case f32 = 0
+    case f16 = 1
+    case q4_0 = 2
+    case q4_1 = 3
+    case q5_0 = 6
+    case q5_1 = 7
+    case q8_0 = 8
+    case q4_K = 12
+    case q5_K = 13
+    case q6_K = 14
+    case bf16 = 30
 
     /// Elements per block.
     public var blockElements: Int {
@@ -17,14 +26,14 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         switch self {
         case .f32: return 4
         case .f16, .bf16: return 2
-        case .q4_0: return 18   // f16 d, 16 bytes of nibbles
-        case .q4_1: return 20   // f16 d, f16 m, 16 bytes of nibbles
-        case .q5_0: return 22   // f16 d, u32 high bits, 16 bytes of nibbles
-        case .q5_1: return 24   // f16 d, f16 m, u32 high bits, 16 bytes of nibbles
-        case .q8_0: return 34   // f16 d, 32 int8
-        case .q4_K: return 144  // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
-        case .q5_K: return 176  // as Q4_K plus 32 bytes of high bits
-        case .q6_K: return 210  // 128 low nibbles, 64 high 2-bit pairs, 16 int8 scales, f16 d
+        case .q4_0: return 18 // f16 d, 16 bytes of nibbles
+        case .q4_1: return 20 // f16 d, f16 m, 16 bytes of nibbles
+        case .q5_0: return 22 // f16 d, u32 high bits, 16 bytes of nibbles
+        case .q5_1: return 24 // f16 d, f16 m, u32 high bits, 16 bytes of nibbles
+        case .q8_0: return 34 // f16 d, 32 int8
+        case .q4_K: return 144 // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
+        case .q5_K: return 176 // as Q4_K plus 32 bytes of high bits
+        case .q6_K: return 210 // 128 low nibbles, 64 high 2-bit pairs, 16 int8 scales, f16 d
         }
     }
 

@@ -68,12 +68,16 @@ public final class GGUFFile: @unchecked Sendable {
             let at = r.offset
             let name = try r.string()
             let nDims = Int(try r.u32())
-            guard (1...4).contains(nDims) else { throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': \(nDims) dimensions (1...4 allowed)") }
+            guard (1...4).contains(nDims) else {
+                throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': \(nDims) dimensions (1...4 allowed)")
+            }
             var dims: [Int] = []
             var elements = 1
             for _ in 0..<nDims {
                 let d = try r.u64()
-                guard d > 0, d < UInt64(Int.max) else { throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': invalid dimension \(d)") }
+                guard d > 0, d < UInt64(Int.max) else {
+                    throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': invalid dimension \(d)")
+                }
                 let (e, overflow) = elements.multipliedReportingOverflow(by: Int(d))
                 guard !overflow else { throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': element count overflows") }
                 elements = e
@@ -84,7 +88,9 @@ public final class GGUFFile: @unchecked Sendable {
                 throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': unsupported ggml type \(rawType)")
             }
             guard dims[0] % type.blockElements == 0, let size = type.byteCount(elements: elements) else {
-                throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': first dimension \(dims[0]) is not a multiple of the \(type.name) block size \(type.blockElements)")
+                throw GGUFError.malformed(
+                    path: path, offset: at,
+                    "tensor '\(name)': first dimension \(dims[0]) is not a multiple of the \(type.name) block size \(type.blockElements)")
             }
             let offset = try r.u64()
             guard offset < UInt64(Int.max), Int(offset) % alignment == 0 else {
@@ -100,7 +106,9 @@ public final class GGUFFile: @unchecked Sendable {
         // Tensors must lie inside the data section and must not overlap.
         var end = 0
         for t in infos.sorted(by: { $0.offset < $1.offset }) {
-            guard t.offset >= end else { throw GGUFError.malformed(path: path, offset: start + t.offset, "tensor '\(t.name)' overlaps the previous tensor") }
+            guard t.offset >= end else {
+                throw GGUFError.malformed(path: path, offset: start + t.offset, "tensor '\(t.name)' overlaps the previous tensor")
+            }
             let (e, o) = t.offset.addingReportingOverflow(t.byteCount)
             guard !o, e <= dataBytes else {
                 throw GGUFError.malformed(path: path, offset: start + t.offset, "tensor '\(t.name)' extends past the end of the file (truncated?)")
@@ -219,7 +227,9 @@ struct ByteCursor {
     mutating func string() throws(GGUFError) -> String {
         let at = offset
         let n = try u64()
-        guard n <= UInt64(GGUFFile.maxStringBytes) else { throw GGUFError.malformed(path: path, offset: at, "string length \(n) over the 64 MiB limit") }
+        guard n <= UInt64(GGUFFile.maxStringBytes) else {
+            throw GGUFError.malformed(path: path, offset: at, "string length \(n) over the 64 MiB limit")
+        }
         guard Int(n) <= remaining else { throw truncated("a string") }
         let raw = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + Int(n))])
         guard UTF8Check.firstInvalidByte(raw) == nil else { throw GGUFError.malformed(path: path, offset: at, "string is not valid UTF-8") }

@@ -1,6 +1,7 @@
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Exports a model as a GGUF v3 file that llama.cpp-family tools run: llama.cpp's tensor names
@@ -47,8 +48,10 @@ public enum GGUFWriter {
         return kv
     }
 
-    public static func write(model: LlamaModel, tokenizer: BPETokenizer, chatTemplate: String?, name: String,
-                             format: Format, to path: String) throws(StreamError) {
+    public static func write(
+        model: LlamaModel, tokenizer: BPETokenizer, chatTemplate: String?, name: String,
+        format: Format, to path: String
+    ) throws(StreamError) {
         let c = model.config, P = model.parameters
         if case .llama3? = c.ropeScaling {
             // llama.cpp stores this scaling as a rope_freqs tensor, which this writer does not produce.
@@ -72,20 +75,41 @@ public enum GGUFWriter {
         var out: [UInt8] = Array("GGUF".utf8)
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-        func str(_ s: String) { u64(UInt64(s.utf8.count)); out.append(contentsOf: s.utf8) }
+        func str(_ s: String) {
+            u64(UInt64(s.utf8.count))
+            out.append(contentsOf: s.utf8)
+        }
         u32(3)
         u64(UInt64(tensors.count))
         u64(UInt64(kv.count))
         for (key, value) in kv {
             str(key)
             switch value {
-            case let .u32(v): u32(4); u32(v)
-            case let .i32(v): u32(5); u32(UInt32(bitPattern: v))
-            case let .f32(v): u32(6); u32(v.bitPattern)
-            case let .bool(v): u32(7); out.append(v ? 1 : 0)
-            case let .string(v): u32(8); str(v)
-            case let .strings(vs): u32(9); u32(8); u64(UInt64(vs.count)); for v in vs { str(v) }
-            case let .i32s(vs): u32(9); u32(5); u64(UInt64(vs.count)); for v in vs { u32(UInt32(bitPattern: v)) }
+            case let .u32(v):
+                u32(4)
+                u32(v)
+            case let .i32(v):
+                u32(5)
+                u32(UInt32(bitPattern: v))
+            case let .f32(v):
+                u32(6)
+                u32(v.bitPattern)
+            case let .bool(v):
+                u32(7)
+                out.append(v ? 1 : 0)
+            case let .string(v):
+                u32(8)
+                str(v)
+            case let .strings(vs):
+                u32(9)
+                u32(8)
+                u64(UInt64(vs.count))
+                for v in vs { str(v) }
+            case let .i32s(vs):
+                u32(9)
+                u32(5)
+                u64(UInt64(vs.count))
+                for v in vs { u32(UInt32(bitPattern: v)) }
             }
         }
         var offset = 0
@@ -134,7 +158,11 @@ public enum GGUFWriter {
             values.withUnsafeBytes { out.append(contentsOf: $0) }
         case .f16:
             out.reserveCapacity(values.count * 2)
-            for v in values { let b = Float16(v).bitPattern; out.append(UInt8(b & 0xFF)); out.append(UInt8(b >> 8)) }
+            for v in values {
+                let b = Float16(v).bitPattern
+                out.append(UInt8(b & 0xFF))
+                out.append(UInt8(b >> 8))
+            }
         default:
             // Q8_0 as ggml quantises it: d = max|x| / 127 per block of 32, q = round(x / d).
             out.reserveCapacity(values.count / 32 * 34)

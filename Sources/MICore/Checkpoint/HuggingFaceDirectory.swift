@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import MIStream
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A Hugging Face model directory: config.json, model.safetensors (or shards listed in
 /// model.safetensors.index.json), tokenizer.json and tokenizer_config.json.
@@ -19,7 +20,9 @@ public struct HuggingFaceDirectory {
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw .cannotOpen(path) }
         do {
-            guard case let .object(o) = try JSONParser(maxDepth: 64).parse(file.bytes) else { throw CheckpointError.malformed(path, "not a JSON object") }
+            guard case let .object(o) = try JSONParser(maxDepth: 64).parse(file.bytes) else {
+                throw CheckpointError.malformed(path, "not a JSON object")
+            }
             return o
         } catch let e as JSONParser.Failure {
             throw .malformed(path, "\(e.message) at byte \(e.offset)")
@@ -159,9 +162,10 @@ extension LlamaConfig {
             switch kind {
             case "linear": ropeScaling = .linear(factor: factor)
             case "llama3":
-                ropeScaling = .llama3(factor: factor, lowFrequencyFactor: (try? rs.double("low_freq_factor")) ?? 1,
-                                      highFrequencyFactor: (try? rs.double("high_freq_factor")) ?? 4,
-                                      originalContext: (try? rs.int("original_max_position_embeddings")) ?? 8192)
+                ropeScaling = .llama3(
+                    factor: factor, lowFrequencyFactor: (try? rs.double("low_freq_factor")) ?? 1,
+                    highFrequencyFactor: (try? rs.double("high_freq_factor")) ?? 4,
+                    originalContext: (try? rs.int("original_max_position_embeddings")) ?? 8192)
             case "default": break
             default: throw .unsupported(path, "rope_scaling type '\(kind)'")
             }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A read-only memory map of a whole file. Tensor data is used in place, never copied whole.
@@ -10,7 +10,9 @@ public final class MappedFile: @unchecked Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case cannotOpen(String, String)
         public var description: String {
-            switch self { case let .cannotOpen(p, why): return "\(p): cannot open: \(why)" }
+            switch self {
+            case let .cannotOpen(p, why): return "\(p): cannot open: \(why)"
+            }
         }
     }
 

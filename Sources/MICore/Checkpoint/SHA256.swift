@@ -23,9 +23,15 @@ public struct SHA256 {
             let take = min(64 - buffer.count, data.count)
             buffer.append(contentsOf: data[0..<take])
             i = take
-            if buffer.count == 64 { buffer.withUnsafeBytes { block($0.baseAddress!) }; buffer.removeAll() }
+            if buffer.count == 64 {
+                buffer.withUnsafeBytes { block($0.baseAddress!) }
+                buffer.removeAll()
+            }
         }
-        while i + 64 <= data.count { block(data.baseAddress! + i); i += 64 }
+        while i + 64 <= data.count {
+            block(data.baseAddress! + i)
+            i += 64
+        }
         if i < data.count { buffer.append(contentsOf: data[i...]) }
     }
 
@@ -53,9 +59,23 @@ public struct SHA256 {
         for t in 0..<64 {
             let t1 = hh &+ (e.rotr(6) ^ e.rotr(11) ^ e.rotr(25)) &+ ((e & f) ^ (~e & g)) &+ Self.k[t] &+ w[t]
             let t2 = (a.rotr(2) ^ a.rotr(13) ^ a.rotr(22)) &+ ((a & b) ^ (a & c) ^ (b & c))
-            hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
+            hh = g
+            g = f
+            f = e
+            e = d &+ t1
+            d = c
+            c = b
+            b = a
+            a = t1 &+ t2
         }
-        h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
+        h[0] &+= a
+        h[1] &+= b
+        h[2] &+= c
+        h[3] &+= d
+        h[4] &+= e
+        h[5] &+= f
+        h[6] &+= g
+        h[7] &+= hh
     }
 
     /// SHA-256 of a whole file, read through its memory map.
@@ -67,10 +87,10 @@ public struct SHA256 {
     }
 }
 
-private extension UInt32 {
-    @inline(__always) func rotr(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
+extension UInt32 {
+    @inline(__always) fileprivate func rotr(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
 }
 
-private extension String {
-    func leftPadded(to n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
+extension String {
+    fileprivate func leftPadded(to n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
 }

@@ -7,7 +7,9 @@ import MIStream
 /// the data exactly. Pickle-based formats are never read.
 public final class SafetensorsFile: @unchecked Sendable {
     public enum DType: String, Sendable {
-        case f32 = "F32", f16 = "F16", bf16 = "BF16"
+        case f32 = "F32"
+        case f16 = "F16"
+        case bf16 = "BF16"
         public var size: Int { self == .f32 ? 4 : 2 }
     }
 
@@ -73,7 +75,8 @@ public final class SafetensorsFile: @unchecked Sendable {
                 shape.append(d)
             }
             guard offsets.count == 2, case let .number(b) = offsets[0], case let .number(e) = offsets[1],
-                  let begin = b.int, let end = e.int, begin >= 0, end >= begin else {
+                let begin = b.int, let end = e.int, begin >= 0, end >= begin
+            else {
                 throw fail("tensor '\(m.key)': invalid data_offsets")
             }
             let (size, o) = count.multipliedReportingOverflow(by: dtype.size)
@@ -91,7 +94,9 @@ public final class SafetensorsFile: @unchecked Sendable {
             cursor = t.end
         }
         guard cursor == bytes.count - dataStart else {
-            throw fail(cursor > bytes.count - dataStart ? "tensor data runs past the end of the file (truncated?)" : "\(bytes.count - dataStart - cursor) bytes after the last tensor")
+            throw fail(
+                cursor > bytes.count - dataStart
+                    ? "tensor data runs past the end of the file (truncated?)" : "\(bytes.count - dataStart - cursor) bytes after the last tensor")
         }
         self.tensors = tensors
         self.metadata = metadata

@@ -1,6 +1,7 @@
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes a safetensors file (F32 or BF16) whose tensors come from float buffers; the file is
@@ -18,7 +19,9 @@ public enum SafetensorsWriter {
         var count: Int { shape.reduce(1, *) }
     }
 
-    public static func write(_ items: [Item], to path: String, dtype: SafetensorsFile.DType = .f32, metadata: [String: String] = [:]) throws(StreamError) {
+    public static func write(_ items: [Item], to path: String, dtype: SafetensorsFile.DType = .f32, metadata: [String: String] = [:])
+        throws(StreamError)
+    {
         precondition(dtype != .f16, "F16 output is not offered")
         var header = JSONObject()
         if !metadata.isEmpty {
@@ -59,7 +62,8 @@ public enum SafetensorsWriter {
                     let n = min(item.count - i, chunk.count / 2)
                     for k in 0..<n {
                         let bits = item.data[i + k].bitPattern
-                        let rounded = item.data[i + k].isNaN ? UInt16(0x7FC0) : UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+                        let rounded =
+                            item.data[i + k].isNaN ? UInt16(0x7FC0) : UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
                         chunk[2 * k] = UInt8(rounded & 0xFF)
                         chunk[2 * k + 1] = UInt8(rounded >> 8)
                     }

@@ -154,7 +154,10 @@ public final class Generator {
             let hidden = model.forward(segments, cache: cache)
             var rows: [Int] = []
             var row = 0
-            for s in segments { row += s.tokens.count; rows.append(row - 1) }
+            for s in segments {
+                row += s.tokens.count
+                rows.append(row - 1)
+            }
             let logits = model.logits(hidden, rows: rows)
             var finished: [(Int, GenerationResult)] = []
             for (i, slot) in running.enumerated() {

@@ -102,7 +102,10 @@ struct Sampler {
             var keep = candidates.count
             for (i, c) in candidates.enumerated() {
                 cumulative += Double(c.1) / total
-                if cumulative >= wantMass { keep = i + 1; break }
+                if cumulative >= wantMass {
+                    keep = i + 1
+                    break
+                }
             }
             candidates.removeLast(candidates.count - keep)
         }

@@ -47,8 +47,10 @@ public struct Linear: @unchecked Sendable {
     }
 
     /// y[m, outputs] (+)= x[m, inputs] · Wᵀ (+ b), rows ldx and ldy apart.
-    public func forward(_ x: UnsafePointer<Float>, ldx: Int? = nil, _ y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
-                        rows m: Int, accumulate: Bool = false) {
+    public func forward(
+        _ x: UnsafePointer<Float>, ldx: Int? = nil, _ y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+        rows m: Int, accumulate: Bool = false
+    ) {
         let ldx = ldx ?? inputs, ldy = ldy ?? outputs
         if case let .blocks(parts) = storage, m <= Self.blockRowsLimit {
             var row = 0
@@ -71,9 +73,11 @@ public struct Linear: @unchecked Sendable {
     /// Backward of `forward` (y = x·Wᵀ + b), from dy[m, outputs]:
     /// dW += dyᵀ·x and db += Σ_rows dy into `gradients` (laid out like the parameters), and
     /// dx[m, inputs] (+)= dy·W when `dx` is given. Always on the f32 weight.
-    public func backward(_ dy: UnsafePointer<Float>, ldy: Int? = nil, x: UnsafePointer<Float>, ldx: Int? = nil,
-                         dx: UnsafeMutablePointer<Float>?, lddx: Int? = nil, rows m: Int, accumulateDx: Bool = false,
-                         gradients: UnsafeMutablePointer<Float>) {
+    public func backward(
+        _ dy: UnsafePointer<Float>, ldy: Int? = nil, x: UnsafePointer<Float>, ldx: Int? = nil,
+        dx: UnsafeMutablePointer<Float>?, lddx: Int? = nil, rows m: Int, accumulateDx: Bool = false,
+        gradients: UnsafeMutablePointer<Float>
+    ) {
         let ldy = ldy ?? outputs, ldx = ldx ?? inputs
         BLAS.matmulTA(dy, x, gradients + weight, m: outputs, n: inputs, k: m, lda: ldy, ldb: ldx, ldc: inputs, accumulate: true)
         if let bias {
@@ -84,8 +88,9 @@ public struct Linear: @unchecked Sendable {
             }
         }
         if let dx {
-            BLAS.matmul(dy, parameters.pointer(weight), dx, m: m, n: inputs, k: outputs, lda: ldy, ldc: lddx ?? inputs,
-                        accumulate: accumulateDx)
+            BLAS.matmul(
+                dy, parameters.pointer(weight), dx, m: m, n: inputs, k: outputs, lda: ldy, ldc: lddx ?? inputs,
+                accumulate: accumulateDx)
         }
     }
 }

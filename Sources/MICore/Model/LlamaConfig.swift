@@ -47,9 +47,11 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     public var kvDim: Int { numKeyValueHeads * headDim }
     public var qkvDim: Int { qDim + 2 * kvDim }
 
-    public init(architecture: String, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
-                numKeyValueHeads: Int, vocabSize: Int, maxPositionEmbeddings: Int, rmsNormEps: Double, ropeTheta: Double,
-                tieWordEmbeddings: Bool, ropeScaling: RopeScaling?, padTokenId: Int? = nil) {
+    public init(
+        architecture: String, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
+        numKeyValueHeads: Int, vocabSize: Int, maxPositionEmbeddings: Int, rmsNormEps: Double, ropeTheta: Double,
+        tieWordEmbeddings: Bool, ropeScaling: RopeScaling?, padTokenId: Int? = nil
+    ) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -87,12 +89,19 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         hiddenSize = try int("embedding_length", max: Self.limits.hidden)
         intermediateSize = try int("feed_forward_length", max: Self.limits.hidden * 8)
         numAttentionHeads = try int("attention.head_count", max: Self.limits.heads)
-        numKeyValueHeads = gguf.metadata["\(arch).attention.head_count_kv"] == nil ? numAttentionHeads : try int("attention.head_count_kv", max: Self.limits.heads)
+        numKeyValueHeads =
+            gguf.metadata["\(arch).attention.head_count_kv"] == nil ? numAttentionHeads : try int("attention.head_count_kv", max: Self.limits.heads)
         maxPositionEmbeddings = try int("context_length", max: 1 << 24)
         rmsNormEps = gguf.double("\(arch).attention.layer_norm_rms_epsilon") ?? 1e-5
         ropeTheta = gguf.double("\(arch).rope.freq_base") ?? 10000
         let tokens = gguf.metadata["tokenizer.ggml.tokens"]?.array?.count
-        if let v = gguf.int("\(arch).vocab_size") { vocabSize = v } else if let tokens { vocabSize = tokens } else { throw fail("no vocabulary size") }
+        if let v = gguf.int("\(arch).vocab_size") {
+            vocabSize = v
+        } else if let tokens {
+            vocabSize = tokens
+        } else {
+            throw fail("no vocabulary size")
+        }
         guard vocabSize > 0, vocabSize <= Self.limits.vocab else { throw fail("vocabulary size \(vocabSize) is out of range") }
         if let tokens, tokens != vocabSize { throw fail("tokenizer.ggml.tokens has \(tokens) entries, vocabulary size is \(vocabSize)") }
         guard hiddenSize % numAttentionHeads == 0, numAttentionHeads % numKeyValueHeads == 0 else {

@@ -1,6 +1,5 @@
 import CSupport
 
-
 /// A Llama-family transformer in f32 on OpenBLAS.
 ///
 /// Who owns what: `LlamaParameters` owns every weight in one flat f32 buffer (Hugging Face names
@@ -33,8 +32,9 @@ public final class LlamaModel: @unchecked Sendable {
         config = parameters.config
         self.parameters = parameters
         rope = RoPE(headDim: parameters.config.headDim, theta: parameters.config.ropeTheta, scaling: parameters.config.ropeScaling)
-        head = Linear(parameters: parameters, weight: parameters.head, outputs: parameters.config.vocabSize,
-                      inputs: parameters.config.hiddenSize)
+        head = Linear(
+            parameters: parameters, weight: parameters.head, outputs: parameters.config.vocabSize,
+            inputs: parameters.config.hiddenSize)
         buildLayers()
     }
 
@@ -47,8 +47,9 @@ public final class LlamaModel: @unchecked Sendable {
         blocks = P.layers.map { L in
             TransformerBlock(
                 attentionNorm: L.attnNorm,
-                attention: Attention(qkv: linear(L.q, c.qkvDim, d, parts: [L.q, L.k, L.v]), o: linear(L.o, d, c.qDim, parts: [L.o]),
-                                     heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim),
+                attention: Attention(
+                    qkv: linear(L.q, c.qkvDim, d, parts: [L.q, L.k, L.v]), o: linear(L.o, d, c.qDim, parts: [L.o]),
+                    heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim),
                 mlpNorm: L.mlpNorm,
                 mlp: MLP(gateUp: linear(L.gate, 2 * f, d, parts: [L.gate, L.up]), down: linear(L.down, d, f, parts: [L.down])),
                 parameters: P)
@@ -71,8 +72,9 @@ public final class LlamaModel: @unchecked Sendable {
         for s in segments {
             precondition(cache.lengths[s.slot] + s.tokens.count <= cache.capacity, "KV cache slot \(s.slot) is full")
         }
-        let layout = StepLayout(counts: segments.map(\.tokens.count), offsets: segments.map { cache.lengths[$0.slot] },
-                                slots: segments.map(\.slot))
+        let layout = StepLayout(
+            counts: segments.map(\.tokens.count), offsets: segments.map { cache.lengths[$0.slot] },
+            slots: segments.map(\.slot))
         let run = run(segments.map(\.tokens), layout: layout, cache: cache, keep: nil)
         for s in segments { cache.lengths[s.slot] += s.tokens.count }
         return run.hidden
@@ -99,7 +101,8 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Embedding, blocks and final norm for one step, shared by inference and training.
     private func run(_ tokens: [[Int32]], layout: StepLayout, cache: KVCache?, keep: [LayerActivations]?)
-        -> (residual: FloatBuffer, inverseRMS: FloatBuffer, hidden: FloatBuffer) {
+        -> (residual: FloatBuffer, inverseRMS: FloatBuffer, hidden: FloatBuffer)
+    {
         let d = config.hiddenSize, T = layout.total, P = parameters
         rope.reserve(layout.end)
         let x = FloatBuffer(count: T * d, zeroed: false)
@@ -113,8 +116,9 @@ public final class LlamaModel: @unchecked Sendable {
             block.forward(x.pointer, work: work, keep: keep?[li], layout: layout, rope: rope, cache: cache, layer: li)
         }
         let inverseRMS = FloatBuffer(count: T, zeroed: false)
-        RMSNorm.forward(x.pointer, P.pointer(P.finalNorm), work.xn.pointer, rows: T, dim: d, eps: Float(config.rmsNormEps),
-                        inverseRMS: inverseRMS.pointer)
+        RMSNorm.forward(
+            x.pointer, P.pointer(P.finalNorm), work.xn.pointer, rows: T, dim: d, eps: Float(config.rmsNormEps),
+            inverseRMS: inverseRMS.pointer)
         return (x, inverseRMS, work.xn)
     }
 

@@ -39,16 +39,17 @@ public final class LlamaParameters: @unchecked Sendable {
         var ls: [Layer] = []
         for i in 0..<c.numHiddenLayers {
             let p = "model.layers.\(i)."
-            ls.append(Layer(
-                attnNorm: add(p + "input_layernorm.weight", [d]),
-                q: add(p + "self_attn.q_proj.weight", [c.numAttentionHeads * hd, d]),
-                k: add(p + "self_attn.k_proj.weight", [c.numKeyValueHeads * hd, d]),
-                v: add(p + "self_attn.v_proj.weight", [c.numKeyValueHeads * hd, d]),
-                o: add(p + "self_attn.o_proj.weight", [d, c.numAttentionHeads * hd]),
-                mlpNorm: add(p + "post_attention_layernorm.weight", [d]),
-                gate: add(p + "mlp.gate_proj.weight", [c.intermediateSize, d]),
-                up: add(p + "mlp.up_proj.weight", [c.intermediateSize, d]),
-                down: add(p + "mlp.down_proj.weight", [d, c.intermediateSize])))
+            ls.append(
+                Layer(
+                    attnNorm: add(p + "input_layernorm.weight", [d]),
+                    q: add(p + "self_attn.q_proj.weight", [c.numAttentionHeads * hd, d]),
+                    k: add(p + "self_attn.k_proj.weight", [c.numKeyValueHeads * hd, d]),
+                    v: add(p + "self_attn.v_proj.weight", [c.numKeyValueHeads * hd, d]),
+                    o: add(p + "self_attn.o_proj.weight", [d, c.numAttentionHeads * hd]),
+                    mlpNorm: add(p + "post_attention_layernorm.weight", [d]),
+                    gate: add(p + "mlp.gate_proj.weight", [c.intermediateSize, d]),
+                    up: add(p + "mlp.up_proj.weight", [c.intermediateSize, d]),
+                    down: add(p + "mlp.down_proj.weight", [d, c.intermediateSize])))
         }
         layers = ls
         finalNorm = add("model.norm.weight", [d])

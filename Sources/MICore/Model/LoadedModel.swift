@@ -1,6 +1,7 @@
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A model ready to run: weights, tokenizer and chat format, from a GGUF file.
@@ -12,7 +13,8 @@ public final class LoadedModel: @unchecked Sendable {
     /// SHA-256 of the weights file (the .gguf, or model.safetensors / the index of a directory),
     /// computed on first use: records name the exact model that made them.
     public lazy var sha256: String = {
-        let file = HuggingFaceDirectory.isDirectory(path)
+        let file =
+            HuggingFaceDirectory.isDirectory(path)
             ? ["/model.safetensors", "/model.safetensors.index.json"].map { path + $0 }.first { access($0, R_OK) == 0 } ?? path
             : path
         return (try? SHA256.file(file)) ?? String(repeating: "0", count: 64)

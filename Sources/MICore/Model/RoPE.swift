@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Rotary position embedding in Hugging Face's "rotate half" layout: within a head, element i
@@ -71,4 +71,3 @@ struct RoPE {
         }
     }
 }
-

@@ -49,13 +49,13 @@ struct Workspace {
 /// the SwiGLU output are cheap to recompute and are not kept, which keeps a 256-token step of the
 /// default model under 2.5 GB with the optimizer state.
 final class LayerActivations {
-    let x: FloatBuffer        // block input (residual stream) [T, d]
-    let r1: FloatBuffer       // 1/rms of x [T]
-    let qkv: FloatBuffer      // q, k after RoPE and v [T, qkvDim]
-    let att: FloatBuffer      // attention output before Wo [T, qDim]
-    let h: FloatBuffer        // residual after attention [T, d]
-    let r2: FloatBuffer       // 1/rms of h [T]
-    let gateUp: FloatBuffer   // [T, 2f]
+    let x: FloatBuffer // block input (residual stream) [T, d]
+    let r1: FloatBuffer // 1/rms of x [T]
+    let qkv: FloatBuffer // q, k after RoPE and v [T, qkvDim]
+    let att: FloatBuffer // attention output before Wo [T, qDim]
+    let h: FloatBuffer // residual after attention [T, d]
+    let r2: FloatBuffer // 1/rms of h [T]
+    let gateUp: FloatBuffer // [T, 2f]
     init(rows T: Int, config c: LlamaConfig) {
         x = FloatBuffer(count: T * c.hiddenSize, zeroed: false)
         r1 = FloatBuffer(count: T, zeroed: false)
@@ -97,8 +97,10 @@ struct Attention {
 
     /// xn: [T, d] → qkv: [T, qkvDim] (q and k after RoPE), att: [T, qDim]; x: [T, d] += Wo·att.
     /// With a cache, keys and values are appended to each sequence's slot and read from there.
-    func forward(xn: UnsafePointer<Float>, qkv qkvOut: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>,
-                 x: UnsafeMutablePointer<Float>, layout: StepLayout, rope: RoPE, cache: KVCache?, layer: Int) {
+    func forward(
+        xn: UnsafePointer<Float>, qkv qkvOut: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>,
+        x: UnsafeMutablePointer<Float>, layout: StepLayout, rope: RoPE, cache: KVCache?, layer: Int
+    ) {
         let T = layout.total, hd = headDim
         qkv.forward(xn, qkvOut, rows: T)
         for r in 0..<T {
@@ -118,8 +120,10 @@ struct Attention {
         func keysValues(_ si: Int, _ kvh: Int) -> (UnsafePointer<Float>, UnsafePointer<Float>, Int) {
             if let cache {
                 let slot = layout.slots[si]
-                return (UnsafePointer(cache.keyRow(layer: layer, slot: slot, position: 0) + kvh * hd),
-                        UnsafePointer(cache.valueRow(layer: layer, slot: slot, position: 0) + kvh * hd), kvDim)
+                return (
+                    UnsafePointer(cache.keyRow(layer: layer, slot: slot, position: 0) + kvh * hd),
+                    UnsafePointer(cache.valueRow(layer: layer, slot: slot, position: 0) + kvh * hd), kvDim
+                )
             }
             let base = UnsafePointer(qkvOut + layout.starts[si] * qkvDim + qDim + kvh * hd)
             return (base, base + kvDim, qkvDim)
@@ -132,8 +136,9 @@ struct Attention {
                 let scratch = FloatBuffer(count: layout.end, zeroed: false)
                 for job in from..<to {
                     let si = job / heads, h = job % heads, (k, v, stride) = keysValues(si, h / group)
-                    mi_attend_one(qkvOut + layout.starts[si] * qkvDim + h * hd, k, v, stride, layout.offsets[si] + 1, hd, scale,
-                                  att + layout.starts[si] * qDim + h * hd, scratch.pointer)
+                    mi_attend_one(
+                        qkvOut + layout.starts[si] * qkvDim + h * hd, k, v, stride, layout.offsets[si] + 1, hd, scale,
+                        att + layout.starts[si] * qDim + h * hd, scratch.pointer)
                 }
             }
         } else {
@@ -143,9 +148,10 @@ struct Attention {
                     let scratch = FloatBuffer(count: min(64, layout.end) * layout.end, zeroed: false)
                     for job in from..<to {
                         let si = job / heads, h = job % heads, (k, v, stride) = keysValues(si, h / group)
-                        Self.attend(query: qkvOut + layout.starts[si] * qkvDim + h * hd, queryStride: qkvDim, keys: k, values: v,
-                                    kvStride: stride, out: att + layout.starts[si] * qDim + h * hd, outStride: qDim,
-                                    p0: layout.offsets[si], n: layout.counts[si], headDim: hd, scores: scratch.pointer)
+                        Self.attend(
+                            query: qkvOut + layout.starts[si] * qkvDim + h * hd, queryStride: qkvDim, keys: k, values: v,
+                            kvStride: stride, out: att + layout.starts[si] * qDim + h * hd, outStride: qDim,
+                            p0: layout.offsets[si], n: layout.counts[si], headDim: hd, scores: scratch.pointer)
                     }
                 }
             }
@@ -155,9 +161,11 @@ struct Attention {
 
     /// Backward of `forward`, given dx = ∂L/∂(its output x) [T, d], the saved qkv and att, and xn
     /// (its input, recomputed): weight gradients into `gradients`, dXn = ∂L/∂xn [T, d].
-    func backward(dx: UnsafePointer<Float>, qkv saved: UnsafePointer<Float>, att: UnsafePointer<Float>, xn: UnsafePointer<Float>,
-                  dXn: UnsafeMutablePointer<Float>, layout: StepLayout, rope: RoPE, work w: BackwardWorkspace,
-                  gradients G: UnsafeMutablePointer<Float>) {
+    func backward(
+        dx: UnsafePointer<Float>, qkv saved: UnsafePointer<Float>, att: UnsafePointer<Float>, xn: UnsafePointer<Float>,
+        dXn: UnsafeMutablePointer<Float>, layout: StepLayout, rope: RoPE, work w: BackwardWorkspace,
+        gradients G: UnsafeMutablePointer<Float>
+    ) {
         let T = layout.total, hd = headDim, dAtt = w.dAtt.pointer, dQKV = w.dQKV.pointer
         // Inverts `o.forward(att, x, accumulate: true)`: dWo += dxᵀ·att, dAtt = dx·Wo.
         o.backward(dx, x: att, dx: dAtt, rows: T, gradients: G)
@@ -173,9 +181,10 @@ struct Attention {
                     let si = job / kvHeads, kvh = job % kvHeads, base = layout.starts[si] * qkvDim
                     for head in (kvh * group)..<((kvh + 1) * group) {
                         let q = base + head * hd, k = base + qDim + kvh * hd, v = base + qDim + kvDim + kvh * hd
-                        Self.attendBackward(dO: dAtt + layout.starts[si] * qDim + head * hd, dOStride: qDim,
-                                            q: saved + q, k: saved + k, v: saved + v, dq: dQKV + q, dk: dQKV + k, dv: dQKV + v,
-                                            stride: qkvDim, n: layout.counts[si], headDim: hd, probs: probs.pointer, dP: dP.pointer)
+                        Self.attendBackward(
+                            dO: dAtt + layout.starts[si] * qDim + head * hd, dOStride: qDim,
+                            q: saved + q, k: saved + k, v: saved + v, dq: dQKV + q, dk: dQKV + k, dv: dQKV + v,
+                            stride: qkvDim, n: layout.counts[si], headDim: hd, probs: probs.pointer, dP: dP.pointer)
                     }
                 }
             }
@@ -193,33 +202,39 @@ struct Attention {
     /// 0..<p0+n of its kv head (rows `kvStride` apart). query: [n, headDim], rows `queryStride`
     /// apart; out likewise with `outStride`; scores: scratch of min(n, 64) × (p0 + n). Queries go
     /// in blocks of 64, each against only the keys it can see, which skips most of the masked half.
-    static func attend(query: UnsafePointer<Float>, queryStride: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-                       kvStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int, p0: Int, n: Int, headDim hd: Int,
-                       scores: UnsafeMutablePointer<Float>) {
+    static func attend(
+        query: UnsafePointer<Float>, queryStride: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        kvStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int, p0: Int, n: Int, headDim hd: Int,
+        scores: UnsafeMutablePointer<Float>
+    ) {
         let block = 64
         for b0 in stride(from: 0, to: n, by: block) {
             let rows = min(block, n - b0)
             let visibleKeys = p0 + b0 + rows
             // scores[rows, keys] = q · kᵀ / √headDim; query i sees keys 0...p0+i.
-            BLAS.matmulT(query + b0 * queryStride, keys, scores, m: rows, n: visibleKeys, k: hd, lda: queryStride, ldb: kvStride,
-                         ldc: visibleKeys, alpha: 1 / Float(hd).squareRoot())
+            BLAS.matmulT(
+                query + b0 * queryStride, keys, scores, m: rows, n: visibleKeys, k: hd, lda: queryStride, ldb: kvStride,
+                ldc: visibleKeys, alpha: 1 / Float(hd).squareRoot())
             for i in 0..<rows {
                 let row = scores + i * visibleKeys
                 let visible = p0 + b0 + i + 1
                 _ = mi_softmax_inplace(row, visible)
                 if visible < visibleKeys { (row + visible).update(repeating: 0, count: visibleKeys - visible) }
             }
-            BLAS.matmul(scores, values, out + b0 * outStride, m: rows, n: hd, k: visibleKeys, lda: visibleKeys, ldb: kvStride,
-                        ldc: outStride)
+            BLAS.matmul(
+                scores, values, out + b0 * outStride, m: rows, n: hd, k: visibleKeys, lda: visibleKeys, ldb: kvStride,
+                ldc: outStride)
         }
     }
 
     /// Backward of `attend` for a sequence of n tokens from position 0 (training): from dO [n, hd],
     /// dq = ∂L/∂q (written) and dk, dv (+=). The probabilities are recomputed: P = softmax(q·kᵀ/√hd).
-    static func attendBackward(dO: UnsafePointer<Float>, dOStride: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
-                               v: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
-                               dv: UnsafeMutablePointer<Float>, stride: Int, n: Int, headDim hd: Int,
-                               probs p: UnsafeMutablePointer<Float>, dP: UnsafeMutablePointer<Float>) {
+    static func attendBackward(
+        dO: UnsafePointer<Float>, dOStride: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+        v: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
+        dv: UnsafeMutablePointer<Float>, stride: Int, n: Int, headDim hd: Int,
+        probs p: UnsafeMutablePointer<Float>, dP: UnsafeMutablePointer<Float>
+    ) {
         let scale = 1 / Float(hd).squareRoot()
         BLAS.matmulT(q, k, p, m: n, n: n, k: hd, lda: stride, ldb: stride, ldc: n, alpha: scale)
         for i in 0..<n {
@@ -252,8 +267,10 @@ struct MLP {
     var f: Int { down.inputs }
 
     /// xn: [T, d] → gateUp: [T, 2f], act: [T, f]; x: [T, d] += W_down·act.
-    func forward(xn: UnsafePointer<Float>, gateUp gu: UnsafeMutablePointer<Float>, act: UnsafeMutablePointer<Float>,
-                 x: UnsafeMutablePointer<Float>, rows T: Int) {
+    func forward(
+        xn: UnsafePointer<Float>, gateUp gu: UnsafeMutablePointer<Float>, act: UnsafeMutablePointer<Float>,
+        x: UnsafeMutablePointer<Float>, rows T: Int
+    ) {
         gateUp.forward(xn, gu, rows: T)
         Self.swiglu(gu, into: act, rows: T, f: f)
         down.forward(act, x, rows: T, accumulate: true)
@@ -261,8 +278,10 @@ struct MLP {
 
     /// Backward of `forward`, given dx = ∂L/∂(its output x), the saved gateUp and xn (recomputed):
     /// weight gradients into `gradients`, dXn = ∂L/∂xn.
-    func backward(dx: UnsafePointer<Float>, gateUp gu: UnsafePointer<Float>, xn: UnsafePointer<Float>,
-                  dXn: UnsafeMutablePointer<Float>, rows T: Int, work w: BackwardWorkspace, gradients G: UnsafeMutablePointer<Float>) {
+    func backward(
+        dx: UnsafePointer<Float>, gateUp gu: UnsafePointer<Float>, xn: UnsafePointer<Float>,
+        dXn: UnsafeMutablePointer<Float>, rows T: Int, work w: BackwardWorkspace, gradients G: UnsafeMutablePointer<Float>
+    ) {
         let f = self.f, da = w.dAct.pointer, dgu = w.dGateUp.pointer
         // Inverts `down.forward(act, x, accumulate: true)`, act recomputed.
         Self.swiglu(gu, into: w.act.pointer, rows: T, f: f)
@@ -287,7 +306,7 @@ struct MLP {
 
 /// One pre-norm Llama block: x += Attention(RMSNorm(x)); x += MLP(RMSNorm(x)).
 struct TransformerBlock {
-    let attentionNorm: Int   // offset of the RMSNorm weight [d]
+    let attentionNorm: Int // offset of the RMSNorm weight [d]
     let attention: Attention
     let mlpNorm: Int
     let mlp: MLP
@@ -295,13 +314,16 @@ struct TransformerBlock {
 
     /// x: [T, d], the residual stream, updated in place. `keep` receives what the backward needs
     /// (and then holds qkv, att and gateUp instead of the workspace).
-    func forward(_ x: UnsafeMutablePointer<Float>, work w: Workspace, keep s: LayerActivations?, layout: StepLayout,
-                 rope: RoPE, cache: KVCache?, layer: Int) {
+    func forward(
+        _ x: UnsafeMutablePointer<Float>, work w: Workspace, keep s: LayerActivations?, layout: StepLayout,
+        rope: RoPE, cache: KVCache?, layer: Int
+    ) {
         let T = layout.total, d = parameters.config.hiddenSize, eps = Float(parameters.config.rmsNormEps)
         s?.x.pointer.update(from: x, count: T * d)
         RMSNorm.forward(x, parameters.pointer(attentionNorm), w.xn.pointer, rows: T, dim: d, eps: eps, inverseRMS: s?.r1.pointer)
-        attention.forward(xn: w.xn.pointer, qkv: (s?.qkv ?? w.qkv).pointer, att: (s?.att ?? w.att).pointer, x: x,
-                          layout: layout, rope: rope, cache: cache, layer: layer)
+        attention.forward(
+            xn: w.xn.pointer, qkv: (s?.qkv ?? w.qkv).pointer, att: (s?.att ?? w.att).pointer, x: x,
+            layout: layout, rope: rope, cache: cache, layer: layer)
         s?.h.pointer.update(from: x, count: T * d)
         RMSNorm.forward(x, parameters.pointer(mlpNorm), w.xn.pointer, rows: T, dim: d, eps: eps, inverseRMS: s?.r2.pointer)
         mlp.forward(xn: w.xn.pointer, gateUp: (s?.gateUp ?? w.gateUp).pointer, act: w.act.pointer, x: x, rows: T)
@@ -310,19 +332,24 @@ struct TransformerBlock {
     /// Backward of `forward`: dx holds ∂L/∂(block output) and becomes ∂L/∂(block input); weight
     /// gradients go into `gradients`. The residual connections pass dx through unchanged; each
     /// RMSNorm backward adds its input gradient to it.
-    func backward(_ dx: UnsafeMutablePointer<Float>, saved s: LayerActivations, layout: StepLayout, rope: RoPE,
-                  work w: BackwardWorkspace, gradients G: UnsafeMutablePointer<Float>) {
+    func backward(
+        _ dx: UnsafeMutablePointer<Float>, saved s: LayerActivations, layout: StepLayout, rope: RoPE,
+        work w: BackwardWorkspace, gradients G: UnsafeMutablePointer<Float>
+    ) {
         let T = layout.total, d = parameters.config.hiddenSize
         // Inverts the second half: x = h + MLP(RMSNorm(h)).
         RMSNorm.recompute(s.h.pointer, s.r2.pointer, parameters.pointer(mlpNorm), into: w.xn.pointer, rows: T, dim: d)
         mlp.backward(dx: dx, gateUp: s.gateUp.pointer, xn: w.xn.pointer, dXn: w.dXn.pointer, rows: T, work: w, gradients: G)
-        RMSNorm.backward(s.h.pointer, parameters.pointer(mlpNorm), w.dXn.pointer, inverseRMS: s.r2.pointer, dx: dx,
-                         dw: G + mlpNorm, rows: T, dim: d)
+        RMSNorm.backward(
+            s.h.pointer, parameters.pointer(mlpNorm), w.dXn.pointer, inverseRMS: s.r2.pointer, dx: dx,
+            dw: G + mlpNorm, rows: T, dim: d)
         // Inverts the first half: h = x + Attention(RMSNorm(x)).
         RMSNorm.recompute(s.x.pointer, s.r1.pointer, parameters.pointer(attentionNorm), into: w.xn.pointer, rows: T, dim: d)
-        attention.backward(dx: dx, qkv: s.qkv.pointer, att: s.att.pointer, xn: w.xn.pointer, dXn: w.dXn.pointer,
-                           layout: layout, rope: rope, work: w, gradients: G)
-        RMSNorm.backward(s.x.pointer, parameters.pointer(attentionNorm), w.dXn.pointer, inverseRMS: s.r1.pointer, dx: dx,
-                         dw: G + attentionNorm, rows: T, dim: d)
+        attention.backward(
+            dx: dx, qkv: s.qkv.pointer, att: s.att.pointer, xn: w.xn.pointer, dXn: w.dXn.pointer,
+            layout: layout, rope: rope, work: w, gradients: G)
+        RMSNorm.backward(
+            s.x.pointer, parameters.pointer(attentionNorm), w.dXn.pointer, inverseRMS: s.r1.pointer, dx: dx,
+            dw: G + attentionNorm, rows: T, dim: d)
     }
 }

@@ -1,8 +1,9 @@
 import COpenBLAS
 import CSupport
 import MIStream
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Makes OpenBLAS use the best sgemm kernel this CPU supports.
@@ -17,10 +18,10 @@ public enum BLASRuntime {
 
     /// How the kernel of this process was chosen.
     public enum Origin: String, Sendable {
-        case user          // OPENBLAS_CORETYPE was set by the user
-        case reexec        // we re-executed with OPENBLAS_CORETYPE set
-        case detected      // OpenBLAS's own choice was already the best
-        case fallback      // re-exec failed or was refused; running on OpenBLAS's choice
+        case user // OPENBLAS_CORETYPE was set by the user
+        case reexec // we re-executed with OPENBLAS_CORETYPE set
+        case detected // OpenBLAS's own choice was already the best
+        case fallback // re-exec failed or was refused; running on OpenBLAS's choice
     }
 
     /// The kernel OpenBLAS uses now, e.g. "SkylakeX", "Haswell", "Prescott".

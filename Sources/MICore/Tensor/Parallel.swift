@@ -9,7 +9,10 @@ public enum Parallel {
     /// Runs `body(start, end)` on `workers` contiguous chunks of 0..<count.
     public static func chunks(_ count: Int, minimumPerChunk: Int = 1, _ body: (Int, Int) -> Void) {
         let n = min(workers, max(1, count / max(minimumPerChunk, 1)))
-        if n <= 1 { body(0, count); return }
+        if n <= 1 {
+            body(0, count)
+            return
+        }
         withoutActuallyEscaping(body) { b in
             let box = UncheckedBox(b)
             DispatchQueue.concurrentPerform(iterations: n) { i in

@@ -48,17 +48,22 @@ public final class BPETokenizer: @unchecked Sendable {
         guard let tokens = gguf.metadata["tokenizer.ggml.tokens"]?.array?.compactMap(\.string) else { throw .malformed("no tokenizer.ggml.tokens") }
         let merges = gguf.metadata["tokenizer.ggml.merges"]?.array?.compactMap(\.string) ?? []
         let types = gguf.metadata["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
-        guard types.isEmpty || types.count == tokens.count else { throw .malformed("token_type has \(types.count) entries for \(tokens.count) tokens") }
+        guard types.isEmpty || types.count == tokens.count else {
+            throw .malformed("token_type has \(types.count) entries for \(tokens.count) tokens")
+        }
         var specials: [Int] = []
         for (i, t) in types.enumerated() where Self.literalTypes.contains(t) { specials.append(i) }
         func id(_ key: String) -> Token? { gguf.int("tokenizer.ggml.\(key)").flatMap { $0 >= 0 && $0 < tokens.count ? Token($0) : nil } }
-        try self.init(vocabulary: tokens, merges: merges, specialIds: specials, preTokenizer: pre,
-                      bos: id("bos_token_id"), eos: id("eos_token_id"), pad: id("padding_token_id"),
-                      addBOS: gguf.metadata["tokenizer.ggml.add_bos_token"] == .bool(true))
+        try self.init(
+            vocabulary: tokens, merges: merges, specialIds: specials, preTokenizer: pre,
+            bos: id("bos_token_id"), eos: id("eos_token_id"), pad: id("padding_token_id"),
+            addBOS: gguf.metadata["tokenizer.ggml.add_bos_token"] == .bool(true))
     }
 
-    public init(vocabulary: [String], merges mergeLines: [String], specialIds: [Int], preTokenizer: PreTokenizer,
-                bos: Token?, eos: Token?, pad: Token?, addBOS: Bool) throws(LoadError) {
+    public init(
+        vocabulary: [String], merges mergeLines: [String], specialIds: [Int], preTokenizer: PreTokenizer,
+        bos: Token?, eos: Token?, pad: Token?, addBOS: Bool
+    ) throws(LoadError) {
         self.vocabulary = vocabulary
         self.preTokenizer = preTokenizer
         self.bos = bos
@@ -88,7 +93,8 @@ public final class BPETokenizer: @unchecked Sendable {
         for (rank, line) in mergeLines.enumerated() {
             let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, let a = index[String(parts[0])], let b = index[String(parts[1])],
-                  let m = index[String(parts[0]) + String(parts[1])] else {
+                let m = index[String(parts[0]) + String(parts[1])]
+            else {
                 throw .malformed("merge \(rank) '\(line)' refers to tokens not in the vocabulary")
             }
             let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
@@ -111,9 +117,10 @@ public final class BPETokenizer: @unchecked Sendable {
         var i = 0
         while i < utf8.count {
             if let candidates = specialsByFirstByte[utf8[i]],
-               let (bytes, id) = candidates.first(where: { c in
-                   c.0.count <= utf8.count - i && utf8[i..<(i + c.0.count)].elementsEqual(c.0)
-               }) {
+                let (bytes, id) = candidates.first(where: { c in
+                    c.0.count <= utf8.count - i && utf8[i..<(i + c.0.count)].elementsEqual(c.0)
+                })
+            {
                 if segmentStart < i { encodeOrdinary(utf8[segmentStart..<i], into: &out) }
                 out.append(id)
                 i += bytes.count
@@ -138,7 +145,10 @@ public final class BPETokenizer: @unchecked Sendable {
 
     /// Merges the byte symbols of one piece, lowest rank first, leftmost first among equals.
     private func bpe(_ bytes: [UInt8], into out: inout [Token]) {
-        var symbols = bytes.compactMap { b -> Token? in let id = idOfByte[Int(b)]; return id >= 0 ? id : nil }
+        var symbols = bytes.compactMap { b -> Token? in
+            let id = idOfByte[Int(b)]
+            return id >= 0 ? id : nil
+        }
         while symbols.count > 1 {
             var bestRank = Int32.max
             var best = -1
@@ -196,7 +206,10 @@ public struct StreamingDecoder {
         // Find the start of a trailing sequence that is not complete yet.
         var k = pending.count - 1
         var back = 0
-        while k >= 0 && back < 4 && pending[k] & 0xC0 == 0x80 { k -= 1; back += 1 }
+        while k >= 0 && back < 4 && pending[k] & 0xC0 == 0x80 {
+            k -= 1
+            back += 1
+        }
         if k >= 0 {
             let lead = pending[k]
             let need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1

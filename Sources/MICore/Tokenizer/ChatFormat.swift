@@ -66,7 +66,8 @@ public struct ChatFormat: Sendable, Equatable {
             return head + "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n"
         case .llama3:
             let head = sys.map { "<|start_header_id|>system<|end_header_id|>\n\n\($0)<|eot_id|>" } ?? ""
-            return "<|begin_of_text|>" + head + "<|start_header_id|>user<|end_header_id|>\n\n\(user)<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+            return "<|begin_of_text|>" + head
+                + "<|start_header_id|>user<|end_header_id|>\n\n\(user)<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
         }
     }
 

@@ -11,7 +11,9 @@ enum TokenizerJSON {
         guard case let .object(vocabObject)? = model["vocab"] else { throw .malformed(path, "model.vocab is not an object") }
         var byId: [Int: String] = [:]
         for m in vocabObject.members {
-            guard case let .number(n) = m.value, let id = n.int, id >= 0, id < 1 << 22 else { throw .malformed(path, "vocab[\(m.key)] is not a token id") }
+            guard case let .number(n) = m.value, let id = n.int, id >= 0, id < 1 << 22 else {
+                throw .malformed(path, "vocab[\(m.key)] is not a token id")
+            }
             byId[id] = m.key
         }
         var literal: [Int] = []
@@ -33,7 +35,9 @@ enum TokenizerJSON {
                 switch m {
                 case let .string(s): merges.append(s)
                 case let .array(pair) where pair.count == 2:
-                    guard case let .string(a) = pair[0], case let .string(b) = pair[1] else { throw .malformed(path, "merge is not a pair of strings") }
+                    guard case let .string(a) = pair[0], case let .string(b) = pair[1] else {
+                        throw .malformed(path, "merge is not a pair of strings")
+                    }
                     merges.append(a + " " + b)
                 default: throw .malformed(path, "merge is neither \"a b\" nor [a, b]")
                 }
@@ -52,9 +56,10 @@ enum TokenizerJSON {
         let eos = tokenId("eos_token")
         let tokenizer: BPETokenizer
         do {
-            tokenizer = try BPETokenizer(vocabulary: vocabulary, merges: merges, specialIds: literal, preTokenizer: pre,
-                                         bos: tokenId("bos_token"), eos: eos, pad: tokenId("pad_token") ?? eos,
-                                         addBOS: config["add_bos_token"] == .bool(true))
+            tokenizer = try BPETokenizer(
+                vocabulary: vocabulary, merges: merges, specialIds: literal, preTokenizer: pre,
+                bos: tokenId("bos_token"), eos: eos, pad: tokenId("pad_token") ?? eos,
+                addBOS: config["add_bos_token"] == .bool(true))
         } catch {
             throw .malformed(path, error.description)
         }
@@ -153,8 +158,9 @@ enum TokenizerJSON {
             return .gpt2
         }
         guard type == "Sequence", case let .array(steps)? = o["pretokenizers"], steps.count == 2,
-              case let .object(first) = steps[0], case let .object(second) = steps[1],
-              (try? second.string("type")) == "ByteLevel" else {
+            case let .object(first) = steps[0], case let .object(second) = steps[1],
+            (try? second.string("type")) == "ByteLevel"
+        else {
             throw .unsupported(path, "pre_tokenizer \(JSONWriter.string(value!).prefix(120))")
         }
         switch try? first.string("type") {

@@ -1,4 +1,5 @@
 import CSupport
+
 /// AdamW exactly as torch.optim.AdamW (single-tensor path) computes it, in f32:
 ///   p ← p · (1 − lr·λ)
 ///   m ← β1·m + (1 − β1)·g ;  v ← β2·v + (1 − β2)·g²
@@ -35,7 +36,8 @@ public final class AdamW {
         let p = SendablePointer(parameters.pointer), g = SendablePointer(gradients.pointer)
         let mm = SendablePointer(m.pointer), vv = SendablePointer(v.pointer)
         Parallel.chunks(m.count, minimumPerChunk: 1 << 16) { from, to in
-            mi_adamw(p.p + from, g.p + from, mm.p + from, vv.p + from, to - from, k.decay, k.oneMinusB1, k.b2, k.oneMinusB2, k.bc2Sqrt, k.eps, k.stepSize)
+            mi_adamw(
+                p.p + from, g.p + from, mm.p + from, vv.p + from, to - from, k.decay, k.oneMinusB1, k.b2, k.oneMinusB2, k.bc2Sqrt, k.eps, k.stepSize)
         }
     }
 
@@ -47,7 +49,8 @@ public final class AdamW {
         let p = SendablePointer(parameters.pointer), g = SendablePointer(gradients.pointer)
         let mm = SendablePointer(m.pointer), vv = SendablePointer(v.pointer)
         Parallel.chunks(m.count, minimumPerChunk: 1 << 16) { from, to in
-            mi_adamw_params(p.p + from, g.p + from, mm.p + from, vv.p + from, to - from, k.decay, k.oneMinusB1, k.b2, k.oneMinusB2, k.bc2Sqrt, k.eps, k.stepSize)
+            mi_adamw_params(
+                p.p + from, g.p + from, mm.p + from, vv.p + from, to - from, k.decay, k.oneMinusB1, k.b2, k.oneMinusB2, k.bc2Sqrt, k.eps, k.stepSize)
         }
     }
 
@@ -65,8 +68,9 @@ public final class AdamW {
             Parallel.chunks(w) { first, end in
                 for c in first..<end {
                     let from = n * c / w, to = n * (c + 1) / w
-                    sink.p[c] = mi_adamw_delta_dot(p.p + from, g.p + from, mm.p + from, vv.p + from, d.p + from, to - from,
-                                                   k.decay, k.oneMinusB1, k.b2, k.oneMinusB2, k.bc2Sqrt, k.eps, k.stepSize)
+                    sink.p[c] = mi_adamw_delta_dot(
+                        p.p + from, g.p + from, mm.p + from, vv.p + from, d.p + from, to - from,
+                        k.decay, k.oneMinusB1, k.b2, k.oneMinusB2, k.bc2Sqrt, k.eps, k.stepSize)
                 }
             }
         }
@@ -78,9 +82,10 @@ public final class AdamW {
     func constants(lr: Double, step: Int) -> Constants {
         // torch computes the bias corrections in Python floats (double), then uses them as scalars.
         let bc1 = 1 - pow(hyper.beta1, Double(step))
-        return Constants(decay: Float(1 - lr * hyper.weightDecay), oneMinusB1: 1 - Float(hyper.beta1), b2: Float(hyper.beta2),
-                         oneMinusB2: 1 - Float(hyper.beta2), bc2Sqrt: Float((1 - pow(hyper.beta2, Double(step))).squareRoot()),
-                         eps: Float(hyper.eps), stepSize: Float(lr / bc1))
+        return Constants(
+            decay: Float(1 - lr * hyper.weightDecay), oneMinusB1: 1 - Float(hyper.beta1), b2: Float(hyper.beta2),
+            oneMinusB2: 1 - Float(hyper.beta2), bc2Sqrt: Float((1 - pow(hyper.beta2, Double(step))).squareRoot()),
+            eps: Float(hyper.eps), stepSize: Float(lr / bc1))
     }
 }
 
@@ -90,5 +95,5 @@ struct SendableDoublePointer: @unchecked Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -1,6 +1,7 @@
 import CSupport
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Loss and gradients of a Llama model on a batch of examples, in f32 on BLAS. The forward pass is
@@ -29,8 +30,10 @@ public final class Backpropagation {
     /// loss to differentiate (DPO's weights depend on the policy's own log-probabilities).
     /// Without it, the loss is the mean NLL over all completion tokens.
     @discardableResult
-    public func accumulate(_ batch: [TrainingExample], scale: Float = 1,
-                           weighting: (([Double], [Int]) -> [Double])?) -> BatchLoss {
+    public func accumulate(
+        _ batch: [TrainingExample], scale: Float = 1,
+        weighting: (([Double], [Int]) -> [Double])?
+    ) -> BatchLoss {
         let m = model, P = m.parameters, d = m.config.hiddenSize, G = gradients.pointer
         let kept = m.forwardKeeping(batch.map(\.tokens))
         let layout = kept.layout, T = layout.total
@@ -57,8 +60,9 @@ public final class Backpropagation {
 
         // Backward, each step inverting one step of `LlamaModel.run`, last to first.
         let dx = FloatBuffer(count: T * d)
-        RMSNorm.backward(kept.residual.pointer, P.pointer(P.finalNorm), dHidden.pointer, inverseRMS: kept.finalInverseRMS.pointer,
-                         dx: dx.pointer, dw: G + P.finalNorm, rows: T, dim: d)
+        RMSNorm.backward(
+            kept.residual.pointer, P.pointer(P.finalNorm), dHidden.pointer, inverseRMS: kept.finalInverseRMS.pointer,
+            dx: dx.pointer, dw: G + P.finalNorm, rows: T, dim: d)
         let work = BackwardWorkspace(rows: T, config: m.config)
         for li in stride(from: m.blocks.count - 1, through: 0, by: -1) {
             m.blocks[li].backward(dx.pointer, saved: kept.layers[li], layout: layout, rope: m.rope, work: work, gradients: G)
@@ -71,9 +75,10 @@ public final class Backpropagation {
             for j in 0..<d { dst[j] += src[j] }
         }
         let count = targets.count
-        return BatchLoss(mean: loss.sums.reduce(0, +) / Double(max(count, 1)),
-                         perExampleMean: zip(loss.sums, loss.counts).map { $1 > 0 ? $0 / Double($1) : 0 },
-                         perExampleSum: loss.sums, tokens: count)
+        return BatchLoss(
+            mean: loss.sums.reduce(0, +) / Double(max(count, 1)),
+            perExampleMean: zip(loss.sums, loss.counts).map { $1 > 0 ? $0 / Double($1) : 0 },
+            perExampleSum: loss.sums, tokens: count)
     }
 
     struct Target {
@@ -95,7 +100,8 @@ public final class Backpropagation {
     /// `weights`, also the backward of weight·NLL: dlogits = weight · (softmax − onehot), then the
     /// head's backward (dHead into the gradients, dHidden of each target row).
     private func headPass(_ hidden: FloatBuffer, _ targets: [Target], examples: Int, weights: [Float]?, dHidden: FloatBuffer?)
-        -> ExampleLosses {
+        -> ExampleLosses
+    {
         let d = model.config.hiddenSize, V = model.config.vocabSize, head = model.head
         let chunk = 128
         let logits = FloatBuffer(count: chunk * V, zeroed: false)

@@ -1,6 +1,7 @@
 import CSupport
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Learning-rate schedules as transformers' LambdaLR factories compute them: the multiplier for
