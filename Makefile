@@ -8,7 +8,7 @@ export MI_CACHE_DIR
 MODEL := $(MI_CACHE_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
 BIN := .build/release
 
-.PHONY: demo test experiment deps model build bench clean
+.PHONY: demo test lint experiment deps model build bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -30,8 +30,12 @@ SEEDS ?= 1 2 3
 experiment: model build
 	scripts/experiment.sh $(SEEDS)
 
+# swift format's lint (.swift-format) and the 90-line limit on functions: scripts/lint.sh.
+lint:
+	scripts/lint.sh
+
 # Tests use only the public API, so the release build above is reused as is.
-test: model build
+test: lint model build
 	MI_MODEL="$(MODEL)" MI_BIN_DIR="$(CURDIR)/$(BIN)" swift test -c release
 
 clean:

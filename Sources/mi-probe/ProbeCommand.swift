@@ -61,6 +61,22 @@ struct ProbeCommand: ParsableCommand {
         if resume && out == "-" { throw ValidationError("--resume needs --out FILE") }
     }
 
+    /// The `probe` object every scored record carries: how its influence was measured.
+    func provenance(model: LoadedModel, momentumInfluence: Double) -> JSONObject {
+        func number(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
+        var probeInfo = JSONObject()
+        probeInfo["method"] = .string(method.rawValue)
+        probeInfo["lr"] = number(lr)
+        probeInfo["student"] = .string(model.name)
+        probeInfo["beta1"] = number(beta1)
+        probeInfo["beta2"] = number(beta2)
+        probeInfo["eps"] = number(eps)
+        probeInfo["weight_decay"] = number(weightDecay)
+        probeInfo["center"] = .string(center.rawValue)
+        probeInfo["momentum_influence"] = number(momentumInfluence)
+        return probeInfo
+    }
+
     func run() throws {
         common.apply(program: "mi-probe")
         try StageRunner.run {
@@ -87,16 +103,7 @@ struct ProbeCommand: ParsableCommand {
             Log.info("reference loss \(probe.lossBefore) over \(refs.count) records (\(state == nil ? "fresh" : "saved") optimizer state)")
             let done = resume ? JSONLWriter.partialRecords(of: out) : []
             let writer = try JSONLWriter.resuming(path: out, with: done, flushThreshold: out == "-" ? 1 : 1 << 16)
-            var probeInfo = JSONObject()
-            probeInfo["method"] = .string(method.rawValue)
-            probeInfo["lr"] = JSONNumber(lr).map(JSONValue.number) ?? .null
-            probeInfo["student"] = .string(model.name)
-            probeInfo["beta1"] = JSONNumber(beta1).map(JSONValue.number) ?? .null
-            probeInfo["beta2"] = JSONNumber(beta2).map(JSONValue.number) ?? .null
-            probeInfo["eps"] = JSONNumber(eps).map(JSONValue.number) ?? .null
-            probeInfo["weight_decay"] = JSONNumber(weightDecay).map(JSONValue.number) ?? .null
-            probeInfo["center"] = .string(center.rawValue)
-            probeInfo["momentum_influence"] = JSONNumber(probe.momentumInfluence).map(JSONValue.number) ?? .null
+            let probeInfo = provenance(model: model, momentumInfluence: probe.momentumInfluence)
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
             let progress = Progress(label: "mi-probe")
             let spec = try shardSpec()

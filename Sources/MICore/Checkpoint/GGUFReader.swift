@@ -66,39 +66,11 @@ public final class GGUFFile: @unchecked Sendable {
         infos.reserveCapacity(tensorCount)
         for _ in 0..<tensorCount {
             let at = r.offset
-            let name = try r.string()
-            let nDims = Int(try r.u32())
-            guard (1...4).contains(nDims) else {
-                throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': \(nDims) dimensions (1...4 allowed)")
-            }
-            var dims: [Int] = []
-            var elements = 1
-            for _ in 0..<nDims {
-                let d = try r.u64()
-                guard d > 0, d < UInt64(Int.max) else {
-                    throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': invalid dimension \(d)")
-                }
-                let (e, overflow) = elements.multipliedReportingOverflow(by: Int(d))
-                guard !overflow else { throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': element count overflows") }
-                elements = e
-                dims.append(Int(d))
-            }
-            let rawType = try r.u32()
-            guard let type = GGMLType(rawValue: rawType) else {
-                throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': unsupported ggml type \(rawType)")
-            }
-            guard dims[0] % type.blockElements == 0, let size = type.byteCount(elements: elements) else {
-                throw GGUFError.malformed(
-                    path: path, offset: at,
-                    "tensor '\(name)': first dimension \(dims[0]) is not a multiple of the \(type.name) block size \(type.blockElements)")
-            }
-            let offset = try r.u64()
-            guard offset < UInt64(Int.max), Int(offset) % alignment == 0 else {
-                throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': data offset \(offset) not aligned to \(alignment)")
-            }
+            let info = try Self.tensorInfo(&r, alignment: alignment, path: path)
+            let name = info.name
             if index[name] != nil { throw GGUFError.malformed(path: path, offset: at, "duplicate tensor name '\(name)'") }
             index[name] = infos.count
-            infos.append(GGUFTensorInfo(name: name, type: type, shape: dims, elementCount: elements, offset: Int(offset), byteCount: size))
+            infos.append(info)
         }
         let start = (r.offset + alignment - 1) / alignment * alignment
         dataStart = start
@@ -117,6 +89,42 @@ public final class GGUFFile: @unchecked Sendable {
         }
         tensors = infos
         tensorIndex = index
+    }
+
+    /// One tensor's name, dimensions, type and data offset, checked.
+    static func tensorInfo(_ r: inout ByteCursor, alignment: Int, path: String) throws(GGUFError) -> GGUFTensorInfo {
+        let at = r.offset
+        let name = try r.string()
+        let nDims = Int(try r.u32())
+        guard (1...4).contains(nDims) else {
+            throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': \(nDims) dimensions (1...4 allowed)")
+        }
+        var dims: [Int] = []
+        var elements = 1
+        for _ in 0..<nDims {
+            let d = try r.u64()
+            guard d > 0, d < UInt64(Int.max) else {
+                throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': invalid dimension \(d)")
+            }
+            let (e, overflow) = elements.multipliedReportingOverflow(by: Int(d))
+            guard !overflow else { throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': element count overflows") }
+            elements = e
+            dims.append(Int(d))
+        }
+        let rawType = try r.u32()
+        guard let type = GGMLType(rawValue: rawType) else {
+            throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': unsupported ggml type \(rawType)")
+        }
+        guard dims[0] % type.blockElements == 0, let size = type.byteCount(elements: elements) else {
+            throw GGUFError.malformed(
+                path: path, offset: at,
+                "tensor '\(name)': first dimension \(dims[0]) is not a multiple of the \(type.name) block size \(type.blockElements)")
+        }
+        let offset = try r.u64()
+        guard offset < UInt64(Int.max), Int(offset) % alignment == 0 else {
+            throw GGUFError.malformed(path: path, offset: at, "tensor '\(name)': data offset \(offset) not aligned to \(alignment)")
+        }
+        return GGUFTensorInfo(name: name, type: type, shape: dims, elementCount: elements, offset: Int(offset), byteCount: size)
     }
 
     public func tensor(_ name: String) -> GGUFTensorInfo? { tensorIndex[name].map { tensors[$0] } }
