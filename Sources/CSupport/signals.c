@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "CSupport.h"
 #include <signal.h>
 #include <string.h>
@@ -30,3 +31,21 @@ void mi_reraise(int sig) {
     signal(sig, SIG_DFL);
     raise(sig);
 }
+
+#include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <unistd.h>
+
+// At exit, stdout's buffered bytes (help text, --version) are flushed and checked, as coreutils'
+// close_stdout does: a write that fails (e.g. a full disk) exits 74 instead of 0.
+static void close_stdout(void) {
+    int failed = fflush(stdout) != 0 || ferror(stdout);
+    int err = errno;
+    if (failed && err != EPIPE) {
+        fprintf(stderr, "%s: error: <stdout>: write failed: %s\n", program_invocation_short_name, strerror(err));
+        _exit(74);
+    }
+}
+
+void mi_install_close_stdout(void) { atexit(close_stdout); }

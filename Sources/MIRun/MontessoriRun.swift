@@ -52,15 +52,13 @@ public final class MontessoriRun {
 
     func path(_ relative: String) -> String { directory + "/" + relative }
 
-    /// Writes a text file in the run directory atomically (temporary name, then rename).
+    /// Writes a text file in the run directory atomically (through `OutputFile`: a partial, then rename).
     public func writeText(_ text: String, to relative: String) throws {
-        let final = path(relative), temporary = final + ".partial"
-        guard let f = fopen(temporary, "wb") else { throw RunError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        let file = try OutputFile(path: path(relative))
+        let sink = FileDescriptorSink(fd: file.descriptor, name: file.partialPath ?? path(relative))
         let bytes = Array(text.utf8)
-        let written = fwrite(bytes, 1, bytes.count, f)
-        let ok = written == bytes.count && fflush(f) == 0 && fsync(fileno(f)) == 0
-        fclose(f)
-        guard ok, rename(temporary, final) == 0 else { throw RunError("cannot write \(final): \(String(cString: strerror(errno)))") }
+        try sink.write(bytes, count: bytes.count)
+        try file.commit()
     }
 
     // MARK: - The loop

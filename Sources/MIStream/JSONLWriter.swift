@@ -2,12 +2,15 @@
     import Glibc
 #endif
 
-/// Writes records, one JSON object per line, to stdout (`-`) or a file. A file is written as
-/// `<name>.partial` and renamed into place by `commit()` after flush and fsync, so a reader never
-/// sees a half-written output under the final name. A name ending in `.gz` is gzip-compressed.
+/// Writes records, one JSON object per line, to stdout (`-`) or a file. `OutputFile` decides how:
+/// a regular file is written as `<name>.partial` (locked against a second writer) and renamed into
+/// place by `commit()` after flush and fsync, so a reader never sees a half-written output under
+/// the final name; a device, FIFO or socket is written straight. A name ending in `.gz` is
+/// gzip-compressed.
 public final class JSONLWriter {
     public let path: String
     public let isGzip: Bool
+    private let output: OutputFile
     private let file: FileDescriptorSink
     private let gzip: GzipSink?
     private var buffer: [UInt8] = []
@@ -15,7 +18,6 @@ public final class JSONLWriter {
     public var flushThreshold: Int
     public private(set) var recordsWritten = 0
     private var committed = false
-    private let partialPath: String?
 
     /// - Parameters:
     ///   - gzip: compress; defaults to whether the name ends in `.gz`.
@@ -24,23 +26,10 @@ public final class JSONLWriter {
         self.path = path
         self.flushThreshold = flushThreshold
         isGzip = gzip ?? path.hasSuffix(".gz")
-        if path == "-" {
-            file = FileDescriptorSink(fd: 1, name: "<stdout>")
-            partialPath = nil
-        } else {
-            let partial = path + ".partial"
-            let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC)
-            let fd = open(partial, flags, 0o644)
-            if fd < 0 { throw .cannotCreate(path: partial, reason: String(cString: strerror(errno))) }
-            file = FileDescriptorSink(fd: fd, name: partial)
-            partialPath = partial
-        }
+        output = try OutputFile(path: path, append: append)
+        file = FileDescriptorSink(fd: output.descriptor, name: output.partialPath ?? (path == "-" ? "<stdout>" : path))
         self.gzip = isGzip ? try GzipSink(file, name: file.name, level: level) : nil
         buffer.reserveCapacity(flushThreshold + 4096)
-    }
-
-    deinit {
-        if partialPath != nil { close(file.fd) }
     }
 
     public func write(_ object: JSONObject) throws(StreamError) {
@@ -74,19 +63,14 @@ public final class JSONLWriter {
         try flush()
         try gzip?.endMember(force: true)
         committed = true
-        guard let partial = partialPath else { return }
-        try file.sync()
-        if rename(partial, path) != 0 {
-            throw .cannotCreate(path: path, reason: "rename: " + String(cString: strerror(errno)))
-        }
-        Self.syncDirectory(of: path)
+        try output.commit()
     }
 
     /// The complete records of an interrupted run's `path.partial` (none when there is none); a
     /// torn last gzip member or line is dropped, to be produced again.
     public static func partialRecords(of path: String) -> [JSONObject] {
-        guard path != "-", access(path + ".partial", R_OK) == 0 else { return [] }
-        let reader = RecordReader(paths: [path + ".partial"])
+        guard let partial = OutputFile.partialPath(for: path), access(partial, R_OK) == 0 else { return [] }
+        let reader = RecordReader(paths: [partial])
         var records: [JSONObject] = []
         do { while let r = try reader.next() { records.append(r.object) } } catch {}
         return records
@@ -108,16 +92,6 @@ public final class JSONLWriter {
     /// Removes the uncommitted `.partial` (used when the input itself was bad).
     public func discard() {
         buffer.removeAll()
-        if let partial = partialPath, !committed { unlink(partial) }
-    }
-
-    static func syncDirectory(of path: String) {
-        let dir: String
-        if let slash = path.lastIndex(of: "/") { dir = slash == path.startIndex ? "/" : String(path[..<slash]) } else { dir = "." }
-        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 {
-            fsync(fd)
-            close(fd)
-        }
+        if !committed { output.discard() }
     }
 }

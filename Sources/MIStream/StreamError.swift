@@ -34,6 +34,8 @@ public enum StreamError: StageError, Equatable {
     case interrupted(signal: Int32)
     /// Too many records were diverted to the dead-letter file (65).
     case tooManyBadRecords(limit: Int, last: String)
+    /// Another process is writing the same output (75).
+    case inUse(path: String, holder: Int32?)
 
     public var exitStatus: ExitStatus {
         switch self {
@@ -42,7 +44,7 @@ public enum StreamError: StageError, Equatable {
         case .cannotCreate: return .cantCreate
         case .writeFailed, .readFailed: return .ioError
         case .brokenPipe: return .success
-        case .interrupted: return .interrupted
+        case .interrupted, .inUse: return .interrupted
         }
     }
 
@@ -58,6 +60,9 @@ public enum StreamError: StageError, Equatable {
         case .brokenPipe: return "output pipe closed"
         case let .interrupted(sig): return "interrupted by signal \(sig); outputs left uncommitted"
         case let .tooManyBadRecords(limit, last): return "more than \(limit) bad records; last: \(last)"
+        case let .inUse(path, holder):
+            let who = holder.map { "another process (pid \($0))" } ?? "another process"
+            return "\(path): \(who) is writing this output; wait for it to end or choose another output"
         }
     }
 }

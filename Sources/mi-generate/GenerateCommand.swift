@@ -42,7 +42,9 @@ struct GenerateCommand: ParsableCommand {
 
     func validate() throws {
         if prompts < 1 || samples < 1 || round < 1 || batchSize < 1 || maxTokens < 1 { throw ValidationError("counts must be >= 1") }
-        if resume && out == "-" { throw ValidationError("--resume needs --out FILE") }
+        if resume && OutputFile.partialPath(for: out) == nil {
+            throw ValidationError("--resume needs --out FILE (\(out) is written straight, with no partial file to continue)")
+        }
     }
 
     func run() throws {
@@ -64,9 +66,9 @@ struct GenerateCommand: ParsableCommand {
             gen.prefill = prefill
             var start = 0
             var kept: [JSONObject] = []
-            if resume, access(out + ".partial", R_OK) == 0 {
-                (start, kept) = try recover(out + ".partial")
-                Log.info("resuming at prompt \(start) with \(kept.count) records kept from \(out).partial")
+            if resume, let partial = OutputFile.partialPath(for: out), access(partial, R_OK) == 0 {
+                (start, kept) = try recover(partial)
+                Log.info("resuming at prompt \(start) with \(kept.count) records kept from \(partial)")
             }
             let writer = try JSONLWriter.resuming(path: out, with: kept, flushThreshold: 1 << 20)
             let progress = Progress(label: "mi-generate", unit: "prompts", total: prompts)

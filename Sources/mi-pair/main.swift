@@ -1,1 +1,3 @@
+import MICLI
+CloseOut.install()
 PairCommand.main()

@@ -58,7 +58,9 @@ struct ProbeCommand: ParsableCommand {
     func validate() throws {
         _ = try shardSpec()
         if !(lr > 0) { throw ValidationError("--lr must be > 0") }
-        if resume && out == "-" { throw ValidationError("--resume needs --out FILE") }
+        if resume && OutputFile.partialPath(for: out) == nil {
+            throw ValidationError("--resume needs --out FILE (\(out) is written straight, with no partial file to continue)")
+        }
     }
 
     /// The `probe` object every scored record carries: how its influence was measured.

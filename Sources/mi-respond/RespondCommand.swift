@@ -33,7 +33,9 @@ struct RespondCommand: ParsableCommand {
 
     func validate() throws {
         if maxTokens < 1 || batchSize < 1 { throw ValidationError("--max-tokens and --batch-size must be >= 1") }
-        if resume && out == "-" { throw ValidationError("--resume needs --out FILE") }
+        if resume && OutputFile.partialPath(for: out) == nil {
+            throw ValidationError("--resume needs --out FILE (\(out) is written straight, with no partial file to continue)")
+        }
         if temperature < 0 || !(topP > 0 && topP <= 1) { throw ValidationError("--temperature must be >= 0 and --top-p in (0, 1]") }
     }
 

@@ -2,4 +2,5 @@ import ArgumentParser
 import MICLI
 import MIStream
 
+CloseOut.install()
 ValidateCommand.main()

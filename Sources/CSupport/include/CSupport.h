@@ -12,6 +12,8 @@ void mi_install_stop_handlers(void);
 int mi_stop_signal(void);
 /// Restores the default disposition of `sig` and raises it, so a calling shell sees the signal.
 void mi_reraise(int sig);
+// Registers an exit handler that flushes stdout and exits 74 when that write fails.
+void mi_install_close_stdout(void);
 
 
 

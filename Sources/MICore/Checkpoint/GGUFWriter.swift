@@ -126,14 +126,10 @@ public enum GGUFWriter {
             out.append(contentsOf: t.data)
             while out.count % 32 != 0 { out.append(0) }
         }
-        let partial = path + ".partial"
-        let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 { throw .cannotCreate(path: partial, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        let sink = FileDescriptorSink(fd: fd, name: partial)
+        let file = try OutputFile(path: path)
+        let sink = FileDescriptorSink(fd: file.descriptor, name: file.partialPath ?? path)
         try sink.write(out, count: out.count)
-        try sink.sync()
-        if rename(partial, path) != 0 { throw .cannotCreate(path: path, reason: "rename: " + String(cString: strerror(errno))) }
+        try file.commit()
     }
 
     /// Inverse of LlamaParameters.unpermuteRoPERows: Hugging Face row j·(hd/2)+i goes to 2i+j.

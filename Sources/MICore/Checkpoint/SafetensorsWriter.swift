@@ -42,11 +42,8 @@ public enum SafetensorsWriter {
         var headerBytes: [UInt8] = []
         JSONWriter.append(header, to: &headerBytes)
         while (8 + headerBytes.count) % 8 != 0 { headerBytes.append(0x20) } // keep the data 8-byte aligned
-        let partial = path + ".partial"
-        let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 { throw .cannotCreate(path: partial, reason: String(cString: strerror(errno))) }
-        let sink = FileDescriptorSink(fd: fd, name: partial)
-        defer { close(fd) }
+        let file = try OutputFile(path: path)
+        let sink = FileDescriptorSink(fd: file.descriptor, name: file.partialPath ?? path)
         var length = UInt64(headerBytes.count).littleEndian
         try withUnsafeBytes(of: &length) { raw in Result { () throws(StreamError) in try sink.write(raw) } }.get()
         try sink.write(headerBytes, count: headerBytes.count)
@@ -72,7 +69,6 @@ public enum SafetensorsWriter {
                 }
             }
         }
-        try sink.sync()
-        if rename(partial, path) != 0 { throw .cannotCreate(path: path, reason: "rename: " + String(cString: strerror(errno))) }
+        try file.commit()
     }
 }
