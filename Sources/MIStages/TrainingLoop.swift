@@ -43,10 +43,8 @@ public final class TrainingLoop {
         var optimizer = AdamW(count: model.parameters.count, hyper: s.adam)
         var startStep = 0
         if resume, let state = try Checkpoint.trainerState(dir: out) {
-            guard (try? state.string("stage")) == stage, (try? state.string("settings")) == fingerprint,
-                (try? state.string("data")) == dataFingerprint
-            else {
-                throw StageFailure.resumeRefused("\(out): settings or data differ from the run being resumed")
+            if let difference = difference(from: state) {
+                throw StageFailure.resumeRefused("\(out): cannot resume: \(difference); rerun with the same settings and data, or without --resume")
             }
             startStep = try state.int("step")
             guard let saved = try Checkpoint.loadOptimizer(dir: out, parameters: model.parameters, hyper: s.adam) else {
@@ -120,6 +118,25 @@ public final class TrainingLoop {
     func number(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
 
     var fingerprint: String { settings.fingerprint + (stateExtras.members.isEmpty ? "" : "|" + JSONWriter.string(.object(stateExtras))) }
+
+    /// How the checkpoint being resumed was made differently from this run, naming the first
+    /// differing setting and both values (nil when it was made the same way).
+    func difference(from state: JSONObject) -> String? {
+        let stageWas = (try? state.string("stage")) ?? "?"
+        if stageWas != stage { return "it was made by \(stageWas), this run is \(stage)" }
+        let was = ((try? state.string("settings")) ?? "").split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        let now = fingerprint.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        let names = settings.named.map(\.0)
+        for (i, name) in names.enumerated() where i >= was.count || was[i] != now[i] {
+            return "made with \(name) = \(i < was.count ? was[i] : "(not recorded)"), this run has \(name) = \(now[i])"
+        }
+        if was != now {
+            let extra = { (v: [String]) in v.dropFirst(names.count).joined(separator: "|") }
+            return "made with \(extra(was)), this run has \(extra(now))"
+        }
+        if (try? state.string("data")) != dataFingerprint { return "its training data differs from this run's (another file, order or tokenization)" }
+        return nil
+    }
 
     func save(_ optimizer: AdamW, step: Int, total: Int, final: Bool) throws {
         var state = stateExtras

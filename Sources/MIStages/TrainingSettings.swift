@@ -28,10 +28,18 @@ public struct TrainingSettings: Sendable, Equatable {
     public init() {}
 
     /// Every setting that changes the result, for refusing a resume with different settings.
-    public var fingerprint: String {
-        "\(epochs)|\(maxSteps)|\(batchSize)|\(gradAccum)|\(lr)|\(schedule.rawValue)|\(warmupRatio)|\(decayRatio)|\(minLRRatio)|"
-            + "\(adam.beta1)|\(adam.beta2)|\(adam.eps)|\(adam.weightDecay)|\(gradClip)|\(maxLength)|\(seed)|\(shuffle)"
+    /// The settings that decide the trained weights, by flag name; `fingerprint` joins the values.
+    public var named: [(String, String)] {
+        [
+            ("epochs", "\(epochs)"), ("max_steps", "\(maxSteps)"), ("batch_size", "\(batchSize)"), ("grad_accum", "\(gradAccum)"),
+            ("lr", "\(lr)"), ("schedule", schedule.rawValue), ("warmup_ratio", "\(warmupRatio)"), ("decay_ratio", "\(decayRatio)"),
+            ("min_lr_ratio", "\(minLRRatio)"), ("beta1", "\(adam.beta1)"), ("beta2", "\(adam.beta2)"), ("eps", "\(adam.eps)"),
+            ("weight_decay", "\(adam.weightDecay)"), ("grad_clip", "\(gradClip)"), ("max_length", "\(maxLength)"), ("seed", "\(seed)"),
+            ("shuffle", "\(shuffle)"),
+        ]
     }
+
+    public var fingerprint: String { named.map(\.1).joined(separator: "|") }
 
     /// Optimizer steps for `count` examples.
     public func totalSteps(examples count: Int) -> Int {

@@ -141,6 +141,8 @@ extension JSONObject {
     public func double(_ key: String) throws(FieldError) -> Double {
         let v = try required(key)
         guard case let .number(n) = v else { throw Self.wrongType(key, "number", v) }
+        // JSON has no infinity: a literal beyond the double range (1e400) is refused, as NaN is.
+        guard n.double.isFinite else { throw FieldError(field: key, problem: "\(n.text) is outside the range of a double") }
         return n.double
     }
 

@@ -81,12 +81,16 @@ public final class OutputFile {
         if rename(partial, final) != 0 {
             throw .cannotCreate(path: final, reason: "rename: " + String(cString: strerror(errno)))
         }
+        unlink(partial + ".settings") // the resume settings of an unfinished output (ResumeSettings)
         Self.syncDirectory(of: final)
     }
 
     /// Removes an uncommitted partial (the input itself was bad).
     public func discard() {
-        if let partial = partialPath, !committed { unlink(partial) }
+        if let partial = partialPath, !committed {
+            unlink(partial)
+            unlink(partial + ".settings")
+        }
     }
 
     /// The partial file an interrupted run of `path` left, when the output is one that is staged.
@@ -127,9 +131,12 @@ public final class OutputFile {
 
     static func openStraight(_ path: String, name: String) throws(StreamError) -> Int32 {
         // A FIFO blocks here until a reader opens it, as `cat > fifo` does.
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        if fd < 0 { throw .cannotCreate(path: name, reason: String(cString: strerror(errno))) }
-        return fd
+        while true {
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            if fd >= 0 { return fd }
+            guard errno == EINTR else { throw .cannotCreate(path: name, reason: String(cString: strerror(errno))) }
+            try Interrupts.check() // Ctrl-C while waiting for a reader
+        }
     }
 
     static func connect(_ path: String, name: String) throws(StreamError) -> Int32 {

@@ -36,6 +36,8 @@ public enum StreamError: StageError, Equatable {
     case tooManyBadRecords(limit: Int, last: String)
     /// Another process is writing the same output (75).
     case inUse(path: String, holder: Int32?)
+    /// A resume with settings other than those the partial output was made with (78).
+    case settingsDiffer(path: String, detail: String)
 
     public var exitStatus: ExitStatus {
         switch self {
@@ -45,6 +47,7 @@ public enum StreamError: StageError, Equatable {
         case .writeFailed, .readFailed: return .ioError
         case .brokenPipe: return .success
         case .interrupted, .inUse: return .interrupted
+        case .settingsDiffer: return .config
         }
     }
 
@@ -63,6 +66,8 @@ public enum StreamError: StageError, Equatable {
         case let .inUse(path, holder):
             let who = holder.map { "another process (pid \($0))" } ?? "another process"
             return "\(path): \(who) is writing this output; wait for it to end or choose another output"
+        case let .settingsDiffer(path, detail):
+            return "\(path): cannot resume: \(detail); rerun with the same settings, or without --resume to start over"
         }
     }
 }

@@ -64,6 +64,18 @@ struct GenerateCommand: ParsableCommand {
             gen.round = round
             gen.slots = batchSize
             gen.prefill = prefill
+            var settings = ResumeSettings()
+            settings.add(model: "teacher", model)
+            settings.add(inputs: "seeds", seeds)
+            for (k, v) in [("prompts", prompts), ("samples", samples), ("round", round), ("max_tokens", maxTokens)] { settings.add(k, v) }
+            for (k, v) in [
+                ("temperature", temperature), ("top_p", topP), ("presence_penalty", presencePenalty), ("frequency_penalty", frequencyPenalty),
+            ] {
+                settings.add(k, v)
+            }
+            settings.add("seed", seed)
+            settings.add("prefill", prefill)
+            if resume { try settings.verify(for: out) }
             var start = 0
             var kept: [JSONObject] = []
             if resume, let partial = OutputFile.partialPath(for: out), access(partial, R_OK) == 0 {
@@ -71,6 +83,7 @@ struct GenerateCommand: ParsableCommand {
                 Log.info("resuming at prompt \(start) with \(kept.count) records kept from \(partial)")
             }
             let writer = try JSONLWriter.resuming(path: out, with: kept, flushThreshold: 1 << 20)
+            try settings.record(for: out)
             let progress = Progress(label: "mi-generate", unit: "prompts", total: prompts)
             do {
                 try gen.run(from: start, existing: kept.compactMap { try? $0.string("instruction") }, out: writer, progress: progress)

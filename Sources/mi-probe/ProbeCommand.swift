@@ -63,6 +63,20 @@ struct ProbeCommand: ParsableCommand {
         }
     }
 
+    /// What decides the scores: a resume with other settings is refused.
+    func resumeSettings(model: LoadedModel) -> ResumeSettings {
+        var settings = ResumeSettings()
+        settings.add(model: "student", model)
+        settings.add(inputs: "reference", reference)
+        settings.add(inputs: "inputs", inputs)
+        settings.add("method", method.rawValue)
+        settings.add("center", center.rawValue)
+        settings.add("truncated", truncated.rawValue)
+        for (k, v) in [("lr", lr), ("beta1", beta1), ("beta2", beta2), ("eps", eps), ("weight_decay", weightDecay)] { settings.add(k, v) }
+        settings.add("shard", shard ?? "all")
+        return settings
+    }
+
     /// The `probe` object every scored record carries: how its influence was measured.
     func provenance(model: LoadedModel, momentumInfluence: Double) -> JSONObject {
         func number(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
@@ -103,8 +117,11 @@ struct ProbeCommand: ParsableCommand {
             let probe = LocalInfluence(model: model, reference: refs, method: method, lr: lr, hyper: hyper, optimizer: state)
             Log.info("influence of the momentum-only step: \(probe.momentumInfluence)")
             Log.info("reference loss \(probe.lossBefore) over \(refs.count) records (\(state == nil ? "fresh" : "saved") optimizer state)")
+            let settings = resumeSettings(model: model)
+            if resume { try settings.verify(for: out) }
             let done = resume ? JSONLWriter.partialRecords(of: out) : []
             let writer = try JSONLWriter.resuming(path: out, with: done, flushThreshold: out == "-" ? 1 : 1 << 16)
+            try settings.record(for: out)
             let probeInfo = provenance(model: model, momentumInfluence: probe.momentumInfluence)
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
             let progress = Progress(label: "mi-probe")

@@ -52,8 +52,19 @@ struct RespondCommand: ParsableCommand {
             let respond = Respond(model: model, sampling: p, batchSize: batchSize, seed: seed)
             let policy = badRecords.policy()
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
+            var settings = ResumeSettings()
+            settings.add(model: "teacher", model)
+            settings.add(inputs: "inputs", inputs)
+            settings.add("temperature", temperature)
+            settings.add("top_p", topP)
+            settings.add("presence_penalty", presencePenalty)
+            settings.add("frequency_penalty", frequencyPenalty)
+            settings.add("max_tokens", maxTokens)
+            settings.add("seed", seed)
+            if resume { try settings.verify(for: out) }
             let resumed = resume ? JSONLWriter.partialRecords(of: out) : []
             let writer = try JSONLWriter.resuming(path: out, with: resumed, flushThreshold: out == "-" ? 1 : 1 << 20)
+            try settings.record(for: out)
             let progress = Progress(label: "mi-respond")
             do {
                 try respond.run(reader, out: writer, progress: progress, resumed: resumed)

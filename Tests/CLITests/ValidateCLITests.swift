@@ -175,10 +175,12 @@ import Testing
         #expect(!errText.contains("error"))
     }
 
-    @Test func fullDiskIsAnIOError() throws {
+    /// A full device made in a temporary directory (as root), never the machine's own.
+    @Test(.enabled(if: canMakeDevices, "mknod needs root")) func fullDiskIsAnIOError() throws {
         let dir = TempDir()
         let p = dir.write("in.jsonl", validLines(50_000))
-        let full = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        let node = try #require(makeCharacterDevice(dir, "full", major: 1, minor: 7))
+        let full = try #require(FileHandle(forWritingAtPath: node))
         let r = try run("mi-validate", ["--schema", "seed", "--pass", p], stdoutTo: full)
         #expect(r.status == 74)
         #expect(r.stderr.contains("No space left on device"))
