@@ -8,7 +8,7 @@ export MI_CACHE_DIR
 MODEL := $(MI_CACHE_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
 BIN := .build/release
 
-.PHONY: demo test lint experiment deps model build bench clean
+.PHONY: demo test lint crash-test experiment deps model build bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -33,6 +33,12 @@ experiment: model build
 # swift format's lint (.swift-format) and the 90-line limit on functions: scripts/lint.sh.
 lint:
 	scripts/lint.sh
+
+# A small mi-run killed with SIGKILL at K random moments, rerun to the end: every output must equal
+# an uninterrupted run's (scripts/crash-test.sh; the suite runs it with K=2).
+K ?= 10
+crash-test: build
+	MI_BIN_DIR="$(CURDIR)/$(BIN)" scripts/crash-test.sh $(K)
 
 # Tests use only the public API, so the release build above is reused as is.
 test: lint model build

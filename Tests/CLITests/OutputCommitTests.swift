@@ -161,3 +161,24 @@ func fileType(_ path: String) -> mode_t {
         #expect(!dir.exists("cut.jsonl.partial.settings"))
     }
 }
+
+/// The crash test in its small form: two SIGKILLs of the whole run at random moments and one of
+/// mi-run alone beside its running tool; the finished run equals an uninterrupted one byte for byte.
+@Suite struct CrashTests {
+    @Test func killedRunsEndAsAnUninterruptedRun() throws {
+        let script = RunCLITests.repo.appendingPathComponent("scripts/crash-test.sh").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script, "2"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["MI_BIN_DIR": Executables.directory.path]) { _, new in new }
+        let errors = Pipe()
+        p.standardError = errors
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(stderr)")
+        #expect(stderr.contains("ok: 46 files byte-identical to the uninterrupted run after 2 kills"), "\(stderr)")
+        #expect(stderr.contains("exit 75, as it should"))
+    }
+}
