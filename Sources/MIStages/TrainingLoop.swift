@@ -19,6 +19,9 @@ public final class TrainingLoop {
     public var metricsPath: String?
     /// Extra fields for trainer_state.json (e.g. the DPO beta).
     public var stateExtras = JSONObject()
+    /// The model training started from: the loaded one, or, on a resume, the one the checkpoint
+    /// being continued names (the loaded model is then that checkpoint itself).
+    private var baseModel: String?
     /// A last metrics line after the final step (e.g. DPO's held-out pairs).
     public var finalMetrics: (() throws -> JSONObject)?
 
@@ -47,6 +50,7 @@ public final class TrainingLoop {
                 throw StageFailure.resumeRefused("\(out): cannot resume: \(difference); rerun with the same settings and data, or without --resume")
             }
             startStep = try state.int("step")
+            baseModel = try? state.string("base_model")
             guard let saved = try Checkpoint.loadOptimizer(dir: out, parameters: model.parameters, hyper: s.adam) else {
                 throw StageFailure.resumeRefused("\(out): no optimizer state to resume from")
             }
@@ -145,7 +149,7 @@ public final class TrainingLoop {
         state["total_steps"] = .number(JSONNumber(total))
         state["settings"] = .string(fingerprint)
         state["data"] = .string(dataFingerprint)
-        state["base_model"] = .string(loaded.path)
+        state["base_model"] = .string(baseModel ?? loaded.path)
         let keepOptimizer = settings.saveOptimizer || !final
         try Checkpoint.save(
             model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,

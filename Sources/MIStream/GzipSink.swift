@@ -33,6 +33,10 @@ public final class GzipSink: ByteSink {
 
     private var membersWritten = 0
 
+    /// Members already in the file before this sink (a resumed output): then an output that gets
+    /// no new record needs no empty member to be valid gzip.
+    public func continuesMembers() { membersWritten = max(membersWritten, 1) }
+
     /// Finishes the open member, if any, and starts a new one on the next write. With `force`,
     /// writes an empty member when none was written yet: an empty dataset is still valid gzip.
     public func endMember(force: Bool = false) throws(StreamError) {

@@ -76,8 +76,21 @@ public final class JSONLWriter {
         return records
     }
 
-    /// A writer for `path` whose new `.partial` starts with `records` (those of an interrupted run).
+    /// A writer for `path` whose `.partial` starts with `records` (the first records of an
+    /// interrupted run's partial). Where they end at one of that run's flush points, their bytes are
+    /// kept as they are and the writer appends, so the finished file is byte for byte an
+    /// uninterrupted run's; otherwise they are written afresh.
     public static func resuming(path: String, with records: [JSONObject], flushThreshold: Int) throws(StreamError) -> JSONLWriter {
+        let gzip = path.hasSuffix(".gz")
+        if !records.isEmpty, let partial = OutputFile.partialPath(for: path),
+            let length = PartialPrefix.length(of: partial, records: records.count, gzip: gzip)
+        {
+            let w = try JSONLWriter(path: path, append: true, flushThreshold: flushThreshold)
+            try w.output.truncate(to: length)
+            w.recordsWritten = records.count
+            w.gzip?.continuesMembers()
+            return w
+        }
         let w = try JSONLWriter(path: path, flushThreshold: flushThreshold)
         for o in records { try w.write(o) }
         try w.flush()

@@ -85,6 +85,14 @@ public final class OutputFile {
         Self.syncDirectory(of: final)
     }
 
+    /// Cuts a staged output (opened to append) back to its first `length` bytes.
+    func truncate(to length: Int) throws(StreamError) {
+        guard let partial = partialPath else { return }
+        if ftruncate(descriptor, off_t(length)) != 0 {
+            throw .writeFailed(path: partial, reason: "ftruncate: " + String(cString: strerror(errno)))
+        }
+    }
+
     /// Removes an uncommitted partial (the input itself was bad).
     public func discard() {
         if let partial = partialPath, !committed {
