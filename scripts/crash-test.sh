@@ -85,10 +85,14 @@ log "uninterrupted run: ${took_ms} ms; $kills kills, seed $seed"
 alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 # A child process of $1, from /proc (no procps needed).
 child_of() {
-    local stat
+    local stat found
     for stat in /proc/[0-9]*/stat; do
-        awk -v p="$1" '$4 == p { print $1; exit }' "$stat" 2>/dev/null
-    done | head -1
+        found=$(awk -v p="$1" '$4 == p { print $1; exit }' "$stat" 2>/dev/null || true) # processes come and go
+        if [ -n "$found" ]; then
+            echo "$found"
+            return 0
+        fi
+    done
 }
 MI_CRASH_GENERATE_SLEEP=2 setsid "$bin/mi-run" --config "$work/config.yaml" --run-dir "$work/run" --quiet 2>/dev/null &
 pid=$!
