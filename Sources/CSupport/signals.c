@@ -2,10 +2,27 @@
 #include "CSupport.h"
 #include <signal.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t stop_signal = 0;
 
-static void on_stop(int sig) { stop_signal = sig; }
+// The first SIGINT/SIGTERM asks the stage to stop at the next record or decoding step, and says
+// so at once; a second one of the same kind ends the process at once (outputs stay uncommitted).
+static void on_stop(int sig) {
+    if (stop_signal == sig) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_signal = sig;
+    static const char message[] = ": stopping: complete records are kept, the rest is dropped (again to stop at once)\n";
+    const char *name = program_invocation_short_name;
+    size_t n = 0;
+    while (name[n]) n++;
+    (void)!write(2, name, n);
+    (void)!write(2, message, sizeof message - 1);
+}
 
 void mi_install_stop_handlers(void) {
     struct sigaction sa;

@@ -90,7 +90,7 @@ public final class Generate {
                     requests.append(GenerationRequest(prompt: ids, sampling: s))
                 }
             }
-            let results = generator.generate(requests)
+            let results = try generator.generateUnlessInterrupted(requests)
             for (k, p) in (i..<end).enumerated() {
                 for j in 0..<samples {
                     let result = results[k * samples + j]

@@ -44,7 +44,7 @@ public final class Respond {
         var pending: [(JSONObject, GenerationRequest)] = []
         func flush() throws {
             guard !pending.isEmpty else { return }
-            let results = generator.generate(pending.map(\.1))
+            let results = try generator.generateUnlessInterrupted(pending.map(\.1))
             for (i, (record, _)) in pending.enumerated() {
                 var o = record
                 o["response"] = .string(results[i].text.trimmingWhitespaceAtEnds())

@@ -49,7 +49,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         common.apply(program: "mi-generate")
-        try StageRunner.run {
+        try StageRunner.run(resumable: true) {
             let policy = badRecords.policy()
             let seedTexts = try Generate.readSeeds(RecordReader(paths: seeds, options: badRecords.readOptions, badRecords: policy))
             if seedTexts.count < 6 { throw ValidationError("need at least 6 seed tasks, got \(seedTexts.count)") }

@@ -82,7 +82,7 @@ struct GenerateCommand: ParsableCommand {
                 index += 1
                 requests.append(GenerationRequest(prompt: loaded.tokenizer.encode(prompt), sampling: p))
             }
-            let results = generator.generate(requests)
+            let results = try generator.generateUnlessInterrupted(requests)
             return records.enumerated().map { i, r in
                 var o = r.object
                 o["completion"] = .string(results[i].text)

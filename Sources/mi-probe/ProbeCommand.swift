@@ -95,7 +95,7 @@ struct ProbeCommand: ParsableCommand {
 
     func run() throws {
         common.apply(program: "mi-probe")
-        try StageRunner.run {
+        try StageRunner.run(resumable: true) {
             let model = try LoadedModel(path: student, blockWeights: false)
             var hyper = AdamW.Hyperparameters()
             hyper.beta1 = beta1

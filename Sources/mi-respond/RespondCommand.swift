@@ -41,7 +41,7 @@ struct RespondCommand: ParsableCommand {
 
     func run() throws {
         common.apply(program: "mi-respond")
-        try StageRunner.run {
+        try StageRunner.run(resumable: true) {
             let model = try LoadedModel(path: teacher)
             var p = SamplingParameters()
             p.temperature = temperature

@@ -1,3 +1,5 @@
+import MIStream
+
 /// One generation request: prompt token ids and how to sample.
 public struct GenerationRequest: Sendable {
     public var prompt: [Int32]
@@ -40,6 +42,23 @@ public final class Generator {
 
     /// Results in request order. `onResult` is called as each finishes (in any order).
     public func generate(_ requests: [GenerationRequest], onResult: ((Int, GenerationResult) throws -> Void)? = nil) rethrows -> [GenerationResult] {
+        try decode(requests, onResult: onResult, stop: { false })!
+    }
+
+    /// As `generate`, but checks for SIGINT/SIGTERM at every decoding step: then the sequences
+    /// still running are dropped (none is returned half) and `.interrupted` is thrown, so a stage
+    /// stops within a step, not at the end of its batch.
+    public func generateUnlessInterrupted(_ requests: [GenerationRequest]) throws(StreamError) -> [GenerationResult] {
+        guard let results = decode(requests, onResult: nil, stop: { Interrupts.requested }) else {
+            throw .interrupted(signal: Interrupts.signal)
+        }
+        return results
+    }
+
+    /// The decoding loop; nil when `stop` said so before every request finished.
+    private func decode(_ requests: [GenerationRequest], onResult: ((Int, GenerationResult) throws -> Void)?, stop: () -> Bool) rethrows
+        -> [GenerationResult]?
+    {
         let context = model.config.maxPositionEmbeddings
         let capacity = max(1, min(context, requests.map { $0.prompt.count + $0.sampling.maxTokens }.max() ?? 1))
         let cache = KVCache(config: model.config, slots: min(slots, max(requests.count, 1)), capacity: capacity)
@@ -54,6 +73,7 @@ public final class Generator {
             }
         }
         while !d.waiting.isEmpty || d.active.contains(where: { $0 != nil }) {
+            if stop() { return nil }
             for (r, result) in d.fillSlots() { try onResult?(r, result) }
             for (r, result) in d.step(model) { try onResult?(r, result) }
         }
