@@ -9,12 +9,16 @@ public struct CommonOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Debug messages on stderr (also: MI_LOG_LEVEL=debug).")
     public var verbose = false
 
+    @Flag(help: "Compress records written to stdout (they are anyway when stdout is a file named *.gz).")
+    public var gzip = false
+
     public init() {}
 
     /// Applies the flags to the logger; the environment variable is the default.
     public func apply(program: String) {
         Log.program = program
         if quiet { Log.level = .error } else if verbose { Log.level = .debug }
+        if gzip { JSONLWriter.gzipStandardOutput = true }
     }
 }
 

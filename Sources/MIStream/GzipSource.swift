@@ -134,8 +134,15 @@ public func openInput(_ path: String) throws(StreamError) -> ByteSource {
     let source = PrefixedSource(prefix: head, inner: file)
     if head == [0x1f, 0x8b] { return try GzipSource(source) }
     if path.hasSuffix(".gz") {
-        let what = head.isEmpty ? "empty file" : "no gzip magic bytes (1f 8b)"
-        throw .corruptStream(source: file.name, message: "named .gz but not gzip data: \(what)", completeRecords: 0)
+        if head.isEmpty { throw .corruptStream(source: file.name, message: "named .gz but not gzip data: empty file", completeRecords: 0) }
+        let plain = head.first == UInt8(ascii: "{") || head.first == 0xEF
+        let message =
+            plain
+            ? "named .gz but not gzip data: it holds plain JSON lines, probably redirected from a tool's stdout written without --gzip "
+                + "(`mi-… > \(path)` by an older version, or another program); compress it with `gzip -c < \(path) > fixed.jsonl.gz`, "
+                + "or rename it to a name without .gz"
+            : "named .gz but not gzip data: no gzip magic bytes (1f 8b)"
+        throw .corruptStream(source: file.name, message: message, completeRecords: 0)
     }
     return source
 }

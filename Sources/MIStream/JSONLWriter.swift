@@ -17,6 +17,22 @@ public final class JSONLWriter {
     /// Buffered bytes that trigger a flush (and, for gzip, a member boundary).
     public var flushThreshold: Int
     public private(set) var recordsWritten = 0
+
+    /// `--gzip`: records written to stdout are compressed.
+    public nonisolated(unsafe) static var gzipStandardOutput = false
+
+    /// Compress stdout when asked to, or when it is a regular file named *.gz (`mi-… > out.jsonl.gz`):
+    /// the name says what the file should hold, and plain text under it would be refused by the
+    /// next reader.
+    static var stdoutWantsGzip: Bool {
+        if gzipStandardOutput { return true }
+        var st = stat()
+        guard fstat(1, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let n = readlink("/proc/self/fd/1", &buffer, buffer.count - 1)
+        guard n > 0 else { return false }
+        return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self).hasSuffix(".gz")
+    }
     private var committed = false
 
     /// - Parameters:
@@ -25,7 +41,7 @@ public final class JSONLWriter {
     public init(path: String, gzip: Bool? = nil, level: Int32 = 1, append: Bool = false, flushThreshold: Int = 1 << 20) throws(StreamError) {
         self.path = path
         self.flushThreshold = flushThreshold
-        isGzip = gzip ?? path.hasSuffix(".gz")
+        isGzip = gzip ?? (OutputFile.standardDescriptor(path) == 1 ? Self.stdoutWantsGzip : path.hasSuffix(".gz"))
         output = try OutputFile(path: path, append: append)
         file = FileDescriptorSink(fd: output.descriptor, name: output.partialPath ?? (path == "-" ? "<stdout>" : path))
         self.gzip = isGzip ? try GzipSink(file, name: file.name, level: level) : nil

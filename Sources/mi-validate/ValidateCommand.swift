@@ -25,9 +25,6 @@ struct ValidateCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output for --pass ('-' is stdout; a .gz name is compressed).")
     var out: String = "-"
 
-    @Flag(help: "Compress the output even on stdout.")
-    var gzip = false
-
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var common: CommonOptions
 
@@ -43,7 +40,7 @@ struct ValidateCommand: ParsableCommand {
                 throw ValidationError("\(error)")
             }
             try Validation(
-                schema: checker, kind: schema, inputs: inputs, pass: pass, out: out, gzip: gzip,
+                schema: checker, kind: schema, inputs: inputs, pass: pass, out: out, gzip: common.gzip,
                 badRecords: badRecords, quiet: common.quiet
             ).run()
         }
