@@ -8,7 +8,7 @@ export MI_CACHE_DIR
 MODEL := $(MI_CACHE_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
 BIN := .build/release
 
-.PHONY: demo test lint crash-test experiment deps model build bench clean
+.PHONY: demo test lint crash-test install experiment deps model build bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -43,6 +43,13 @@ crash-test: build
 # Tests use only the public API, so the release build above is reused as is.
 test: lint model build
 	MI_MODEL="$(MODEL)" MI_BIN_DIR="$(CURDIR)/$(BIN)" swift test -c release
+
+# The tools into $(PREFIX)/bin (default ~/.local/bin), so the README's examples run as written.
+PREFIX ?= $(HOME)/.local
+install: build
+	install -d "$(PREFIX)/bin"
+	for f in $(BIN)/mi-*; do [ -f "$$f" ] && [ -x "$$f" ] && install -m 755 "$$f" "$(PREFIX)/bin/"; done; true
+	@echo "installed in $(PREFIX)/bin$$(case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo " (not on PATH: export PATH=\"$(PREFIX)/bin:\$$PATH\")";; esac)"
 
 clean:
 	rm -rf .build
