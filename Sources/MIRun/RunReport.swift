@@ -157,7 +157,11 @@ public struct RunReport: Sendable {
             }
             rows.append((p + "training data, Montessori teacher", r.montessoriData.cell))
             rows.append((p + "training data, original teacher", r.baselineData.cell))
-            rows.append((p + "training records per student", "\(r.trainingRecords)"))
+            rows.append(
+                (
+                    p + "training records per student (both sets cut to the smaller)",
+                    "\(r.trainingRecords) (of \(r.montessoriData.answered) Montessori, \(r.baselineData.answered) original)"
+                ))
             if !r.montessoriLoss.isEmpty {
                 let b = Evaluation.bootstrap(r.baselineLoss), m = Evaluation.bootstrap(r.montessoriLoss)
                 let d = Evaluation.bootstrap(zip(r.montessoriLoss, r.baselineLoss).map { $0 - $1 })
@@ -202,7 +206,28 @@ public struct RunReport: Sendable {
                 rows.append((p + "control student − baseline (paired 95 % CI)", "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4)))"))
             }
         }
-        return "| stage | result |\n|---|---|\n" + rows.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n"
+        return "| stage | result |\n|---|---|\n" + rows.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n" + legend
+    }
+
+    /// How to read the table, and what its sizes can show.
+    var legend: String {
+        var lines = [
+            "",
+            "How to read it:",
+            "- Influence: the student's loss on the probe's reference set before minus after one optimizer step on the candidate "
+                + "(nats per token). Above 0 the step lowered that loss: helpful; below 0: harmful.",
+            "- Held-out loss: mean negative log-likelihood per response token on the held-out set; lower is better. "
+                + "Montessori − baseline below 0 favours the Montessori student; the paired 95 % interval shows an effect only when it excludes 0.",
+            "- Both students train on the same number of records, so they differ only in which teacher wrote them.",
+        ]
+        let smallest = rounds.map(\.trainingRecords).min() ?? 0
+        if smallest < 500 || rounds.contains(where: { $0.pairs < 100 }) {
+            lines.append(
+                "- At these sizes (\(smallest) training records per student, \(rounds.map(\.pairs).min() ?? 0) preference pairs) "
+                    + "the run shows that the loop works end to end, not whether the method helps: "
+                    + "that needs hundreds of pairs and about a thousand records per student (configs/experiment.yaml, EXPERIMENTS.md).")
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 
     func median(_ sorted: [Double]) -> Double {
