@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(name: "mi-model", dependencies: ["MICLI", "MICore", "MIStream"]),
         .executableTarget(name: "mi-sft", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-eval", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),
-        .executableTarget(name: "mi-run", dependencies: ["MICLI", "MIRun", "MIStream"]),
+        .executableTarget(name: "mi-run", dependencies: ["MICLI", "MICore", "MIRun", "MIStream"]),
         .executableTarget(name: "mi-pair", dependencies: ["MICLI", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-probe", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-generate", dependencies: ["MICLI", "MICore", "MIStages", "MIStream"]),

@@ -34,6 +34,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         common.apply(program: "mi-bench")
+        if let warning = BLASRuntime.weakerCoreWarning() { Log.warning(warning) }
         try StageRunner.run {
             var o = JSONObject()
             o["openblas_core"] = .string(BLASRuntime.coreName)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import MICLI
+import MICore
 import MIRun
 import MIStream
 
@@ -32,6 +33,8 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         common.apply(program: "mi-run")
         Interrupts.install()
+        // The tools it starts respect the setting; a long run should not pay for it unawares.
+        if let warning = BLASRuntime.weakerCoreWarning() { Log.warning(warning) }
         do {
             let settings = try RunConfig.load(path: config, overrides: overrides)
             guard let directory = runDir ?? settings.runDir else { throw ConfigError("\(config): no run_dir; give --run-dir") }

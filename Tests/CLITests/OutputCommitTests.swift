@@ -182,3 +182,15 @@ func fileType(_ path: String) -> mode_t {
         #expect(stderr.contains("exit 75, as it should"))
     }
 }
+
+/// A weaker OPENBLAS_CORETYPE than the CPU runs is respected, and mi-run says what it costs.
+@Suite struct KernelSettingTests {
+    @Test func miRunWarnsOfAWeakerKernelSetting() throws {
+        let runtime = try run("mi-model", ["runtime"], removing: ["OPENBLAS_CORETYPE"])
+        let best = (try JSONSerialization.jsonObject(with: Data(runtime.stdout)) as? [String: Any])?["cpu_best_core"] as? String
+        let weak = try run("mi-run", ["--config", "/nonexistent.yaml"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        #expect(weak.stderr.contains("OPENBLAS_CORETYPE=Prescott is set, but this CPU runs") == (best != nil), "\(weak.stderr)")
+        let unset = try run("mi-run", ["--config", "/nonexistent.yaml"], removing: ["OPENBLAS_CORETYPE"])
+        #expect(!unset.stderr.contains("OPENBLAS_CORETYPE"))
+    }
+}

@@ -46,6 +46,17 @@ public enum BLASRuntime {
 
     public private(set) nonisolated(unsafe) static var origin: Origin = .detected
 
+    /// When OPENBLAS_CORETYPE is set to a kernel family weaker than this CPU runs (as some
+    /// environments set it), a one-line warning saying what to unset; nil otherwise. The setting
+    /// is still respected: this only says what it costs.
+    public static func weakerCoreWarning() -> String? {
+        guard let env = getenv("OPENBLAS_CORETYPE").map({ String(cString: $0) }), let best = bestCoreForCPU,
+            acceptable[best.lowercased()]?.contains(env.lowercased()) != true
+        else { return nil }
+        return "OPENBLAS_CORETYPE=\(env) is set, but this CPU runs OpenBLAS's \(best) kernels (sgemm up to about 2× faster); "
+            + "unset it (env -u OPENBLAS_CORETYPE …) to use them"
+    }
+
     /// Call first thing in `main`, before reading any input. May not return (re-exec).
     public static func selectKernel() {
         let env = getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }
