@@ -53,9 +53,18 @@ public final class MontessoriRun {
     func path(_ relative: String) -> String { directory + "/" + relative }
 
     /// Writes a text file in the run directory atomically (through `OutputFile`: a partial, then rename).
-    public func writeText(_ text: String, to relative: String) throws {
-        let file = try OutputFile(path: path(relative))
-        let sink = FileDescriptorSink(fd: file.descriptor, name: file.partialPath ?? path(relative))
+    public func writeText(_ text: String, to relative: String) throws { try Self.writeFile(text, to: path(relative)) }
+
+    /// The report's plots (`RunReport.plots`) as SVG files in `directory`.
+    public static func writePlots(_ report: RunReport, into directory: String) throws {
+        try Files.makeDirectories(directory)
+        for (name, svg) in report.plots { try writeFile(svg, to: directory + "/" + name) }
+    }
+
+    /// Writes a text file through `OutputFile` (a regular file: a partial, then rename).
+    public static func writeFile(_ text: String, to path: String) throws {
+        let file = try OutputFile(path: path)
+        let sink = FileDescriptorSink(fd: file.descriptor, name: file.partialPath ?? path)
         let bytes = Array(text.utf8)
         try sink.write(bytes, count: bytes.count)
         try file.commit()

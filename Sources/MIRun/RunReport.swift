@@ -16,6 +16,7 @@ public struct DataReport: Sendable {
 
 public struct RoundReport: Sendable {
     public var round: Int
+    public init(round: Int) { self.round = round }
     public var probing = DataReport()
     public var influences: [Double] = []
     public var pairs = 0
@@ -119,6 +120,7 @@ public struct ExperimentReport: Sendable {
 
 /// What the run did and found, as the table `make demo` ends with.
 public struct RunReport: Sendable {
+    public init() {}
     public var split: (probe: Int, heldout: Int)?
     public var warmup = DataReport()
     public var rounds: [RoundReport] = []

@@ -28,13 +28,16 @@ struct RunCommand: ParsableCommand {
         name: .customLong("set"),
         help: ArgumentHelp("Override a config value, e.g. probing.generate.prompts=32 (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
+    @Option(help: "Also write the run's plots (SVG: influence histograms, DPO loss, held-out loss differences) into this directory.")
+    var plots: String?
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.apply(program: "mi-run")
         Interrupts.install()
-        // The tools it starts respect the setting; a long run should not pay for it unawares.
-        if let warning = BLASRuntime.weakerCoreWarning() { Log.warning(warning) }
+        // The tools it starts respect the setting; someone starting a long run at a terminal should
+        // not pay for it unawares (scripts and logs get it from mi-bench and MI_LOG_LEVEL=debug).
+        if isatty(2) != 0, let warning = BLASRuntime.weakerCoreWarning() { Log.warning(warning) }
         do {
             let settings = try RunConfig.load(path: config, overrides: overrides)
             guard let directory = runDir ?? settings.runDir else { throw ConfigError("\(config): no run_dir; give --run-dir") }
@@ -42,6 +45,7 @@ struct RunCommand: ParsableCommand {
             let report = try loop.run()
             let table = report.markdown
             try loop.writeText(table, to: "summary.md")
+            if let plots { try MontessoriRun.writePlots(report, into: plots) }
             if !common.quiet {
                 let bytes = Array(table.utf8)
                 _ = write(2, bytes, bytes.count)

@@ -183,14 +183,15 @@ func fileType(_ path: String) -> mode_t {
     }
 }
 
-/// A weaker OPENBLAS_CORETYPE than the CPU runs is respected, and mi-run says what it costs.
+/// A weaker OPENBLAS_CORETYPE than the CPU runs is respected, and mi-bench says what it costs
+/// (mi-run too, at a terminal).
 @Suite struct KernelSettingTests {
-    @Test func miRunWarnsOfAWeakerKernelSetting() throws {
+    @Test func miBenchWarnsOfAWeakerKernelSetting() throws {
         let runtime = try run("mi-model", ["runtime"], removing: ["OPENBLAS_CORETYPE"])
         let best = (try JSONSerialization.jsonObject(with: Data(runtime.stdout)) as? [String: Any])?["cpu_best_core"] as? String
-        let weak = try run("mi-run", ["--config", "/nonexistent.yaml"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        let weak = try run("mi-bench", ["--model", "/nonexistent.gguf"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
         #expect(weak.stderr.contains("OPENBLAS_CORETYPE=Prescott is set, but this CPU runs") == (best != nil), "\(weak.stderr)")
-        let unset = try run("mi-run", ["--config", "/nonexistent.yaml"], removing: ["OPENBLAS_CORETYPE"])
+        let unset = try run("mi-bench", ["--model", "/nonexistent.gguf"], removing: ["OPENBLAS_CORETYPE"])
         #expect(!unset.stderr.contains("OPENBLAS_CORETYPE"))
     }
 }
