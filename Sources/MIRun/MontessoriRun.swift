@@ -520,6 +520,7 @@ public final class MontessoriRun {
         Log.info(resume ? "\(name): resuming" : "\(name)")
         try ledger.record(.init(step: name, fingerprint: fingerprint, status: .running, result: JSONObject()))
         lastCommand = []
+        let clock = ContinuousClock(), started = clock.now
         var result: JSONObject
         do {
             result = try body(resume)
@@ -531,7 +532,9 @@ public final class MontessoriRun {
         }
         for p in paths where !Files.exists(p) { throw RunError("step \(name) finished without writing \(p)") }
         if !lastCommand.isEmpty { result["command"] = .array(lastCommand.map(JSONValue.string)) }
-        try ledger.record(.init(step: name, fingerprint: fingerprint, status: .done, result: result))
+        let took = started.duration(to: clock.now).components
+        let seconds = Double(took.seconds) + Double(took.attoseconds) * 1e-18
+        try ledger.record(.init(step: name, fingerprint: fingerprint, status: .done, result: result, seconds: seconds, resumed: resume))
         if resume { resumed.append(name) } else { ran.append(name) }
         hashes.save()
         return (fingerprint, result)

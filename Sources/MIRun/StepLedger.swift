@@ -1,9 +1,15 @@
 import MIStream
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What the run knows about each step, one small JSON file per step under RUN/.mi-run/steps:
 /// its fingerprint (config, inputs, models), whether it finished, and what it reported. A step
 /// that is "running" with the same fingerprint was interrupted and is resumed; a different
-/// fingerprint means its outputs are stale and the step starts over.
+/// fingerprint means its outputs are stale and the step starts over. A finished step also keeps
+/// the wall time of the attempt that finished it (`seconds`, and `resumed` when that attempt
+/// continued an interrupted one) and when it finished (`finished_unix`).
 struct StepLedger {
     enum Status: String { case running, done }
 
@@ -12,6 +18,8 @@ struct StepLedger {
         var fingerprint: String
         var status: Status
         var result: JSONObject
+        var seconds: Double? = nil
+        var resumed = false
     }
 
     let directory: String
@@ -35,11 +43,16 @@ struct StepLedger {
     func record(_ e: Entry) throws(RunError) {
         do {
             let w = try JSONLWriter(path: path(e.step))
-            try w.write(
-                JSONObject(uniqueKeysAndValues: [
-                    ("step", .string(e.step)), ("fingerprint", .string(e.fingerprint)), ("status", .string(e.status.rawValue)),
-                    ("result", .object(e.result)),
-                ]))
+            var o = JSONObject(uniqueKeysAndValues: [
+                ("step", .string(e.step)), ("fingerprint", .string(e.fingerprint)), ("status", .string(e.status.rawValue)),
+                ("result", .object(e.result)),
+            ])
+            if let seconds = e.seconds, let n = JSONNumber((seconds * 1000).rounded() / 1000) {
+                o["seconds"] = .number(n)
+                o["resumed"] = .bool(e.resumed)
+                o["finished_unix"] = .number(JSONNumber(Int(time(nil))))
+            }
+            try w.write(o)
             try w.commit()
         } catch { throw RunError("cannot record step \(e.step): \(error)") }
     }

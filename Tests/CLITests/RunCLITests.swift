@@ -116,6 +116,8 @@ import Testing
         let steps = try ledger(dir)
         #expect(steps.count == 1 + 4 + 2 * 16) // split; warm-up 4; per round 16 (DPO ran in both)
         #expect(steps.values.allSatisfy { $0["status"] as? String == "done" })
+        // Each finished step keeps its wall time.
+        #expect(steps.values.allSatisfy { ($0["seconds"] as? Double).map { $0 >= 0 } == true && $0["resumed"] as? Bool == false })
         // The teacher learned from real pairs, and both students were evaluated on the held-out quarter.
         let pairs = try zcat(dir.path("run/round-1/pairs.jsonl.gz")).split(separator: "\n")
         #expect(!pairs.isEmpty)
