@@ -62,13 +62,7 @@ public final class MontessoriRun {
     }
 
     /// Writes a text file through `OutputFile` (a regular file: a partial, then rename).
-    public static func writeFile(_ text: String, to path: String) throws {
-        let file = try OutputFile(path: path)
-        let sink = FileDescriptorSink(fd: file.descriptor, name: file.partialPath ?? path)
-        let bytes = Array(text.utf8)
-        try sink.write(bytes, count: bytes.count)
-        try file.commit()
-    }
+    public static func writeFile(_ text: String, to path: String) throws { try OutputFile.write(Array(text.utf8), to: path) }
 
     // MARK: - The loop
 

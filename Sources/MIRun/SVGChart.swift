@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Small line charts as self-contained SVG text (no script, no external style): a frame with
 /// ticked, labelled axes, one polyline per series, a legend. Enough for a run's plots; nothing here
 /// depends on a plotting tool.
@@ -53,7 +57,7 @@ public struct SVGChart {
     public static func ticks(_ low: Double, _ high: Double) -> [Double] {
         guard high > low else { return [low] }
         let raw = (high - low) / 5
-        let magnitude = pow10(log10(raw))
+        let magnitude = Glibc.pow(10, Glibc.floor(Glibc.log10(raw)))
         let step = [1.0, 2.0, 5.0, 10.0].map { $0 * magnitude }.first { $0 >= raw } ?? raw
         var t = (low / step).rounded(.up) * step
         var out: [Double] = []
@@ -62,25 +66,6 @@ public struct SVGChart {
             t += step
         }
         return out
-    }
-
-    static func pow10(_ e: Double) -> Double {
-        var r = 1.0
-        for _ in 0..<Int(abs(e)) { r *= 10 }
-        return e < 0 ? 1 / r : r
-    }
-
-    static func log10(_ x: Double) -> Double {
-        var e = 0.0, v = x
-        while v >= 10 {
-            v /= 10
-            e += 1
-        }
-        while v < 1 && v > 0 {
-            v *= 10
-            e -= 1
-        }
-        return e
     }
 
     public static func label(_ v: Double) -> String {

@@ -124,7 +124,7 @@ public final class Generate {
         }
     }
 
-    func number(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
+    func number(_ x: Double) -> JSONValue { JSONNumber.value(x) }
 
     /// Seed tasks as the teacher sees them: the instruction, and on the next line its input when
     /// it has one (Alpaca `input`, or the first Self-Instruct instance's `input`).

@@ -34,11 +34,10 @@ public final class Respond {
         guard let chat = loaded.chat else { throw StageFailure.usage("\(loaded.path): the model has no chat template") }
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: batchSize)
         let responder = JSONValue.object(JSONObject(uniqueKeysAndValues: [("model", .string(loaded.name)), ("sha256", .string(loaded.sha256))]))
-        func number(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
         let responseSampling = JSONValue.object(
             JSONObject(uniqueKeysAndValues: [
-                ("temperature", number(sampling.temperature)), ("top_p", number(sampling.topP)),
-                ("presence_penalty", number(sampling.presencePenalty)), ("frequency_penalty", number(sampling.frequencyPenalty)),
+                ("temperature", JSONNumber.value(sampling.temperature)), ("top_p", JSONNumber.value(sampling.topP)),
+                ("presence_penalty", JSONNumber.value(sampling.presencePenalty)), ("frequency_penalty", JSONNumber.value(sampling.frequencyPenalty)),
                 ("max_tokens", .number(JSONNumber(sampling.maxTokens))), ("seed", .number(JSONNumber(Int(truncatingIfNeeded: runSeed)))),
             ]))
         var pending: [(JSONObject, GenerationRequest)] = []

@@ -119,7 +119,7 @@ public final class TrainingLoop {
         clock.finish("\(step) steps; checkpoint in \(out)")
     }
 
-    func number(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
+    func number(_ x: Double) -> JSONValue { JSONNumber.value(x) }
 
     var fingerprint: String { settings.fingerprint + (stateExtras.members.isEmpty ? "" : "|" + JSONWriter.string(.object(stateExtras))) }
 

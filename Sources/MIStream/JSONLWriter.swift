@@ -28,10 +28,7 @@ public final class JSONLWriter {
         if gzipStandardOutput { return true }
         var st = stat()
         guard fstat(1, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
-        var buffer = [CChar](repeating: 0, count: 4097)
-        let n = readlink("/proc/self/fd/1", &buffer, buffer.count - 1)
-        guard n > 0 else { return false }
-        return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self).hasSuffix(".gz")
+        return OutputFile.linkTarget("/proc/self/fd/1")?.hasSuffix(".gz") == true
     }
     private var committed = false
 

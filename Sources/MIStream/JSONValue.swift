@@ -42,6 +42,9 @@ public struct JSONNumber: Equatable, Sendable, CustomStringConvertible {
 
     public var double: Double { Double(text) ?? .nan }
 
+    /// `x` as a JSON number, or null when it is NaN or infinite (JSON has neither).
+    public static func value(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
+
     /// Mathematically an integer (`3`, `3.0`, `3e2`), as JSON Schema's "integer" type defines it.
     public var isInteger: Bool {
         if !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) { return true }

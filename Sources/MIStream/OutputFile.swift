@@ -128,10 +128,7 @@ public final class OutputFile {
         for _ in 0..<40 {
             var st = stat()
             guard lstat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { return p }
-            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let n = readlink(p, &buffer, buffer.count - 1)
-            guard n > 0 else { throw .cannotCreate(path: path, reason: "readlink: " + String(cString: strerror(errno))) }
-            let target = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard let target = linkTarget(p) else { throw .cannotCreate(path: path, reason: "readlink: " + String(cString: strerror(errno))) }
             p = target.hasPrefix("/") ? target : directory(of: p) + "/" + target
         }
         throw .cannotCreate(path: path, reason: "too many levels of symbolic links")
@@ -174,7 +171,8 @@ public final class OutputFile {
     /// The process holding a flock on the file behind `fd`, from /proc/locks (nil when unknown).
     static func lockHolder(_ fd: Int32) -> Int32? {
         var st = stat()
-        guard fstat(fd, &st) == 0, let text = readSmallFile("/proc/locks") else { return nil }
+        guard fstat(fd, &st) == 0, let bytes = readAll("/proc/locks") else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
         let dev = UInt64(st.st_dev)
         let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
         let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
@@ -188,18 +186,34 @@ public final class OutputFile {
         return nil
     }
 
-    static func readSmallFile(_ path: String) -> String? {
-        guard let f = fopen(path, "r") else { return nil }
-        defer { fclose(f) }
+    /// What the symbolic link at `path` points to (nil when it is none or cannot be read).
+    static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The whole content of a (small) file, nil when it cannot be read.
+    static func readAll(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = fread(&chunk, 1, chunk.count, f)
-            if n <= 0 { break }
+            let n = Glibc.read(fd, &chunk, chunk.count)
+            if n < 0 { return nil }
+            if n == 0 { return bytes }
             bytes += chunk[..<n]
-            if bytes.count > 1 << 22 { break }
         }
-        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Writes `bytes` as the whole output `path`, committed as any output is.
+    public static func write(_ bytes: [UInt8], to path: String) throws(StreamError) {
+        let file = try OutputFile(path: path)
+        try FileDescriptorSink(fd: file.descriptor, name: file.partialPath ?? path).write(bytes, count: bytes.count)
+        try file.commit()
     }
 
     static func directory(of path: String) -> String {
@@ -207,7 +221,7 @@ public final class OutputFile {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    static func syncDirectory(of path: String) {
+    public static func syncDirectory(of path: String) {
         let fd = open(directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {
             fsync(fd)

@@ -1,9 +1,5 @@
 import CZlib
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Where the first records of an interrupted output end in its bytes. A resume keeps those bytes
 /// as they are (the gzip members an uninterrupted run wrote, flush for flush) and appends, so the
 /// finished file equals an uninterrupted run's byte for byte, not only record for record.
@@ -13,7 +9,7 @@ enum PartialPrefix {
     /// or when the file cannot be read.
     static func length(of path: String, records: Int, gzip: Bool) -> Int? {
         if records == 0 { return 0 }
-        guard let bytes = read(path) else { return nil }
+        guard let bytes = OutputFile.readAll(path) else { return nil }
         if !gzip {
             var lines = 0
             for (i, b) in bytes.enumerated() where b == 0x0A {
@@ -48,19 +44,5 @@ enum PartialPrefix {
             if lines > records { return nil }
         }
         return nil
-    }
-
-    static func read(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = Glibc.read(fd, &chunk, chunk.count)
-            if n < 0 { return nil }
-            if n == 0 { return bytes }
-            bytes += chunk[..<n]
-        }
     }
 }

@@ -30,12 +30,9 @@ public struct ResumeSettings: Sendable, Equatable {
     /// Records the settings of a run that starts `output` afresh (call once its writer exists).
     public func record(for output: String) throws(StreamError) {
         guard let path = Self.file(for: output) else { return }
-        let file = try OutputFile(path: path)
         var o = JSONObject()
         for (k, v) in entries { o[k] = .string(v) }
-        let bytes = Array((JSONWriter.string(.object(o)) + "\n").utf8)
-        try FileDescriptorSink(fd: file.descriptor, name: file.partialPath ?? path).write(bytes, count: bytes.count)
-        try file.commit()
+        try OutputFile.write(Array((JSONWriter.string(.object(o)) + "\n").utf8), to: path)
     }
 
     /// Before a resume reads `output`'s partial: the recorded settings must equal these. No partial

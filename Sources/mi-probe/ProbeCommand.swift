@@ -79,17 +79,16 @@ struct ProbeCommand: ParsableCommand {
 
     /// The `probe` object every scored record carries: how its influence was measured.
     func provenance(model: LoadedModel, momentumInfluence: Double) -> JSONObject {
-        func number(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
         var probeInfo = JSONObject()
         probeInfo["method"] = .string(method.rawValue)
-        probeInfo["lr"] = number(lr)
+        probeInfo["lr"] = JSONNumber.value(lr)
         probeInfo["student"] = .string(model.name)
-        probeInfo["beta1"] = number(beta1)
-        probeInfo["beta2"] = number(beta2)
-        probeInfo["eps"] = number(eps)
-        probeInfo["weight_decay"] = number(weightDecay)
+        probeInfo["beta1"] = JSONNumber.value(beta1)
+        probeInfo["beta2"] = JSONNumber.value(beta2)
+        probeInfo["eps"] = JSONNumber.value(eps)
+        probeInfo["weight_decay"] = JSONNumber.value(weightDecay)
         probeInfo["center"] = .string(center.rawValue)
-        probeInfo["momentum_influence"] = number(momentumInfluence)
+        probeInfo["momentum_influence"] = JSONNumber.value(momentumInfluence)
         return probeInfo
     }
 

@@ -40,7 +40,8 @@ public enum Checkpoint {
             throw .cannotCreate(path: dir, reason: "cannot move the old checkpoint aside: " + String(cString: strerror(errno)))
         }
         if rename(staging, dir) != 0 { throw .cannotCreate(path: dir, reason: "rename: " + String(cString: strerror(errno))) }
-        syncDirectory(dir)
+        OutputFile.syncDirectory(of: dir + "/.") // the checkpoint's own entries
+        OutputFile.syncDirectory(of: dir) // its name in the parent
         removeDirectory(previous)
     }
 
@@ -135,22 +136,6 @@ public enum Checkpoint {
         let sink = FileDescriptorSink(fd: fd, name: path)
         try sink.write(bytes, count: bytes.count)
         try sink.sync()
-    }
-
-    static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 {
-            fsync(fd)
-            close(fd)
-        }
-        if let slash = path.lastIndex(of: "/") {
-            let parent = slash == path.startIndex ? "/" : String(path[..<slash])
-            let pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if pfd >= 0 {
-                fsync(pfd)
-                close(pfd)
-            }
-        }
     }
 
     /// Removes a directory of plain files (a checkpoint), if it exists.

@@ -126,10 +126,7 @@ public enum GGUFWriter {
             out.append(contentsOf: t.data)
             while out.count % 32 != 0 { out.append(0) }
         }
-        let file = try OutputFile(path: path)
-        let sink = FileDescriptorSink(fd: file.descriptor, name: file.partialPath ?? path)
-        try sink.write(out, count: out.count)
-        try file.commit()
+        try OutputFile.write(out, to: path)
     }
 
     /// Inverse of LlamaParameters.unpermuteRoPERows: Hugging Face row j·(hd/2)+i goes to 2i+j.

@@ -26,7 +26,6 @@ public final class LlamaModel: @unchecked Sendable {
     public var blockWeights: BlockWeights? {
         didSet { buildLayers() }
     }
-    public static var blockRowsLimit: Int { Linear.blockRowsLimit }
 
     public init(parameters: LlamaParameters) {
         config = parameters.config
