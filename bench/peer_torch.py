@@ -2,7 +2,9 @@
 
     python bench/peer_torch.py --model SmolLM2-135M-Instruct.Q4_1.gguf [--batch 8 --length 256 --decode-tokens 64 --repeats 3]
 
-float32, torch.set_num_threads(2) by default. Prints one JSON object with the keys mi-bench uses:
+float32, torch.set_num_threads(2) by default; --autocast-bf16 runs every forward (and the
+training steps' forward) under torch.autocast("cpu", dtype=torch.bfloat16), as a PyTorch user
+turns bf16 on. Prints one JSON object with the keys mi-bench uses:
 forward (base model, no output head, batch × length tokens), greedy decoding of exactly
 --decode-tokens new tokens at batch 1 and 16 (prompt prefill included), one SFT step
 (forward, backward, AdamW on --length tokens, loss on the second half) and one DPO step (two
@@ -10,6 +12,7 @@ sequences of --length tokens, sigmoid DPO loss against precomputed reference log
 AdamW), load time and peak RSS. Best of --repeats.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -44,20 +47,22 @@ def main():
     ap.add_argument("--decode-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--autocast-bf16", action="store_true")
     a = ap.parse_args()
+    amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.autocast_bf16 else contextlib.nullcontext
     torch.set_num_threads(a.threads)
     d, name = os.path.split(os.path.abspath(a.model))
     t0 = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32).eval()
     tok = AutoTokenizer.from_pretrained(d, gguf_file=name)
     load = time.perf_counter() - t0
-    out = {"torch_version": torch.__version__, "transformers_version": transformers.__version__, "threads": torch.get_num_threads(),
+    out = {"compute": "bf16 autocast" if a.autocast_bf16 else "f32", "torch_version": torch.__version__, "transformers_version": transformers.__version__, "threads": torch.get_num_threads(),
            "load_s": round(load, 3)}
 
     text = "The quick brown fox jumps over the lazy dog, and 3 geese fly south. " * 64
     ids = tok.encode(text, add_special_tokens=False)[: a.length]
     batch = torch.tensor([ids] * a.batch)
-    with torch.inference_mode():
+    with torch.inference_mode(), amp():
         t = best(a.repeats, lambda: model.model(batch))
     out.update(forward_tokens=a.batch * a.length, forward_s=round(t, 3), forward_tokens_per_s=round(a.batch * a.length / t, 3),
                forward_gflops=round(forward_flops(model.config, a.batch * a.length, a.length) / t / 1e9, 3))
@@ -66,7 +71,7 @@ def main():
     p = tok.encode(prompt, add_special_tokens=False)
     for b in (1, 16):
         inp = torch.tensor([p] * b)
-        with torch.inference_mode():
+        with torch.inference_mode(), amp():
             t = best(max(1, a.repeats - 1), lambda: model.generate(inp, attention_mask=torch.ones_like(inp), do_sample=False,
                                                                     max_new_tokens=a.decode_tokens, min_new_tokens=a.decode_tokens,
                                                                     pad_token_id=tok.eos_token_id))
@@ -80,7 +85,9 @@ def main():
     rejected = torch.tensor([ids[:half] + list(reversed(ids[half:]))])
 
     def nll(x):
-        lp = torch.log_softmax(model(x).logits[0, half - 1:-1], dim=-1)
+        with amp():
+            logits = model(x).logits
+        lp = torch.log_softmax(logits[0, half - 1:-1].float(), dim=-1)
         return -lp.gather(1, x[0, half:, None]).sum()
 
     def sft():

@@ -539,7 +539,19 @@ public final class MontessoriRun {
         for p in paths { for suffix in ["", ".partial", ".previous"] { Files.remove(p + suffix) } }
     }
 
-    func command(_ tool: String) -> String { (config.commands[tool] ?? tool) + " " }
+    /// The tools that run a model, and so take `--compute`.
+    static let modelTools: Set<String> = ["mi-generate", "mi-respond", "mi-probe", "mi-sft", "mi-dpo", "mi-eval"]
+
+    /// The products' precision every model tool of this run uses: the config's, MI_COMPUTE's, or the CPU's fastest.
+    var compute: String {
+        config.compute ?? getenv("MI_COMPUTE").flatMap { ComputePrecision(rawValue: String(cString: $0))?.rawValue }
+            ?? ComputePrecision.fastest.rawValue
+    }
+
+    /// A tool as a step's settings name it: with the precision of its products when it runs a model.
+    func command(_ tool: String) -> String {
+        (config.commands[tool] ?? tool) + " " + (Self.modelTools.contains(tool) ? "--compute=\(compute) " : "")
+    }
 
     func tool(_ name: String, _ arguments: [String]) throws { try tools(name, [arguments], environment: [:]) }
 
@@ -548,7 +560,7 @@ public final class MontessoriRun {
         let exe = config.commands[name] ?? toolDirectory + "/" + name
         var pids: [pid_t] = []
         for arguments in invocations {
-            let args = arguments + (quiet ? ["--quiet"] : [])
+            let args = arguments + (Self.modelTools.contains(name) ? ["--compute", compute] : []) + (quiet ? ["--quiet"] : [])
             Log.debug(([exe] + args).joined(separator: " "))
             do { pids.append(try Subprocess.start(exe, args, environment: environment)) } catch {
                 // Stop the ones already started before reporting.
@@ -557,7 +569,7 @@ public final class MontessoriRun {
                 throw error
             }
         }
-        lastCommand = [exe] + invocations[0] + (quiet ? ["--quiet"] : [])
+        lastCommand = [exe] + invocations[0] + (Self.modelTools.contains(name) ? ["--compute", compute] : []) + (quiet ? ["--quiet"] : [])
         for outcome in try Subprocess.wait(pids) {
             switch outcome {
             case .exited(0): continue

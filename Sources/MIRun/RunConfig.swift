@@ -72,6 +72,9 @@ public struct RunConfig: Sendable {
     public var dpo = Options()
     public var training = Phase()
     public var eval = Options()
+    /// `compute: f32 | bf16`, the products of every tool that runs a model (`--compute`); unset:
+    /// MI_COMPUTE, else the fastest this CPU runs (bf16 with AVX512-BF16).
+    public var compute: String?
     /// A replacement executable per tool (`mi-probe: ./my-probe.sh`); it gets the same arguments.
     public var commands: [String: String] = [:]
     /// SFT and DPO see their data in an order shuffled with a seed derived from the run's
@@ -106,7 +109,7 @@ public struct RunConfig: Sendable {
     static let topLevel: Set<String> = [
         "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "rounds", "seed", "run_dir", "probe_shards",
         "sampling", "dedupe", "warmup", "probing", "pair", "dpo", "training", "eval", "commands",
-        "shuffle", "students_start", "experiment",
+        "shuffle", "students_start", "experiment", "compute",
     ]
     /// Flags mi-run sets itself, per tool.
     static let reserved: [String: Set<String>] = [
@@ -188,6 +191,10 @@ public struct RunConfig: Sendable {
                 throw ConfigError("\(n.location): students_start must be warmup or base")
             }
             studentsStart = v
+        }
+        if let n = root["compute"] {
+            guard case let .scalar(s) = n.kind, s == "f32" || s == "bf16" else { throw ConfigError("\(n.location): compute must be f32 or bf16") }
+            compute = s
         }
         if let e = root["experiment"] { experiment = try Self.experiment(e) }
         if let c = root["commands"] { commands = try Self.commands(c, base: base) }

@@ -72,8 +72,13 @@ public final class LocalInfluence {
         momentumInfluence = measureStep(gradientsFrom: nil).influence
     }
 
-    /// Mean over the reference examples of each example's mean completion NLL.
+    /// Mean over the reference examples of each example's mean completion NLL. The exact probe
+    /// scores in f32 whatever the model computes in: its step (lr · an AdamW-normalised update)
+    /// changes most weights by less than bf16 can tell apart, so bf16 products would lose it.
     public func referenceLoss(batch: Int = 8) -> Double {
+        let model = loaded.model, compute = model.compute
+        if method == .exact { model.compute = .f32 }
+        defer { model.compute = compute }
         var total = 0.0
         for b0 in stride(from: 0, to: reference.count, by: batch) {
             let part = reference[b0..<min(b0 + batch, reference.count)]

@@ -22,9 +22,10 @@ extension ResumeSettings {
         add(key, digests.joined(separator: ","))
     }
 
-    /// A model by name and the SHA-256 of its weights.
+    /// A model by name, the SHA-256 of its weights and the precision of its products.
     public mutating func add(model key: String, _ model: LoadedModel) {
         add(key, model.name)
         add(key + "_sha256", model.sha256)
+        add(key + "_compute", model.model.compute.rawValue)
     }
 }

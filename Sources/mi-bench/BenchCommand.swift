@@ -3,6 +3,7 @@ import COpenBLAS
 import MICLI
 import MICore
 import MIStream
+import MITrainingCLI
 
 #if canImport(Glibc)
     import Glibc
@@ -30,16 +31,21 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Repetitions; the best time is reported.")
     var repeats = 3
 
+    @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.apply(program: "mi-bench")
+        computeOptions.apply()
         if let warning = BLASRuntime.weakerCoreWarning() { Log.warning(warning) }
         try StageRunner.run {
             var o = JSONObject()
             o["openblas_core"] = .string(BLASRuntime.coreName)
             o["threads"] = .number(JSONNumber(BLAS.threads))
             o["sgemm_gflops"] = num(sgemmPeak())
+            o["compute"] = .string(ComputePrecision.processDefault.rawValue)
+            o["bf16_native"] = .bool(BF16Products.native)
+            if BF16Products.native { o["bf16_gemm_gflops"] = num(bf16Peak()) }
 
             let t0 = now()
             let loaded = try LoadedModel(path: model)
@@ -134,6 +140,20 @@ struct BenchCommand: ParsableCommand {
             b[i] = Float(i % 5) * 0.01
         }
         let t = best(5) { BLAS.matmul(a.pointer, b.pointer, c.pointer, m: n, n: n, k: n) }
+        return 2 * Double(n * n * n) / t / 1e9
+    }
+
+    /// The bf16 products' GFLOP/s on square 2048 matrices, B packed beforehand (best of a few).
+    func bf16Peak() -> Double {
+        let n = 2048
+        let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
+        for i in 0..<(n * n) {
+            a[i] = Float(i % 7) * 0.01
+            b[i] = Float(i % 5) * 0.01
+        }
+        let packed = BF16Products.Packed(k: n, n: n)
+        packed.pack(b.pointer, ld: n, byRows: false)
+        let t = best(5) { BF16Products.multiply(a.pointer, lda: n, rows: n, packed, c.pointer, ldc: n) }
         return 2 * Double(n * n * n) / t / 1e9
     }
 

@@ -34,6 +34,7 @@ struct DPOCommand: ParsableCommand {
     @Flag(help: "Continue a run stopped after a checkpoint in --out (same settings and data).")
     var resume = false
     @OptionGroup var badRecords: BadRecordOptions
+    @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -43,6 +44,7 @@ struct DPOCommand: ParsableCommand {
 
     func run() throws {
         common.apply(program: "mi-dpo")
+        computeOptions.apply()
         try StageRunner.run {
             let settings = try training.settings()
             // The reference log-probabilities always come from --model, also when resuming.

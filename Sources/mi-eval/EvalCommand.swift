@@ -3,6 +3,7 @@ import MICLI
 import MICore
 import MIStages
 import MIStream
+import MITrainingCLI
 
 extension TruncatedResponses: ExpressibleByArgument {}
 
@@ -24,10 +25,12 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "A response cut by --max-tokens (\"truncated\": true): open (kept without the end-of-turn marker) or drop (left out, counted).")
     var truncated = TruncatedResponses.open
     @OptionGroup var badRecords: BadRecordOptions
+    @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.apply(program: "mi-eval")
+        computeOptions.apply()
         try StageRunner.run {
             let first = try LoadedModel(path: model, blockWeights: false)
             let policy = badRecords.policy()

@@ -3,6 +3,7 @@ import MICLI
 import MICore
 import MIStages
 import MIStream
+import MITrainingCLI
 
 #if canImport(Glibc)
     import Glibc
@@ -38,6 +39,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Continue OUT.partial of an interrupted run (same settings): the file ends as an uninterrupted run's.")
     var resume = false
     @OptionGroup var badRecords: BadRecordOptions
+    @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -49,6 +51,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         common.apply(program: "mi-generate")
+        computeOptions.apply()
         try StageRunner.run(resumable: true) {
             let policy = badRecords.policy()
             let seedTexts = try Generate.readSeeds(RecordReader(paths: seeds, options: badRecords.readOptions, badRecords: policy))

@@ -2,6 +2,7 @@ import ArgumentParser
 import MICLI
 import MICore
 import MIStream
+import MITrainingCLI
 
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,10 +17,12 @@ struct RuntimeCommand: ParsableCommand {
         commandName: "runtime",
         abstract: "Print the BLAS kernel in use and how it was chosen, as JSON.")
 
+    @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.apply(program: "mi-model")
+        computeOptions.apply()
         try StageRunner.run {
             var o = JSONObject()
             o["openblas_core"] = .string(BLASRuntime.coreName)
@@ -41,10 +44,12 @@ struct InfoCommand: ParsableCommand {
     @Option(help: "A .gguf file or a Hugging Face directory.")
     var model: String
 
+    @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.apply(program: "mi-model")
+        computeOptions.apply()
         try StageRunner.run {
             let summary: JSONObject
             if HuggingFaceDirectory.isDirectory(model) {
@@ -77,10 +82,12 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Weight format: F32, F16 or Q8_0 (norms stay F32).")
     var format: GGUFWriter.Format = .q8_0
 
+    @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.apply(program: "mi-model")
+        computeOptions.apply()
         try StageRunner.run {
             let loaded = try LoadedModel(path: model, blockWeights: false)
             let name = model.split(separator: "/").last.map(String.init) ?? model

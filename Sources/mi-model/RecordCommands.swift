@@ -2,6 +2,7 @@ import ArgumentParser
 import MICLI
 import MICore
 import MIStream
+import MITrainingCLI
 
 /// Options of the record-in, record-out subcommands.
 struct RecordIO: ParsableArguments {
@@ -18,11 +19,13 @@ struct RecordIO: ParsableArguments {
     var chat = false
 
     @OptionGroup var badRecords: BadRecordOptions
+    @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
 
     /// Reads every record, lets `transform` add fields, writes it; records keep their other fields.
     func run(program: String, batch: Int = 1, _ transform: (LoadedModel, [Record]) throws -> [JSONObject]) throws {
         common.apply(program: program)
+        computeOptions.apply()
         try StageRunner.run {
             let loaded = try LoadedModel(path: model)
             let policy = badRecords.policy()

@@ -3,6 +3,7 @@ import MICLI
 import MICore
 import MIStages
 import MIStream
+import MITrainingCLI
 
 #if canImport(Glibc)
     import Glibc
@@ -44,6 +45,7 @@ struct ProbeCommand: ParsableCommand {
     @Option(help: "K/N: score only records whose id hashes to shard K of N.") var shard: String?
     @Flag(help: "Continue OUT.partial of an interrupted run with the same inputs and settings.") var resume = false
     @OptionGroup var badRecords: BadRecordOptions
+    @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
 
     func shardSpec() throws -> (Int, Int)? {
@@ -94,6 +96,7 @@ struct ProbeCommand: ParsableCommand {
 
     func run() throws {
         common.apply(program: "mi-probe")
+        computeOptions.apply()
         try StageRunner.run(resumable: true) {
             let model = try LoadedModel(path: student, blockWeights: false)
             var hyper = AdamW.Hyperparameters()

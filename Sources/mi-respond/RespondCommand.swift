@@ -3,6 +3,7 @@ import MICLI
 import MICore
 import MIStages
 import MIStream
+import MITrainingCLI
 
 struct RespondCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,6 +30,7 @@ struct RespondCommand: ParsableCommand {
     @Option(help: "Records decoded together.") var batchSize = 16
     @Flag(help: "Continue OUT.partial of an interrupted run with the same inputs and settings.") var resume = false
     @OptionGroup var badRecords: BadRecordOptions
+    @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -41,6 +43,7 @@ struct RespondCommand: ParsableCommand {
 
     func run() throws {
         common.apply(program: "mi-respond")
+        computeOptions.apply()
         try StageRunner.run(resumable: true) {
             let model = try LoadedModel(path: teacher)
             var p = SamplingParameters()

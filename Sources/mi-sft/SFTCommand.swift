@@ -32,10 +32,12 @@ struct SFTCommand: ParsableCommand {
     @Flag(help: "Continue a run stopped after a checkpoint in --out (same settings and data).")
     var resume = false
     @OptionGroup var badRecords: BadRecordOptions
+    @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.apply(program: "mi-sft")
+        computeOptions.apply()
         try StageRunner.run {
             let settings = try training.settings()
             let start = resume && HuggingFaceDirectory.isDirectory(out) ? out : model

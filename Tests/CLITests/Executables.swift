@@ -30,6 +30,9 @@ func run(
     p.arguments = args
     var env = ProcessInfo.processInfo.environment
     for k in removing { env.removeValue(forKey: k) }
+    // The tools' default precision is the CPU's fastest (bf16 with AVX512-BF16); the reference
+    // tests compare with f32 and f64 fixtures, so they run f32 unless a test asks otherwise.
+    if env["MI_COMPUTE"] == nil { env["MI_COMPUTE"] = "f32" }
     env.merge(environment) { _, new in new }
     p.environment = env
     let input = Pipe(), output = Pipe(), errors = Pipe()

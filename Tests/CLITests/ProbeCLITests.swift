@@ -35,6 +35,27 @@ import Testing
         }
     }
 
+    /// With bf16 products the probe ranks the fixture's records as float64 does and gives each
+    /// the same sign, exactly (its reference losses stay f32) and first-order.
+    @Test(.enabled(if: SFTCLITests.gguf != nil, "set MI_MODEL (make test does)"), arguments: ["exact", "first-order"])
+    func influenceWithBF16ProductsRanksAsFloat64(method: String) throws {
+        let f =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: SFTCLITests.fixtures.appendingPathComponent("influence.json"))) as! [String: Any]
+        let dir = TempDir()
+        let refs = dir.write("refs.jsonl", try lines(Self.data, ids: f["reference_ids"] as! [String]))
+        let records = f["records"] as! [[String: Any]]
+        let input = try lines(Self.data, ids: records.map { $0["id"] as! String })
+        let r = try run(
+            "mi-probe", ["--student", SFTCLITests.gguf!, "--reference", refs, "--lr", "1e-5", "--method", method, "--compute", "bf16"],
+            stdin: Array(input.utf8))
+        #expect(r.status == 0, "\(r.stderr)")
+        let got = decode(r).map { $0["influence"] as! Double }, want = records.map { $0["influence"] as! Double }
+        #expect(got.count == want.count)
+        let rank = { (x: [Double]) in x.indices.sorted { x[$0] < x[$1] } }
+        #expect(rank(got) == rank(want), "\(got) vs \(want)")
+        for (a, b) in zip(got, want) { #expect((a > 0) == (b > 0), "\(a) vs \(b)") }
+    }
+
     @Test func shardsConcatenateToTheWholeRun() throws {
         let dir = TempDir()
         let refs = dir.write("refs.jsonl", try lines(Self.data, ids: ["ref-001", "ref-002"]))

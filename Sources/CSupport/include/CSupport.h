@@ -56,4 +56,28 @@ void mi_silu_mul_backward(const float *gate, const float *up, const float *dout,
 /// glibc: serve allocations up to 32 MB from the heap and keep freed memory there.
 void mi_retain_freed_memory(void);
 
+/// bf16 matrix products with f32 sums (bf16gemm.c). AVX512-BF16 where the CPU has it, else a
+/// portable loop with the same rounding of the operands.
+int mi_cpu_has_avx512_bf16(void);
+/// 1 when mi_bf16_gemm runs the AVX512-BF16 kernel.
+int mi_bf16_fast(void);
+/// Tests: use the portable loop even where AVX512-BF16 is available.
+void mi_bf16_use_portable(int on);
+unsigned short mi_bf16_from_float(float f);
+float mi_bf16_to_float(unsigned short h);
+/// k rounded up to even; panels of 16 columns in n; elements of a packed [k, n] operand.
+long mi_bf16_even(long k);
+long mi_bf16_panels(long n);
+long mi_bf16_packed_count(long k, long n);
+/// dst[r][0..<k] = bf16(x[r * ldx + i]), rows mi_bf16_even(k) apart (a zero pads an odd k).
+void mi_bf16_convert_rows(const float *x, long ldx, long rows, long k, unsigned short *dst);
+/// dst[r][i] = bf16(x[i * ldx + r]) for x [k, rows]: the transpose, rows mi_bf16_even(k) apart.
+void mi_bf16_convert_columns(const float *x, long ldx, long k, long rows, unsigned short *dst);
+/// Packs panels panel0..<panel1 of B [k, n]: B[i][j] = src[j * ld + i] with by_rows, else src[i * ld + j].
+void mi_bf16_pack(const float *src, long ld, int by_rows, long k, long n, long panel0, long panel1, unsigned short *dst);
+/// C[m, n] (+)= A · B for the columns of panels panel0..<panel1; A from mi_bf16_convert_*, rows kp
+/// apart (kp even); B from mi_bf16_pack.
+void mi_bf16_gemm(long m, long n, long kp, const unsigned short *a, const unsigned short *b, long panel0, long panel1, float *c,
+                  long ldc, int accumulate);
+
 #endif

@@ -1,6 +1,6 @@
 import CSupport
 
-/// A Llama-family transformer in f32 on OpenBLAS.
+/// A Llama-family transformer in f32 on OpenBLAS (or with bf16 products, `compute`).
 ///
 /// Who owns what: `LlamaParameters` owns every weight in one flat f32 buffer (Hugging Face names
 /// and layouts); `Linear` owns how one weight is stored and multiplied (f32 on BLAS, or the file's
@@ -26,10 +26,16 @@ public final class LlamaModel: @unchecked Sendable {
     public var blockWeights: BlockWeights? {
         didSet { buildLayers() }
     }
+    /// f32 or bf16 products with the weights (`ComputePrecision`); a new model takes the process default.
+    public var compute: ComputePrecision {
+        didSet { if compute != oldValue { buildLayers() } }
+    }
+    private var bf16Weights: BF16Weights?
 
     public init(parameters: LlamaParameters) {
         config = parameters.config
         self.parameters = parameters
+        compute = ComputePrecision.processDefault
         rope = RoPE(headDim: parameters.config.headDim, theta: parameters.config.ropeTheta, scaling: parameters.config.ropeScaling)
         head = Linear(
             parameters: parameters, weight: parameters.head, outputs: parameters.config.vocabSize,
@@ -40,8 +46,12 @@ public final class LlamaModel: @unchecked Sendable {
     /// The blocks and head over the parameter buffer, with the file's blocks where there are any.
     private func buildLayers() {
         let c = config, P = parameters, d = c.hiddenSize, f = c.intermediateSize, bw = blockWeights
+        if compute == .bf16, bf16Weights == nil { bf16Weights = BF16Weights(parameters: P) }
+        let bf16 = compute == .bf16 ? bf16Weights : nil
         func linear(_ offset: Int, _ outputs: Int, _ inputs: Int, parts: [Int]) -> Linear {
-            Linear(parameters: P, weight: offset, outputs: outputs, inputs: inputs).using(bw, parts: parts)
+            var l = Linear(parameters: P, weight: offset, outputs: outputs, inputs: inputs).using(bw, parts: parts)
+            l.bf16 = bf16
+            return l
         }
         blocks = P.layers.map { L in
             TransformerBlock(

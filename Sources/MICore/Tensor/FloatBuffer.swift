@@ -3,6 +3,12 @@
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
+    /// Bumped by every change made through this type's methods and the optimizer (`changed()`),
+    /// so copies derived from the values (the bf16 weights) know when they are stale.
+    public private(set) var generation: UInt64 = 0
+
+    /// Marks the values as changed (call after writing through `pointer` once copies may exist).
+    public func changed() { generation &+= 1 }
 
     public init(count: Int, zeroed: Bool = true) {
         self.count = count
@@ -25,12 +31,14 @@ public final class FloatBuffer: @unchecked Sendable {
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 
     public func zero() {
+        changed()
         let p = SendablePointer(pointer)
         Parallel.chunks(count, minimumPerChunk: 1 << 20) { from, to in (p.p + from).update(repeating: 0, count: to - from) }
     }
 
     public func copy(from other: FloatBuffer) {
         precondition(other.count == count)
+        changed()
         pointer.update(from: other.pointer, count: count)
     }
 }

@@ -32,6 +32,7 @@ public final class AdamW {
     public func update(parameters: FloatBuffer, gradients: FloatBuffer, lr: Double) {
         precondition(parameters.count == m.count && gradients.count == m.count)
         step += 1
+        parameters.changed()
         let k = constants(lr: lr, step: step)
         let p = SendablePointer(parameters.pointer), g = SendablePointer(gradients.pointer)
         let mm = SendablePointer(m.pointer), vv = SendablePointer(v.pointer)
@@ -46,6 +47,7 @@ public final class AdamW {
     public func updateParametersOnly(parameters: FloatBuffer, gradients: FloatBuffer, lr: Double) {
         precondition(parameters.count == m.count && gradients.count == m.count)
         let k = constants(lr: lr, step: step + 1)
+        parameters.changed()
         let p = SendablePointer(parameters.pointer), g = SendablePointer(gradients.pointer)
         let mm = SendablePointer(m.pointer), vv = SendablePointer(v.pointer)
         Parallel.chunks(m.count, minimumPerChunk: 1 << 16) { from, to in

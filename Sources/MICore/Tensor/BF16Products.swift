@@ -1,0 +1,83 @@
+import CSupport
+
+/// How the matrix products with the model's weights are computed.
+public enum ComputePrecision: String, Sendable, CaseIterable {
+    /// f32 operands on OpenBLAS.
+    case f32
+    /// Operands rounded to bf16, sums in f32 (`BF16Products`); weights, optimizer state and
+    /// everything outside the products stay f32, as in mixed-precision training.
+    case bf16
+
+    /// bf16 where the CPU multiplies bf16 natively (AVX512-BF16), else f32.
+    public static var fastest: ComputePrecision { BF16Products.native ? .bf16 : .f32 }
+
+    /// What a new `LlamaModel` computes in. The library's default is f32; the command-line tools
+    /// set it from `--compute` or `MI_COMPUTE` (default: `fastest`).
+    public nonisolated(unsafe) static var processDefault = ComputePrecision.f32
+}
+
+/// Matrix products with operands rounded to bf16 (to nearest, ties to even) and f32 sums, on
+/// CSupport's bf16gemm.c: AVX512-BF16 where the CPU has it, else a portable loop with the same
+/// operand rounding. The right-hand operand is packed once (`Packed`) and the left one converted
+/// per product; the work is split over the cores by panels of 16 output columns.
+public enum BF16Products {
+    public static var native: Bool { mi_bf16_fast() != 0 }
+
+    /// A right-hand operand B [k, n] in bf16 panels.
+    public final class Packed: @unchecked Sendable {
+        public let k: Int
+        public let n: Int
+        let pointer: UnsafeMutablePointer<UInt16>
+
+        public init(k: Int, n: Int) {
+            self.k = k
+            self.n = n
+            pointer = .allocate(capacity: max(1, mi_bf16_packed_count(k, n)))
+        }
+
+        deinit { pointer.deallocate() }
+
+        /// B[i][j] = source[j · ld + i] with `byRows` (a weight [n, k], as in x·Wᵀ), else source[i · ld + j].
+        public func pack(_ source: UnsafePointer<Float>, ld: Int, byRows: Bool) {
+            let s = UnsafeSendable(source), d = UnsafeSendable(UnsafePointer(pointer))
+            let (k, n) = (self.k, self.n)
+            Parallel.chunks(mi_bf16_panels(n), minimumPerChunk: 4) { from, to in
+                mi_bf16_pack(s.value, ld, byRows ? 1 : 0, k, n, from, to, UnsafeMutablePointer(mutating: d.value))
+            }
+        }
+    }
+
+    /// C[m, n] (+)= A · B. A is [m, k] with rows `lda` apart or, with `transposedA`, the transpose
+    /// of a [k, m] matrix with rows `lda` apart.
+    public static func multiply(
+        _ a: UnsafePointer<Float>, lda: Int, transposedA: Bool = false, rows m: Int, _ b: Packed, _ c: UnsafeMutablePointer<Float>,
+        ldc: Int, accumulate: Bool = false
+    ) {
+        let k = b.k, n = b.n, kp = mi_bf16_even(k)
+        guard m > 0, n > 0 else { return }
+        let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, m * kp))
+        defer { a16.deallocate() }
+        let src = UnsafeSendable(a), dst = UnsafeSendable(UnsafePointer(a16))
+        Parallel.chunks(m, minimumPerChunk: 16) { from, to in
+            let out = UnsafeMutablePointer(mutating: dst.value) + from * kp
+            if transposedA {
+                mi_bf16_convert_columns(src.value + from, lda, k, to - from, out)
+            } else {
+                mi_bf16_convert_rows(src.value + from * lda, lda, to - from, k, out)
+            }
+        }
+        let panels = mi_bf16_panels(n), groups = (panels + 2) / 3
+        let bp = UnsafeSendable(UnsafePointer(b.pointer)), cp = UnsafeSendable(UnsafePointer(c))
+        Parallel.chunks(groups) { from, to in
+            mi_bf16_gemm(
+                m, n, kp, dst.value, bp.value, from * 3, min(panels, to * 3), UnsafeMutablePointer(mutating: cp.value), ldc,
+                accumulate ? 1 : 0)
+        }
+    }
+}
+
+/// A pointer captured by the parallel loops above.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: UnsafePointer<T>
+    init(_ value: UnsafePointer<T>) { self.value = value }
+}
