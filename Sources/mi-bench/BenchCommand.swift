@@ -131,26 +131,26 @@ struct BenchCommand: ParsableCommand {
         return b
     }
 
-    /// sgemm GFLOP/s on square 2048 matrices (best of a few).
-    func sgemmPeak() -> Double {
-        let n = 2048
+    /// Square operands A, B and a result C for the peak measurements.
+    func squareOperands(_ n: Int) -> (a: FloatBuffer, b: FloatBuffer, c: FloatBuffer) {
         let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
         for i in 0..<(n * n) {
             a[i] = Float(i % 7) * 0.01
             b[i] = Float(i % 5) * 0.01
         }
+        return (a, b, c)
+    }
+
+    /// sgemm GFLOP/s on square 2048 matrices (best of a few).
+    func sgemmPeak() -> Double {
+        let n = 2048, (a, b, c) = squareOperands(n)
         let t = best(5) { BLAS.matmul(a.pointer, b.pointer, c.pointer, m: n, n: n, k: n) }
         return 2 * Double(n * n * n) / t / 1e9
     }
 
     /// The bf16 products' GFLOP/s on square 2048 matrices, B packed beforehand (best of a few).
     func bf16Peak() -> Double {
-        let n = 2048
-        let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
-        for i in 0..<(n * n) {
-            a[i] = Float(i % 7) * 0.01
-            b[i] = Float(i % 5) * 0.01
-        }
+        let n = 2048, (a, b, c) = squareOperands(n)
         let packed = BF16Products.Packed(k: n, n: n)
         packed.pack(b.pointer, ld: n, byRows: false)
         let t = best(5) { BF16Products.multiply(a.pointer, lda: n, rows: n, packed, c.pointer, ldc: n) }

@@ -15,7 +15,7 @@ struct ModelCommand: ParsableCommand {
 struct RuntimeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runtime",
-        abstract: "Print the BLAS kernel in use and how it was chosen, as JSON.")
+        abstract: "Print the BLAS kernel in use and how it was chosen, and the products' precision, as JSON.")
 
     @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var common: CommonOptions
@@ -28,6 +28,8 @@ struct RuntimeCommand: ParsableCommand {
             o["openblas_core"] = .string(BLASRuntime.coreName)
             o["origin"] = .string(BLASRuntime.origin.rawValue)
             o["cpu_best_core"] = BLASRuntime.bestCoreForCPU.map { .string($0) } ?? .null
+            o["compute"] = .string(ComputePrecision.processDefault.rawValue)
+            o["bf16_native"] = .bool(BF16Products.native)
             let out = try JSONLWriter(path: "-")
             try out.write(o)
             try out.commit()

@@ -36,3 +36,25 @@ import Testing
         #expect(stderr.contains("openblas core"))
     }
 }
+
+/// The precision of the products: the CPU's fastest by default, MI_COMPUTE, then --compute.
+@Suite struct ComputePrecisionCLITests {
+    func runtime(_ args: [String], environment: [String: String] = [:]) throws -> (RunResult, [String: Any]) {
+        let r = try run("mi-model", ["runtime"] + args, environment: environment, removing: environment.isEmpty ? ["MI_COMPUTE"] : [])
+        let o = (try? JSONSerialization.jsonObject(with: Data(r.stdout))) as? [String: Any] ?? [:]
+        return (r, o)
+    }
+
+    @Test func defaultEnvironmentAndFlagChooseThePrecision() throws {
+        let (r, o) = try runtime([])
+        #expect(r.status == 0, "\(r.stderr)")
+        let native = try #require(o["bf16_native"] as? Bool)
+        #expect(o["compute"] as? String == (native ? "bf16" : "f32"))
+        #expect(try runtime([], environment: ["MI_COMPUTE": "bf16"]).1["compute"] as? String == "bf16")
+        #expect(try runtime(["--compute", "f32"], environment: ["MI_COMPUTE": "bf16"]).1["compute"] as? String == "f32")
+        let (bad, _) = try runtime([], environment: ["MI_COMPUTE": "fp16"])
+        #expect(bad.status == 64 && bad.stderr.contains("MI_COMPUTE must be f32 or bf16"), "\(bad.stderr)")
+        let (badFlag, _) = try runtime(["--compute", "fp8"])
+        #expect(badFlag.status == 64 && badFlag.stderr.contains("--compute must be f32 or bf16"), "\(badFlag.stderr)")
+    }
+}

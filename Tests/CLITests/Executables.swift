@@ -4,6 +4,10 @@ import Testing
 /// The built executables: MI_BIN_DIR (set by `make test`), else beside the test bundle.
 enum Executables {
     static let directory: URL = {
+        // The tools' default precision is the CPU's fastest (bf16 with AVX512-BF16); the reference
+        // tests compare with f32 and f64 fixtures, so every tool a test starts runs f32 unless the
+        // test asks otherwise (set here, before the first launch, for tests that start a Process).
+        setenv("MI_COMPUTE", "f32", 0)
         if let dir = ProcessInfo.processInfo.environment["MI_BIN_DIR"] { return URL(fileURLWithPath: dir) }
         return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     }()
@@ -30,9 +34,8 @@ func run(
     p.arguments = args
     var env = ProcessInfo.processInfo.environment
     for k in removing { env.removeValue(forKey: k) }
-    // The tools' default precision is the CPU's fastest (bf16 with AVX512-BF16); the reference
-    // tests compare with f32 and f64 fixtures, so they run f32 unless a test asks otherwise.
-    if env["MI_COMPUTE"] == nil { env["MI_COMPUTE"] = "f32" }
+    _ = Executables.directory // sets the MI_COMPUTE default
+    if env["MI_COMPUTE"] == nil, !removing.contains("MI_COMPUTE") { env["MI_COMPUTE"] = "f32" }
     env.merge(environment) { _, new in new }
     p.environment = env
     let input = Pipe(), output = Pipe(), errors = Pipe()

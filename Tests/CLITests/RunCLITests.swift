@@ -196,6 +196,7 @@ import Testing
                 "probing.probe.out is set by mi-run itself", 78
             ),
             (good.replacingOccurrences(of: "rounds: 1", with: "rounds: 0"), "config.yaml:6:9: rounds must be an integer ≥ 1", 78),
+            (good + "\ncompute: fp16\n", "config.yaml:18:10: compute must be f32 or bf16", 78),
             (good.replacingOccurrences(of: "run_dir: run\n", with: ""), "no run_dir; give --run-dir", 78),
             ("teacher: [a, b\n", "config.yaml:", 78),
             (

@@ -104,8 +104,11 @@ import Testing
     }
 }
 
-/// The default model with bf16 products against the float64 fixtures and against itself in f32.
-@Suite(.tags(.model), .enabled(if: TestModel.available, "set MI_MODEL to the default GGUF (make test does)"), .serialized)
+/// The default model with bf16 products against the float64 fixtures. Without AVX512-BF16 the
+/// portable loop (tested above against the kernel and float64) would take minutes per test.
+@Suite(
+    .tags(.model), .enabled(if: TestModel.available, "set MI_MODEL to the default GGUF (make test does)"),
+    .enabled(if: BF16Products.native, "no AVX512-BF16"), .serialized)
 struct BF16ModelTests {
     /// The f32 weights only: the file's blocks would serve small steps with the weights as loaded.
     func model() throws -> LoadedModel {
@@ -114,9 +117,10 @@ struct BF16ModelTests {
         return loaded
     }
 
-    /// Per-token log-probabilities over 30 layers with bf16 products: measured here at most 0.11
-    /// from float64 (mean 0.02; PyTorch's bf16 autocast on the same cases: BENCHMARKS.md), so the
-    /// checks are 0.25 per token, 0.05 on the mean, and 2 % of each completion's summed log-prob.
+    /// Per-token log-probabilities over 30 layers with bf16 products: measured at most 0.105 from
+    /// float64 (mean 0.014); PyTorch's bf16 autocast on the same tokens is at most 0.163 away (mean
+    /// 0.031, bench/peer_bf16_accuracy.py). The checks, 0.25 per token, 0.05 on the mean and 2 % of
+    /// each completion's summed log-prob, are ones bf16 autocast itself passes.
     @Test func logProbsStayNearFloat64() throws {
         let loaded = try model()
         let cases = try #require(try Fixture.json("logprobs.json")["cases"] as? [[String: Any]])
@@ -142,16 +146,7 @@ struct BF16ModelTests {
     @Test func greedyContinuationsMatchTransformers() throws {
         let loaded = try LoadedModel(path: try #require(TestModel.path))
         loaded.model.compute = .bf16
-        let cases = try #require(try Fixture.json("greedy.json")["cases"] as? [[String: Any]])
-        var requests: [GenerationRequest] = []
-        var expected: [[Int32]] = []
-        for c in cases {
-            var p = SamplingParameters()
-            p.temperature = 0
-            p.maxTokens = 24
-            requests.append(GenerationRequest(prompt: try #require(c["prompt_ids"] as? [Int]).map(Int32.init), sampling: p))
-            expected.append(try #require(c["new_ids"] as? [Int]).map(Int32.init))
-        }
+        let (requests, expected) = try Fixture.greedy()
         let together = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: 4).generate(requests)
         for i in 0..<requests.count { #expect(together[i].tokens == expected[i], "prompt \(i)") }
     }

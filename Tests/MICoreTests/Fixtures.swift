@@ -10,6 +10,21 @@ enum Fixture {
         let data = try Data(contentsOf: directory.appendingPathComponent(name))
         return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
     }
+
+    /// greedy.json: its prompts as greedy requests of 24 new tokens, and transformers' continuations.
+    static func greedy() throws -> (requests: [GenerationRequest], expected: [[Int32]]) {
+        let cases = try #require(try json("greedy.json")["cases"] as? [[String: Any]])
+        var requests: [GenerationRequest] = []
+        var expected: [[Int32]] = []
+        for c in cases {
+            var p = SamplingParameters()
+            p.temperature = 0
+            p.maxTokens = 24
+            requests.append(GenerationRequest(prompt: try #require(c["prompt_ids"] as? [Int]).map(Int32.init), sampling: p))
+            expected.append(try #require(c["new_ids"] as? [Int]).map(Int32.init))
+        }
+        return (requests, expected)
+    }
 }
 
 /// The default model, set by `make test` (MI_MODEL); tests that need it are skipped without it.

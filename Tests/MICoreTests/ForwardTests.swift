@@ -33,17 +33,7 @@ struct ForwardTests {
 
     @Test func greedyContinuationsMatchTransformers() throws {
         let loaded = try #require(TestModel.loaded)
-        let cases = try #require(try Fixture.json("greedy.json")["cases"] as? [[String: Any]])
-        var requests: [GenerationRequest] = []
-        var expected: [[Int32]] = []
-        for c in cases {
-            var p = SamplingParameters()
-            p.temperature = 0
-            p.maxTokens = 24
-            let prompt = try #require(c["prompt_ids"] as? [Int]).map(Int32.init)
-            requests.append(GenerationRequest(prompt: prompt, sampling: p))
-            expected.append(try #require(c["new_ids"] as? [Int]).map(Int32.init))
-        }
+        let (requests, expected) = try Fixture.greedy()
         // Decoded together (batch) and one at a time.
         let together = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: 4).generate(requests)
         let alone = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: 1).generate(requests)

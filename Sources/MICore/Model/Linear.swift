@@ -88,7 +88,7 @@ public struct Linear: @unchecked Sendable {
         gradients: UnsafeMutablePointer<Float>
     ) {
         let ldy = ldy ?? outputs, ldx = ldx ?? inputs
-        if let bf16 {
+        if bf16 != nil {
             // dW += dyᵀ·x: x packed as B [m, inputs], dy converted transposed.
             let xb = BF16Products.Packed(k: m, n: inputs)
             xb.pack(x, ld: ldx, byRows: false)
