@@ -24,6 +24,8 @@ public struct TrainingSettings: Sendable, Equatable {
     /// Stop after this many steps with a resumable checkpoint (0: run to the end).
     public var stopAfter = 0
     public var dtype = SafetensorsFile.DType.f32
+    /// The precision of the products (the process default when the settings are made).
+    public var compute = ComputePrecision.processDefault
 
     public init() {}
 
@@ -35,7 +37,7 @@ public struct TrainingSettings: Sendable, Equatable {
             ("lr", "\(lr)"), ("schedule", schedule.rawValue), ("warmup_ratio", "\(warmupRatio)"), ("decay_ratio", "\(decayRatio)"),
             ("min_lr_ratio", "\(minLRRatio)"), ("beta1", "\(adam.beta1)"), ("beta2", "\(adam.beta2)"), ("eps", "\(adam.eps)"),
             ("weight_decay", "\(adam.weightDecay)"), ("grad_clip", "\(gradClip)"), ("max_length", "\(maxLength)"), ("seed", "\(seed)"),
-            ("shuffle", "\(shuffle)"),
+            ("shuffle", "\(shuffle)"), ("compute", compute.rawValue),
         ]
     }
 

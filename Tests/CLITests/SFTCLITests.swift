@@ -36,6 +36,9 @@ import Testing
         // a resume with other settings is refused with its own exit code
         let other = try run("mi-sft", flags.map { $0 == "1e-3" ? "2e-3" : $0 } + ["--out", dir.path("split"), "--resume"])
         #expect(other.status == 78, "\(other.stderr)")
+        // and so is one with the products in another precision
+        let bf16 = try run("mi-sft", flags + ["--out", dir.path("split"), "--resume", "--compute", "bf16"])
+        #expect(bf16.status == 78 && bf16.stderr.contains("made with compute = f32, this run has compute = bf16"), "\(bf16.stderr)")
     }
 
     @Test func badRecordsStopTheRun() throws {
