@@ -244,45 +244,45 @@ BF16 static void gemm_avx512(long m, long n, long kp, const uint16_t *a, const u
 }
 #endif
 
+// The kernels for this CPU: AVX512-BF16, or the portable loops (also when a test asks for them).
+typedef struct {
+    void (*gemm)(long, long, long, const uint16_t *, const uint16_t *, long, long, float *, long, int);
+    void (*convert_rows)(const float *, long, long, long, uint16_t *);
+    void (*convert_columns)(const float *, long, long, long, uint16_t *);
+    void (*pack)(const float *, long, int, long, long, long, long, uint16_t *);
+} bf16_kernels;
+
+#if defined(__x86_64__)
+static void pack_avx512_with_scratch(const float *src, long ld, int by_rows, long k, long n, long panel0, long panel1,
+                                     uint16_t *dst) {
+    uint16_t *scratch = by_rows ? malloc((size_t)mi_bf16_even(k) * 16 * 2) : NULL;
+    pack_avx512(src, ld, by_rows, k, n, panel0, panel1, dst, scratch);
+    free(scratch);
+}
+#endif
+
+static const bf16_kernels *kernels_for_cpu(void) {
+    static const bf16_kernels portable = {gemm_portable, convert_rows_portable, convert_columns_portable, pack_portable};
+#if defined(__x86_64__)
+    static const bf16_kernels avx512 = {gemm_avx512, convert_rows_avx512, convert_columns_avx512, pack_avx512_with_scratch};
+    if (mi_bf16_fast()) return &avx512;
+#endif
+    return &portable;
+}
+
 void mi_bf16_gemm(long m, long n, long kp, const uint16_t *a, const uint16_t *b, long panel0, long panel1, float *c, long ldc,
                   int accumulate) {
-#if defined(__x86_64__)
-    if (mi_bf16_fast()) {
-        gemm_avx512(m, n, kp, a, b, panel0, panel1, c, ldc, accumulate);
-        return;
-    }
-#endif
-    gemm_portable(m, n, kp, a, b, panel0, panel1, c, ldc, accumulate);
+    kernels_for_cpu()->gemm(m, n, kp, a, b, panel0, panel1, c, ldc, accumulate);
 }
 
 void mi_bf16_convert_rows(const float *x, long ldx, long rows, long k, uint16_t *dst) {
-#if defined(__x86_64__)
-    if (mi_bf16_fast()) {
-        convert_rows_avx512(x, ldx, rows, k, dst);
-        return;
-    }
-#endif
-    convert_rows_portable(x, ldx, rows, k, dst);
+    kernels_for_cpu()->convert_rows(x, ldx, rows, k, dst);
 }
 
 void mi_bf16_convert_columns(const float *x, long ldx, long k, long rows, uint16_t *dst) {
-#if defined(__x86_64__)
-    if (mi_bf16_fast()) {
-        convert_columns_avx512(x, ldx, k, rows, dst);
-        return;
-    }
-#endif
-    convert_columns_portable(x, ldx, k, rows, dst);
+    kernels_for_cpu()->convert_columns(x, ldx, k, rows, dst);
 }
 
 void mi_bf16_pack(const float *src, long ld, int by_rows, long k, long n, long panel0, long panel1, uint16_t *dst) {
-#if defined(__x86_64__)
-    if (mi_bf16_fast()) {
-        uint16_t *scratch = by_rows ? malloc((size_t)mi_bf16_even(k) * 16 * 2) : NULL;
-        pack_avx512(src, ld, by_rows, k, n, panel0, panel1, dst, scratch);
-        free(scratch);
-        return;
-    }
-#endif
-    pack_portable(src, ld, by_rows, k, n, panel0, panel1, dst);
+    kernels_for_cpu()->pack(src, ld, by_rows, k, n, panel0, panel1, dst);
 }

@@ -559,8 +559,9 @@ public final class MontessoriRun {
     func tools(_ name: String, _ invocations: [[String]], environment: [String: String]) throws {
         let exe = config.commands[name] ?? toolDirectory + "/" + name
         var pids: [pid_t] = []
+        let shared = (Self.modelTools.contains(name) ? ["--compute", compute] : []) + (quiet ? ["--quiet"] : [])
         for arguments in invocations {
-            let args = arguments + (Self.modelTools.contains(name) ? ["--compute", compute] : []) + (quiet ? ["--quiet"] : [])
+            let args = arguments + shared
             Log.debug(([exe] + args).joined(separator: " "))
             do { pids.append(try Subprocess.start(exe, args, environment: environment)) } catch {
                 // Stop the ones already started before reporting.
@@ -569,7 +570,7 @@ public final class MontessoriRun {
                 throw error
             }
         }
-        lastCommand = [exe] + invocations[0] + (Self.modelTools.contains(name) ? ["--compute", compute] : []) + (quiet ? ["--quiet"] : [])
+        lastCommand = [exe] + invocations[0] + shared
         for outcome in try Subprocess.wait(pids) {
             switch outcome {
             case .exited(0): continue

@@ -39,10 +39,10 @@ public enum BF16Products {
 
         /// B[i][j] = source[j · ld + i] with `byRows` (a weight [n, k], as in x·Wᵀ), else source[i · ld + j].
         public func pack(_ source: UnsafePointer<Float>, ld: Int, byRows: Bool) {
-            let s = UnsafeSendable(source), d = UnsafeSendable(UnsafePointer(pointer))
+            let s = SendablePointer(UnsafeMutablePointer(mutating: source)), d = SendablePointer(pointer)
             let (k, n) = (self.k, self.n)
             Parallel.chunks(mi_bf16_panels(n), minimumPerChunk: 4) { from, to in
-                mi_bf16_pack(s.value, ld, byRows ? 1 : 0, k, n, from, to, UnsafeMutablePointer(mutating: d.value))
+                mi_bf16_pack(s.p, ld, byRows ? 1 : 0, k, n, from, to, d.p)
             }
         }
     }
@@ -57,27 +57,19 @@ public enum BF16Products {
         guard m > 0, n > 0 else { return }
         let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, m * kp))
         defer { a16.deallocate() }
-        let src = UnsafeSendable(a), dst = UnsafeSendable(UnsafePointer(a16))
+        let src = SendablePointer(UnsafeMutablePointer(mutating: a)), dst = SendablePointer(a16)
         Parallel.chunks(m, minimumPerChunk: 16) { from, to in
-            let out = UnsafeMutablePointer(mutating: dst.value) + from * kp
+            let out = dst.p + from * kp
             if transposedA {
-                mi_bf16_convert_columns(src.value + from, lda, k, to - from, out)
+                mi_bf16_convert_columns(src.p + from, lda, k, to - from, out)
             } else {
-                mi_bf16_convert_rows(src.value + from * lda, lda, to - from, k, out)
+                mi_bf16_convert_rows(src.p + from * lda, lda, to - from, k, out)
             }
         }
         let panels = mi_bf16_panels(n), groups = (panels + 2) / 3
-        let bp = UnsafeSendable(UnsafePointer(b.pointer)), cp = UnsafeSendable(UnsafePointer(c))
+        let bp = SendablePointer(b.pointer), cp = SendablePointer(c)
         Parallel.chunks(groups) { from, to in
-            mi_bf16_gemm(
-                m, n, kp, dst.value, bp.value, from * 3, min(panels, to * 3), UnsafeMutablePointer(mutating: cp.value), ldc,
-                accumulate ? 1 : 0)
+            mi_bf16_gemm(m, n, kp, dst.p, bp.p, from * 3, min(panels, to * 3), cp.p, ldc, accumulate ? 1 : 0)
         }
     }
-}
-
-/// A pointer captured by the parallel loops above.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: UnsafePointer<T>
-    init(_ value: UnsafePointer<T>) { self.value = value }
 }
