@@ -9,7 +9,9 @@
 // of each k-pair sit side by side as one 32-bit word. B (a weight, or activations in a weight
 // gradient) is packed in panels of 16 columns: for each k-pair p, 32 values, column by column,
 // k then k + 1. One AVX512-BF16 instruction (vdpbf16ps) then adds a[2p]·b[2p] + a[2p+1]·b[2p+1]
-// to 16 f32 sums at once, a broadcast pair of A against one panel.
+// to 16 f32 sums at once, a broadcast pair of A against one panel. The same layout is what Intel's
+// AMX tiles take: a panel's 16 consecutive k-pairs are one B tile (16 rows of 64 bytes), 16 rows
+// of A over 32 k values one A tile, and TDPBF16PS multiplies them into a 16 × 16 tile of f32 sums.
 
 static inline uint16_t bf16_round(float f) {
     uint32_t u;
@@ -38,8 +40,52 @@ int mi_cpu_has_avx512_bf16(void) {
 #endif
 }
 
-static int portable_bf16 = 0;
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int cpu_is_intel(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    return b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu; // "GenuineIntel"
+}
+
+// AMX-TILE and AMX-BF16 in CPUID, and Linux's permission to use the tile data (asked once for
+// the whole process; refused on kernels older than 5.16).
+static int amx_usable(void) {
+    unsigned a, b, c, d;
+    if (!mi_cpu_has_avx512_bf16() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!((d >> 22) & 1) || !((d >> 24) & 1)) return 0;
+    const long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+    return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
+}
+#endif
+
+int mi_cpu_has_amx_bf16(void) {
+    static int has = -1;
+#if defined(__x86_64__)
+    if (has < 0) has = amx_usable();
+#else
+    has = 0;
+#endif
+    return has;
+}
+
+int mi_bf16_preferred(void) {
+#if defined(__x86_64__)
+    // Measured: AMD Zen 4 runs vdpbf16ps at twice the f32 FMA rate; Intel's cores at the same rate,
+    // so there bf16 products pay only with AMX tiles.
+    if (mi_cpu_has_amx_bf16()) return 1;
+    return mi_cpu_has_avx512_bf16() && !cpu_is_intel();
+#else
+    return 0;
+#endif
+}
+
+static int portable_bf16 = 0, amx_off = 0;
 void mi_bf16_use_portable(int on) { portable_bf16 = on; }
+void mi_bf16_use_amx(int on) { amx_off = !on; }
 int mi_bf16_fast(void) {
     static int has = -1;
     if (has < 0) has = mi_cpu_has_avx512_bf16();
@@ -242,9 +288,123 @@ BF16 static void gemm_avx512(long m, long n, long kp, const uint16_t *a, const u
         }
     }
 }
+
+// AMX: 32 rows × 2 panels at a time in four 16 × 16 tiles of f32 sums (tiles 0-3), A in tiles 4
+// and 5, B in tiles 6 and 7, all configured as 16 rows of 64 bytes. A partial block of rows and
+// the last k-chunk (fewer than 16 pairs) go through zero-padded copies, and sums through a
+// 16 × 16 buffer on their way to C (masked to the rows and columns that exist).
+#define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
+
+typedef struct {
+    uint8_t palette;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_config;
+
+AMX static void amx_store(const float *sums, long rows, int cols, float *c, long ldc, int accumulate) {
+    __mmask16 mask = (__mmask16)((1u << cols) - 1);
+    for (long r = 0; r < rows; r++) {
+        __m512 v = _mm512_loadu_ps(sums + r * 16);
+        if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, c + r * ldc));
+        _mm512_mask_storeu_ps(c + r * ldc, mask, v);
+    }
+}
+
+AMX static void gemm_amx(long m, long n, long kp, const uint16_t *a, const uint16_t *b, long panel0, long panel1, float *c,
+                         long ldc, int accumulate) {
+    amx_config config;
+    memset(&config, 0, sizeof config);
+    config.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        config.rows[t] = 16;
+        config.colsb[t] = 64;
+    }
+    _tile_loadconfig(&config);
+    const long pairs = kp / 2, chunks = pairs / 16, rest = pairs % 16, panel_stride = kp * 16;
+    const long stride = kp * 2; // bytes between rows of A
+    uint16_t *padded = (m % 32) ? calloc((size_t)32 * kp, 2) : NULL;
+    _Alignas(64) uint16_t a_rest[2][16 * 32], b_rest[2][16 * 32];
+    _Alignas(64) float sums[16 * 16];
+    for (long m0 = 0; m0 < m; m0 += 32) {
+        const long rows = m - m0 < 32 ? m - m0 : 32;
+        const uint16_t *ab = a + m0 * kp;
+        if (rows < 32) {
+            memcpy(padded, ab, (size_t)(rows * kp) * 2);
+            ab = padded;
+        }
+        if (rest) {
+            memset(a_rest, 0, sizeof a_rest);
+            for (long r = 0; r < 32; r++) memcpy(a_rest[r / 16] + (r % 16) * 32, ab + r * kp + chunks * 32, (size_t)rest * 4);
+        }
+        for (long g = panel0; g < panel1; g += 2) {
+            const int two = panel1 - g >= 2;
+            const uint16_t *b0 = b + g * panel_stride, *b1 = b0 + panel_stride;
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (long q = 0; q < chunks; q++) {
+                _tile_loadd(4, ab + q * 32, stride);
+                _tile_loadd(5, ab + 16 * kp + q * 32, stride);
+                _tile_loadd(6, b0 + q * 512, 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(2, 5, 6);
+                if (two) {
+                    _tile_loadd(7, b1 + q * 512, 64);
+                    _tile_dpbf16ps(1, 4, 7);
+                    _tile_dpbf16ps(3, 5, 7);
+                }
+            }
+            if (rest) {
+                memset(b_rest, 0, sizeof b_rest);
+                memcpy(b_rest[0], b0 + chunks * 512, (size_t)rest * 64);
+                if (two) memcpy(b_rest[1], b1 + chunks * 512, (size_t)rest * 64);
+                _tile_loadd(4, a_rest[0], 64);
+                _tile_loadd(5, a_rest[1], 64);
+                _tile_loadd(6, b_rest[0], 64);
+                _tile_loadd(7, b_rest[1], 64);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+            const int cols0 = (int)(n - g * 16 < 16 ? n - g * 16 : 16);
+            const int cols1 = two ? (int)(n - (g + 1) * 16 < 16 ? n - (g + 1) * 16 : 16) : 0;
+            const long rows0 = rows < 16 ? rows : 16, rows1 = rows - rows0;
+            float *c0 = c + m0 * ldc + g * 16, *c1 = c0 + 16 * ldc;
+            _tile_stored(0, sums, 64);
+            amx_store(sums, rows0, cols0, c0, ldc, accumulate);
+            if (two) {
+                _tile_stored(1, sums, 64);
+                amx_store(sums, rows0, cols1, c0 + 16, ldc, accumulate);
+            }
+            if (rows1 > 0) {
+                _tile_stored(2, sums, 64);
+                amx_store(sums, rows1, cols0, c1, ldc, accumulate);
+                if (two) {
+                    _tile_stored(3, sums, 64);
+                    amx_store(sums, rows1, cols1, c1 + 16, ldc, accumulate);
+                }
+            }
+        }
+    }
+    _tile_release();
+    free(padded);
+}
+
+// Fewer rows than this leave most of a tile empty: the AVX512-BF16 kernel does them.
+enum { amx_min_rows = 8 };
+
+AMX static void gemm_amx_or_avx512(long m, long n, long kp, const uint16_t *a, const uint16_t *b, long panel0, long panel1,
+                                   float *c, long ldc, int accumulate) {
+    if (m < amx_min_rows || amx_off) gemm_avx512(m, n, kp, a, b, panel0, panel1, c, ldc, accumulate);
+    else gemm_amx(m, n, kp, a, b, panel0, panel1, c, ldc, accumulate);
+}
 #endif
 
-// The kernels for this CPU: AVX512-BF16, or the portable loops (also when a test asks for them).
+// The kernels for this CPU: AMX tiles, AVX512-BF16, or the portable loops (also when a test asks).
 typedef struct {
     void (*gemm)(long, long, long, const uint16_t *, const uint16_t *, long, long, float *, long, int);
     void (*convert_rows)(const float *, long, long, long, uint16_t *);
@@ -265,9 +425,15 @@ static const bf16_kernels *kernels_for_cpu(void) {
     static const bf16_kernels portable = {gemm_portable, convert_rows_portable, convert_columns_portable, pack_portable};
 #if defined(__x86_64__)
     static const bf16_kernels avx512 = {gemm_avx512, convert_rows_avx512, convert_columns_avx512, pack_avx512_with_scratch};
-    if (mi_bf16_fast()) return &avx512;
+    static const bf16_kernels amx = {gemm_amx_or_avx512, convert_rows_avx512, convert_columns_avx512, pack_avx512_with_scratch};
+    if (mi_bf16_fast()) return mi_cpu_has_amx_bf16() ? &amx : &avx512;
 #endif
     return &portable;
+}
+
+const char *mi_bf16_kernel(void) {
+    if (!mi_bf16_fast()) return "portable";
+    return mi_cpu_has_amx_bf16() && !amx_off ? "amx" : "avx512-bf16";
 }
 
 void mi_bf16_gemm(long m, long n, long kp, const uint16_t *a, const uint16_t *b, long panel0, long panel1, float *c, long ldc,

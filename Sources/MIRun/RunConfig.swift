@@ -73,7 +73,7 @@ public struct RunConfig: Sendable {
     public var training = Phase()
     public var eval = Options()
     /// `compute: f32 | bf16`, the products of every tool that runs a model (`--compute`); unset:
-    /// MI_COMPUTE, else the fastest this CPU runs (bf16 with AVX512-BF16).
+    /// MI_COMPUTE, else the fastest this CPU runs (bf16 with AMX, or AVX512-BF16 on AMD).
     public var compute: String?
     /// A replacement executable per tool (`mi-probe: ./my-probe.sh`); it gets the same arguments.
     public var commands: [String: String] = [:]

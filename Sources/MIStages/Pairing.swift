@@ -3,8 +3,11 @@ import MIStream
 /// Preference pairs for the teacher from scored candidates of the same prompt. The paper's rule
 /// (`all`, `best-worst`): chosen has positive influence, rejected negative. `rank` ignores the
 /// sign: the most influential candidate of a prompt against the least (with `minMargin`), which
-/// still pairs a prompt whose candidates all lie on one side of zero. The prompt is the
-/// generation prompt and chosen/rejected are the teacher's raw outputs.
+/// still pairs a prompt whose candidates all lie on one side of zero. With `maxLengthRatio`, only
+/// candidates whose responses are of similar length are compared (the longer at most that many
+/// times the shorter, in characters), so a preference cannot be for length alone; `best-worst`
+/// and `rank` then take the widest margin among such pairs. The prompt is the generation prompt
+/// and chosen/rejected are the teacher's raw outputs.
 public struct Pairing {
     public enum Mode: String, Sendable {
         case all
@@ -16,6 +19,8 @@ public struct Pairing {
     public var minMargin = 0.0
     /// 0: no limit.
     public var maxPairsPerPrompt = 0
+    /// 0: no limit; else at least 1.
+    public var maxLengthRatio = 0.0
 
     public init() {}
 
@@ -24,41 +29,48 @@ public struct Pairing {
         public let prompt: String
         public let raw: String
         public let influence: Double
+        /// Characters (Unicode scalars) of the response; read only when pairs are length-limited.
+        public let responseLength: Int
         public let object: JSONObject
     }
 
-    public static func candidate(_ o: JSONObject, fallbackID: String) throws(FieldError) -> Candidate {
+    /// `needsLength`: the response is read (a required field) for `maxLengthRatio`.
+    public static func candidate(_ o: JSONObject, fallbackID: String, needsLength: Bool = false) throws(FieldError) -> Candidate
+    {
         Candidate(
             id: (try? o.string("id")) ?? fallbackID, prompt: try o.string("prompt"), raw: try o.string("raw"),
-            influence: try o.double("influence"), object: o)
+            influence: try o.double("influence"), responseLength: needsLength ? try o.string("response").unicodeScalars.count : 0,
+            object: o)
+    }
+
+    /// Whether two candidates may form a pair under `maxLengthRatio`.
+    func comparable(_ a: Candidate, _ b: Candidate) -> Bool {
+        guard maxLengthRatio > 0 else { return true }
+        let short = Double(min(a.responseLength, b.responseLength)), long = Double(max(a.responseLength, b.responseLength))
+        return long <= maxLengthRatio * max(short, 1)
     }
 
     /// Pairs of one prompt's candidates, largest margin first (ties: input order).
     public func pairs(_ group: [Candidate], promptID: String) -> [JSONObject] {
-        let chosen = group.enumerated().filter { $0.element.influence > 0 }
-        let rejected = group.enumerated().filter { $0.element.influence < 0 }
+        let chosen = group.indices.filter { group[$0].influence > 0 }
+        let rejected = group.indices.filter { group[$0].influence < 0 }
         var combos: [(Int, Int, Double)] = []
+        func add(_ c: Int, _ r: Int) {
+            if comparable(group[c], group[r]) { combos.append((c, r, group[c].influence - group[r].influence)) }
+        }
         switch mode {
-        case .all:
-            for c in chosen { for r in rejected { combos.append((c.offset, r.offset, c.element.influence - r.element.influence)) } }
-        case .bestWorst:
-            if let c = chosen.max(by: { $0.element.influence < $1.element.influence }),
-                let r = rejected.min(by: { $0.element.influence < $1.element.influence })
-            {
-                combos.append((c.offset, r.offset, c.element.influence - r.element.influence))
-            }
+        case .all, .bestWorst:
+            for c in chosen { for r in rejected { add(c, r) } }
+            if mode == .bestWorst, let best = combos.min(by: Self.wider) { combos = [best] }
         case .rank:
-            let indexed = Array(group.enumerated())
-            // First of equal maxima and last of equal minima: ties keep input order.
-            if indexed.count >= 2, let c = indexed.max(by: { $0.element.influence < $1.element.influence }),
-                let r = indexed.reversed().min(by: { $0.element.influence < $1.element.influence }),
-                c.element.influence > r.element.influence
-            {
-                combos.append((c.offset, r.offset, c.element.influence - r.element.influence))
+            for c in group.indices { for r in group.indices where group[c].influence > group[r].influence { add(c, r) } }
+            // Of equal margins: the first of equal maxima against the last of equal minima (input order).
+            if let best = combos.min(by: { $0.2 > $1.2 || ($0.2 == $1.2 && ($0.0 < $1.0 || ($0.0 == $1.0 && $0.1 > $1.1))) }) {
+                combos = [best]
             }
         }
         combos = combos.filter { $0.2 >= minMargin }
-        combos.sort { $0.2 > $1.2 || ($0.2 == $1.2 && ($0.0, $0.1) < ($1.0, $1.1)) }
+        combos.sort(by: Self.wider)
         if maxPairsPerPrompt > 0 && combos.count > maxPairsPerPrompt { combos.removeLast(combos.count - maxPairsPerPrompt) }
         return combos.map { ci, ri, _ in
             let c = group[ci], r = group[ri]
@@ -73,5 +85,10 @@ public struct Pairing {
             o["rejected_id"] = .string(r.id)
             return o
         }
+    }
+
+    /// Wider margin first; of equal margins, input order.
+    static func wider(_ x: (Int, Int, Double), _ y: (Int, Int, Double)) -> Bool {
+        x.2 > y.2 || (x.2 == y.2 && (x.0, x.1) < (y.0, y.1))
     }
 }

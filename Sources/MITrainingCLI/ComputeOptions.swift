@@ -5,9 +5,9 @@ import MIStream
 
 /// `--compute`: the precision of the products with the model's weights, for every tool that
 /// runs a model. The default is `MI_COMPUTE`, else the fastest this CPU runs within tolerance:
-/// bf16 with AVX512-BF16, f32 without.
+/// bf16 where bf16 products are faster (AMX, or AVX512-BF16 on AMD), f32 elsewhere.
 public struct ComputeOptions: ParsableArguments {
-    @Option(help: "f32, or bf16 (operands rounded to bf16, f32 sums). Default: MI_COMPUTE, else bf16 where the CPU has AVX512-BF16.")
+    @Option(help: "f32, or bf16 (operands rounded to bf16, f32 sums). Default: MI_COMPUTE, else bf16 where it is faster on this CPU (AMX, or AVX512-BF16 on AMD).")
     public var compute: String?
 
     public init() {}

@@ -45,6 +45,7 @@ struct BenchCommand: ParsableCommand {
             o["sgemm_gflops"] = num(sgemmPeak())
             o["compute"] = .string(ComputePrecision.processDefault.rawValue)
             o["bf16_native"] = .bool(BF16Products.native)
+            o["bf16_kernel"] = .string(BF16Products.kernel)
             if BF16Products.native { o["bf16_gemm_gflops"] = num(bf16Peak()) }
 
             let t0 = now()

@@ -30,6 +30,7 @@ struct RuntimeCommand: ParsableCommand {
             o["cpu_best_core"] = BLASRuntime.bestCoreForCPU.map { .string($0) } ?? .null
             o["compute"] = .string(ComputePrecision.processDefault.rawValue)
             o["bf16_native"] = .bool(BF16Products.native)
+            o["bf16_kernel"] = .string(BF16Products.kernel)
             let out = try JSONLWriter(path: "-")
             try out.write(o)
             try out.commit()

@@ -28,6 +28,10 @@ struct PairCommand: ParsableCommand {
     ) var mode = Pairing.Mode.all
     @Option(help: "Keep pairs whose influence margin is at least this.") var minMargin = 0.0
     @Option(help: "At most this many pairs per prompt, largest margins first (0: all).") var maxPairsPerPrompt = 0
+    @Option(
+        help:
+            "Pair only candidates whose responses are of similar length: the longer at most this many times the shorter, in characters (0: any lengths). best-worst and rank then take the widest margin among such pairs."
+    ) var maxLengthRatio = 0.0
     @Flag(help: "Sort records by prompt_id first (for input whose prompts are not consecutive).") var sort = false
     @Option(help: "With --sort: MiB of records held in memory before a sorted run is spilled to disk.") var sortMemory = 256.0
     @Option(help: "With --sort: where spilled runs go (default: $TMPDIR or /tmp).") var tempDir: String?
@@ -36,6 +40,7 @@ struct PairCommand: ParsableCommand {
 
     func validate() throws {
         if !(sortMemory > 0) { throw ValidationError("--sort-memory must be > 0") }
+        if !(maxLengthRatio == 0 || maxLengthRatio >= 1) { throw ValidationError("--max-length-ratio must be 0 (off) or at least 1") }
     }
 
     func run() throws {
@@ -45,6 +50,8 @@ struct PairCommand: ParsableCommand {
             pairing.mode = mode
             pairing.minMargin = minMargin
             pairing.maxPairsPerPrompt = maxPairsPerPrompt
+            pairing.maxLengthRatio = maxLengthRatio
+            let needsLength = maxLengthRatio > 0
             let policy = badRecords.policy()
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
             let writer = try JSONLWriter(path: out)
@@ -70,7 +77,8 @@ struct PairCommand: ParsableCommand {
                     let promptID: String, c: Pairing.Candidate
                     do {
                         promptID = try r.object.string("prompt_id")
-                        c = try Pairing.candidate(r.object, fallbackID: "\(r.location.source):\(r.location.line)")
+                        c = try Pairing.candidate(
+                            r.object, fallbackID: "\(r.location.source):\(r.location.line)", needsLength: needsLength)
                     } catch {
                         try reader.reject(r, "\(error)")
                         continue
@@ -101,7 +109,7 @@ struct PairCommand: ParsableCommand {
                             try emit()
                             current = promptID
                         }
-                        group.append(try Pairing.candidate(o, fallbackID: ""))
+                        group.append(try Pairing.candidate(o, fallbackID: "", needsLength: needsLength))
                     }
                     Log.debug("sorted \(sorter.records) records in \(max(sorter.spilledRuns, 1)) runs")
                 }

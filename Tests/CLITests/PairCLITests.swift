@@ -40,6 +40,30 @@ import Testing
         #expect(capped.map { "\($0["chosen_id"]!)>\($0["rejected_id"]!)" } == ["a1>a4"])
     }
 
+    /// --max-length-ratio compares only responses of similar length: the widest pair of p1 (a
+    /// 400-character chosen against a 100-character rejected) is not made, and best-worst and rank
+    /// take the widest margin among the pairs that remain.
+    @Test func lengthRatioPairsOnlySimilarLengths() throws {
+        func r(_ id: String, _ influence: Double, _ length: Int) -> String {
+            #"{"id":"\#(id)","prompt_id":"p1","prompt":"make a task","raw":"\#(id)","instruction":"\#(id)","response":"\#(String(repeating: "é", count: length))","influence":\#(influence)}"#
+        }
+        let input = Array(([r("a", 0.3, 400), r("b", 0.1, 120), r("c", -0.2, 100), r("d", -0.1, 500), r("e", -0.06, 110)].joined(separator: "\n") + "\n").utf8)
+        func ids(_ args: [String]) throws -> [String] {
+            let result = try run("mi-pair", args, stdin: input)
+            #expect(result.status == 0, "\(result.stderr)")
+            return pairs(result).map { "\($0["chosen_id"]!)>\($0["rejected_id"]!)" }
+        }
+        #expect(try ids([]) == ["a>c", "a>d", "a>e", "b>c", "b>d", "b>e"])
+        #expect(try ids(["--max-length-ratio", "1.3"]) == ["a>d", "b>c", "b>e"])
+        #expect(try ids(["--max-length-ratio", "1.3", "--mode", "best-worst"]) == ["a>d"])
+        #expect(try ids(["--max-length-ratio", "1.1", "--mode", "best-worst"]) == ["b>e"])
+        #expect(try ids(["--max-length-ratio", "1.1", "--mode", "rank"]) == ["b>e"])
+        #expect(try ids(["--max-length-ratio", "1.05", "--mode", "rank"]) == [])
+        #expect(try ids(["--mode", "rank"]) == ["a>c"])
+        let bad = try run("mi-pair", ["--max-length-ratio", "0.5"], stdin: input)
+        #expect(bad.status != 0 && bad.stderr.contains("--max-length-ratio"))
+    }
+
     @Test func scatteredPromptsNeedSort() throws {
         let scattered = [record("a1", "p1", 0.3), record("b1", "p2", -0.2), record("a2", "p1", -0.1)].joined(separator: "\n") + "\n"
         let r = try run("mi-pair", [], stdin: Array(scattered.utf8))

@@ -5,7 +5,7 @@ import Testing
 /// bf16 products: operands rounded to bf16 (8 significant bits, unit roundoff 2⁻⁹), sums in f32.
 /// A product of two rounded operands is within 2·2⁻⁹ + 2⁻¹⁸ < 2⁻⁸ of the exact one, relatively,
 /// and the f32 sum adds at most k·2⁻²⁴ of Σ|aᵢbᵢ|: the bound checked against float64.
-@Suite struct BF16ProductTests {
+@Suite(.serialized) struct BF16ProductTests {
     struct Shape: Sendable, CustomTestStringConvertible {
         let m, k, n: Int
         var testDescription: String { "\(m)×\(k)·\(k)×\(n)" }
@@ -92,6 +92,29 @@ import Testing
         BF16Products.multiply(a, lda: k, rows: m, packedPortable, &portable, ldc: n)
         mi_bf16_use_portable(0)
         for (x, y) in zip(fast, portable) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y))) }
+    }
+
+    /// AMX tiles against the AVX512-BF16 kernel, with a partial block of rows (45 = 32 + 13), an odd
+    /// k whose last chunk has 7 of 16 pairs, an odd number of panels and a partial last panel, with
+    /// and without accumulation; 8 rows, the fewest the tiles take, and 7, which the AVX512 kernel takes.
+    @Test(.enabled(if: mi_cpu_has_amx_bf16() != 0, "this CPU has no AMX tiles (or Linux does not allow them)"))
+    func amxTilesAgreeWithTheAVX512Kernel() {
+        #expect(BF16Products.kernel == "amx")
+        for (m, k, n) in [(45, 301, 70), (8, 64, 16), (7, 40, 33), (64, 576, 192)] {
+            var rng = SplitMix64(seed: UInt64(m + k + n))
+            let a = random(m * k, &rng), b = random(n * k, &rng), c0 = random(m * n, &rng)
+            let packed = BF16Products.Packed(k: k, n: n)
+            packed.pack(b, ld: k, byRows: true)
+            for accumulate in [false, true] {
+                var tiles = c0, vectors = c0
+                BF16Products.multiply(a, lda: k, rows: m, packed, &tiles, ldc: n, accumulate: accumulate)
+                mi_bf16_use_amx(0)
+                BF16Products.multiply(a, lda: k, rows: m, packed, &vectors, ldc: n, accumulate: accumulate)
+                mi_bf16_use_amx(1)
+                let worst = zip(tiles, vectors).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+                #expect(worst <= 1e-4, "\(m)×\(k)·\(k)×\(n), accumulate \(accumulate): \(worst)")
+            }
+        }
     }
 
     @Test func roundingIsToNearestEven() {

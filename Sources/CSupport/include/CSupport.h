@@ -59,10 +59,19 @@ void mi_retain_freed_memory(void);
 /// bf16 matrix products with f32 sums (bf16gemm.c). AVX512-BF16 where the CPU has it, else a
 /// portable loop with the same rounding of the operands.
 int mi_cpu_has_avx512_bf16(void);
-/// 1 when mi_bf16_gemm runs the AVX512-BF16 kernel.
+/// 1 when mi_bf16_gemm runs a native kernel (AVX512-BF16, and AMX tiles where the CPU has them).
 int mi_bf16_fast(void);
 /// Tests: use the portable loop even where AVX512-BF16 is available.
 void mi_bf16_use_portable(int on);
+/// 1 when the CPU has AMX-BF16 tiles and Linux lets this process use them (then products of 8 rows
+/// or more run on tiles).
+int mi_cpu_has_amx_bf16(void);
+/// Tests: 0 keeps the AMX tiles out of mi_bf16_gemm (the AVX512-BF16 kernel does every product).
+void mi_bf16_use_amx(int on);
+/// 1 where bf16 products are faster than f32 ones: AMX, or AVX512-BF16 on a CPU that is not Intel's.
+int mi_bf16_preferred(void);
+/// The kernel mi_bf16_gemm runs: "amx", "avx512-bf16" or "portable".
+const char *mi_bf16_kernel(void);
 unsigned short mi_bf16_from_float(float f);
 float mi_bf16_to_float(unsigned short h);
 /// k rounded up to even; panels of 16 columns in n; elements of a packed [k, n] operand.

@@ -8,8 +8,9 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
     /// everything outside the products stay f32, as in mixed-precision training.
     case bf16
 
-    /// bf16 where the CPU multiplies bf16 natively (AVX512-BF16), else f32.
-    public static var fastest: ComputePrecision { BF16Products.native ? .bf16 : .f32 }
+    /// bf16 where bf16 products are the faster ones on this CPU (AMX tiles, or AVX512-BF16 on AMD:
+    /// Intel's cores run AVX512-BF16 at the f32 rate, measured in BENCHMARKS.md), else f32.
+    public static var fastest: ComputePrecision { mi_bf16_preferred() != 0 ? .bf16 : .f32 }
 
     /// What a new `LlamaModel` computes in. The library's default is f32; the command-line tools
     /// set it from `--compute` or `MI_COMPUTE` (default: `fastest`).
@@ -17,11 +18,13 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
 }
 
 /// Matrix products with operands rounded to bf16 (to nearest, ties to even) and f32 sums, on
-/// CSupport's bf16gemm.c: AVX512-BF16 where the CPU has it, else a portable loop with the same
-/// operand rounding. The right-hand operand is packed once (`Packed`) and the left one converted
+/// CSupport's bf16gemm.c: AMX tiles or AVX512-BF16 where the CPU has them, else a portable loop
+/// with the same operand rounding. The right-hand operand is packed once (`Packed`) and the left one converted
 /// per product; the work is split over the cores by panels of 16 output columns.
 public enum BF16Products {
     public static var native: Bool { mi_bf16_fast() != 0 }
+    /// The kernel in use: "amx", "avx512-bf16" or "portable".
+    public static var kernel: String { String(cString: mi_bf16_kernel()) }
 
     /// A right-hand operand B [k, n] in bf16 panels.
     public final class Packed: @unchecked Sendable {
