@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "mi-pair", targets: ["mi-pair"]),
         .executable(name: "mi-eval", targets: ["mi-eval"]),
         .executable(name: "mi-run", targets: ["mi-run"]),
+        .executable(name: "mi-report", targets: ["mi-report"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -69,6 +70,7 @@ let package = Package(
         .executableTarget(name: "mi-sft", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-eval", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-run", dependencies: ["MICLI", "MICore", "MIRun", "MIStream"]),
+        .executableTarget(name: "mi-report", dependencies: ["MICLI", "MIRun", "MIStream"]),
         .executableTarget(name: "mi-pair", dependencies: ["MICLI", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-probe", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-generate", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),

@@ -7,11 +7,24 @@
 /// depends on a plotting tool.
 public struct SVGChart {
     public struct Series {
+        /// A polyline through the points, a dot per point, or a bar per point (`x` its left edge,
+        /// `width` wide in x units, from 0 to `y`).
+        public enum Kind {
+            case line
+            case points
+            case bars(width: Double)
+        }
+
         public var name: String
         public var points: [(x: Double, y: Double)]
-        public init(_ name: String, _ points: [(x: Double, y: Double)]) {
+        public var kind = Kind.line
+        /// Default: the chart's palette, by the series' position.
+        public var color: String?
+        public init(_ name: String, _ points: [(x: Double, y: Double)], kind: Kind = .line, color: String? = nil) {
             self.name = name
             self.points = points
+            self.kind = kind
+            self.color = color
         }
     }
 
@@ -21,6 +34,8 @@ public struct SVGChart {
     public var series: [Series] = []
     /// Horizontal reference lines (e.g. y = 0).
     public var rules: [Double] = []
+    /// Vertical reference lines (e.g. x = 0).
+    public var verticalRules: [Double] = []
     public var width = 720.0, height = 400.0
 
     public init(title: String, xLabel: String, yLabel: String) {
@@ -105,7 +120,8 @@ public struct SVGChart {
     /// The chart as an SVG document.
     public var svg: String {
         let all = series.flatMap(\.points)
-        let xs = all.map(\.x), ys = all.map(\.y) + rules
+        var xs = all.map(\.x) + verticalRules, ys = all.map(\.y) + rules
+        for s in series { if case .bars(let w) = s.kind { xs += s.points.map { $0.x + w }; ys.append(0) } }
         var x0 = xs.min() ?? 0, x1 = xs.max() ?? 1, y0 = ys.min() ?? 0, y1 = ys.max() ?? 1
         if x1 <= x0 { (x0, x1) = (x0 - 1, x0 + 1) }
         if y1 <= y0 { (y0, y1) = (y0 - 1, y0 + 1) }
@@ -140,10 +156,29 @@ public struct SVGChart {
             out +=
                 "<line class=\"rule\" x1=\"\(f(left))\" y1=\"\(f(py(r)))\" x2=\"\(f(left + pw))\" y2=\"\(f(py(r)))\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n"
         }
+        for r in verticalRules {
+            out +=
+                "<line class=\"rule\" x1=\"\(f(px(r)))\" y1=\"\(f(top))\" x2=\"\(f(px(r)))\" y2=\"\(f(top + ph))\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n"
+        }
         for (i, s) in series.enumerated() {
-            let color = Self.colors[i % Self.colors.count]
-            let points = s.points.map { "\(f(px($0.x))),\(f(py($0.y)))" }.joined(separator: " ")
-            out += "<polyline class=\"series\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(points)\"/>\n"
+            let color = s.color ?? Self.colors[i % Self.colors.count]
+            switch s.kind {
+            case .line:
+                let points = s.points.map { "\(f(px($0.x))),\(f(py($0.y)))" }.joined(separator: " ")
+                out += "<polyline class=\"series\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(points)\"/>\n"
+            case .points:
+                out += "<g class=\"series\" fill=\"\(color)\" fill-opacity=\"0.6\">"
+                for p in s.points { out += "<circle cx=\"\(f(px(p.x)))\" cy=\"\(f(py(p.y)))\" r=\"2.5\"/>" }
+                out += "</g>\n"
+            case .bars(let w):
+                out += "<g class=\"series\" fill=\"\(color)\">"
+                for p in s.points where p.y != 0 {
+                    let yTop = py(max(p.y, 0)), yBottom = py(min(p.y, 0))
+                    out +=
+                        "<rect class=\"bar\" data-value=\"\(Self.trimmed(p.y, 6))\" x=\"\(f(px(p.x)))\" y=\"\(f(yTop))\" width=\"\(f(max(px(p.x + w) - px(p.x) - 0.5, 0.5)))\" height=\"\(f(yBottom - yTop))\"/>"
+                }
+                out += "</g>\n"
+            }
             let ly = top + 16 + Double(i) * 16
             out +=
                 "<line x1=\"\(f(left + pw - 250))\" y1=\"\(f(ly - 4))\" x2=\"\(f(left + pw - 230))\" y2=\"\(f(ly - 4))\" stroke=\"\(color)\" stroke-width=\"2\"/>"

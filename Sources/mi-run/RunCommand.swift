@@ -19,7 +19,8 @@ struct RunCommand: ParsableCommand {
             the held-out split. Every file stays in the run directory. Each step is fingerprinted by \
             its settings and the content of its inputs: a rerun skips finished steps, resumes an \
             interrupted one, and redoes a changed one with everything after it. The table goes to \
-            stderr and RUN/summary.md.
+            stderr and RUN/summary.md; RUN/report.html (also after a failed or interrupted run) shows \
+            the run as charts and tables (mi-report redraws it).
             """)
 
     @Option(help: "The run's configuration (YAML or JSON).") var config: String
@@ -38,10 +39,15 @@ struct RunCommand: ParsableCommand {
         // The tools it starts respect the setting; someone starting a long run at a terminal should
         // not pay for it unawares (scripts and logs get it from mi-bench and MI_LOG_LEVEL=debug).
         if isatty(2) != 0, let warning = BLASRuntime.weakerCoreWarning() { Log.warning(warning) }
+        var started: String?
+        // The page for whatever the run got to, finished or not.
+        defer { if let started { writeReport(started) } }
         do {
             let settings = try RunConfig.load(path: config, overrides: overrides)
             guard let directory = runDir ?? settings.runDir else { throw ConfigError("\(config): no run_dir; give --run-dir") }
             let loop = try MontessoriRun(config: settings, directory: directory, quiet: common.quiet)
+            try HTMLReport.recordConfig(path: config, overrides: overrides, in: directory)
+            started = directory
             let report = try loop.run()
             let table = report.markdown
             try loop.writeText(table, to: "summary.md")
@@ -68,5 +74,9 @@ struct RunCommand: ParsableCommand {
             Log.error("\(error)")
             throw ExitCode(ExitStatus.software.rawValue)
         }
+    }
+
+    func writeReport(_ directory: String) {
+        do { try HTMLReport(directory: directory).write() } catch { Log.warning("\(directory)/report.html not written: \(error)") }
     }
 }

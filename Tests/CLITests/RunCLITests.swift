@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 import Testing
 
 /// mi-run: the whole loop on the tiny checkpoint (every stage real except mi-generate, which a
@@ -386,5 +389,100 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir.path("exp/round-1/teacher-control/model.safetensors")))
         let summary = try String(contentsOfFile: dir.path("exp/summary.md"), encoding: .utf8)
         #expect(summary.contains("mean fresh influence, montessori − original"))
+        try checkReport(dir, scored: try zcat(dir.path("exp/round-1/scored.jsonl.gz")).split(separator: "\n").count)
+    }
+
+    /// RUN/report.html of the experiment run: well-formed, one SVG per chart, and the numbers drawn
+    /// are the files' own; mi-report draws the same page again, and a partial page for a
+    /// directory that lost files.
+    func checkReport(_ dir: TempDir, scored: Int) throws {
+        let html = try Data(contentsOf: URL(fileURLWithPath: dir.path("exp/report.html")))
+        let page = try ParsedPage(html)
+        #expect(
+            page.charts.keys.sorted() == [
+                "dpo-accuracy-round-1", "dpo-loss-round-1", "dpo-reward-margin-round-1", "fresh-round-1", "heldout-round-1",
+                "influence-length-round-1", "influence-round-1", "sft-loss", "stages", "wall-time",
+            ])
+        #expect(page.charts["influence-round-1"]?.barValues.reduce(0, +) == Double(scored), "histogram counts sum to the probed records")
+        #expect(page.charts["influence-length-round-1"]?.circles == scored)
+        let ledger = try FileManager.default.contentsOfDirectory(atPath: dir.path("exp/.mi-run/steps")).filter { $0.hasSuffix(".json") }
+        #expect(page.charts["wall-time"]?.barValues.count == ledger.count)
+        // Records per stage: the probing set's answered count is its file's line count.
+        let answered = try zcat(dir.path("exp/round-1/probe-answered.jsonl.gz")).split(separator: "\n").count
+        let row = page.rows.first { $0.first == "round 1: probing set" }
+        #expect(row?[3] == String(answered) && row?[4] == String(scored))
+        #expect(page.links.contains("round-1/scored.jsonl.gz") && page.links.contains("result.json"))
+        #expect(page.links.allSatisfy { FileManager.default.fileExists(atPath: dir.path("exp/" + $0)) })
+        #expect(page.externalReferences.isEmpty, "nothing fetched")
+
+        let again = try run("mi-report", [dir.path("exp"), "-o", "-"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(Data(again.stdout) == html)
+        try FileManager.default.removeItem(atPath: dir.path("exp/round-1/eval.jsonl"))
+        let partial = try run("mi-report", [dir.path("exp"), "-o", "-"])
+        #expect(partial.status == 0, "\(partial.stderr)")
+        let charts = try ParsedPage(Data(partial.stdout)).charts
+        #expect(charts["heldout-round-1"] == nil && charts["influence-round-1"] != nil)
+        let none = try run("mi-report", [dir.path("nothing-here")])
+        #expect(none.status == 66 && none.stderr.contains("not a run directory"))
+    }
+}
+
+/// What the report tests read out of a page: each chart's bars and dots, table rows, links.
+final class ParsedPage: NSObject, XMLParserDelegate {
+    struct Chart {
+        var barValues: [Double] = []
+        var circles = 0
+    }
+
+    var charts: [String: Chart] = [:]
+    var rows: [[String]] = []
+    var links: [String] = []
+    var externalReferences: [String] = []
+    var text = ""
+    private var chart: String?
+    private var row: [String]?
+    private var cell: String?
+
+    init(_ data: Data) throws {
+        super.init()
+        let parser = XMLParser(data: data)
+        parser.delegate = self
+        guard parser.parse() else { throw parser.parserError ?? CocoaError(.fileReadCorruptFile) }
+    }
+
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]
+    ) {
+        switch name {
+        case "svg":
+            chart = attributes["data-chart"]
+            if let chart { charts[chart] = Chart() }
+        case "rect" where attributes["class"] == "bar": if let chart, let v = attributes["data-value"].flatMap(Double.init) { charts[chart]!.barValues.append(v) }
+        case "circle": if let chart { charts[chart]!.circles += 1 }
+        case "tr": row = []
+        case "td": cell = ""
+        case "a": if let href = attributes["href"] { links.append(href) }
+        default: break
+        }
+        for (key, value) in attributes where (key == "href" || key == "src") && value.contains("://") { externalReferences.append(value) }
+    }
+
+    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+        switch name {
+        case "svg": chart = nil
+        case "td":
+            row?.append(cell ?? "")
+            cell = nil
+        case "tr":
+            if let row, !row.isEmpty { rows.append(row) }
+            row = nil
+        default: break
+        }
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        text += string
+        if cell != nil { cell! += string }
     }
 }
