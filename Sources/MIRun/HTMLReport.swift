@@ -164,7 +164,8 @@ public struct HTMLReport {
                     svg: histogram))
             out.append(Chart(id: "influence-length-round-\(r)", caption: scatterCaption(scored), svg: Self.influenceScatter(scored, round: r)))
         }
-        var fresh = SVGChart(title: "Round \(r): influence of fresh candidates per teacher", xLabel: "influence (nats per token)", yLabel: "candidates per bin")
+        var fresh = SVGChart(
+            title: "Round \(r): influence of fresh candidates per teacher", xLabel: "influence (nats per token)", yLabel: "candidates per bin")
         var sets: [(String, [Double])] = []
         for label in ["original", "montessori", "control"] {
             let v = try records(rd + "mechanism-\(label)-scored.jsonl.gz").compactMap { try? $0.double("influence") }.filter(\.isFinite)
@@ -248,11 +249,16 @@ public struct HTMLReport {
 
     func dpoCharts(_ r: Int) throws -> [Chart] {
         let rd = "round-\(r)/"
-        let runs = [("Montessori teacher", try records(rd + "dpo-metrics.jsonl")), ("random-label control", try records(rd + "dpo-control-metrics.jsonl"))]
+        let runs = [
+            ("Montessori teacher", try records(rd + "dpo-metrics.jsonl")), ("random-label control", try records(rd + "dpo-control-metrics.jsonl")),
+        ]
         let steps = runs.map { ($0.0, $0.1.filter { (try? $0.string("stage")) != "dpo-heldout" }) }.filter { !$0.1.isEmpty }
         guard !steps.isEmpty else { return [] }
         var out: [Chart] = []
-        for (field, label, rule) in [("loss", "DPO loss", 0.6931), ("accuracy", "accuracy (chosen reward > rejected)", 0.5), ("reward_margin", "reward margin (β · log-ratio)", 0)] {
+        for (field, label, rule) in [
+            ("loss", "DPO loss", 0.6931), ("accuracy", "accuracy (chosen reward > rejected)", 0.5),
+            ("reward_margin", "reward margin (β · log-ratio)", 0),
+        ] {
             var chart = SVGChart(title: "Round \(r): DPO \(field.replacingFirst("_", with: " ")) per step", xLabel: "optimizer step", yLabel: label)
             for (name, metrics) in steps {
                 let points = metrics.compactMap { m -> (x: Double, y: Double)? in
@@ -334,11 +340,27 @@ public struct HTMLReport {
         let total = timed.map(\.1).reduce(0, +)
         let minutes = total > 600
         var chart = SVGBarChart(title: "Wall time per step", valueLabel: minutes ? "minutes" : "seconds", categories: timed.map(\.0))
-        chart.series = [.init("the attempt that finished the step", timed.map { minutes ? $0.1 / 60 : $0.1 })]
-        return Chart(
-            id: "wall-time",
-            caption: "From the step ledger (RUN/.mi-run/steps); \(timed.count) steps, \(SVGChart.trimmed(total / 60, 1)) minutes in all. A resumed step counts only its last attempt.",
-            svg: chart.svg)
+        chart.series = [.init("measured (the attempt that finished the step)", timed.map { minutes ? $0.1 / 60 : $0.1 })]
+        var caption =
+            "From the step ledger (RUN/.mi-run/steps); \(timed.count) steps, \(SVGChart.trimmed(total / 60, 1)) minutes in all. A resumed step counts only its last attempt."
+        let predicted = try plan()
+        if !predicted.isEmpty {
+            chart.series.append(.init("predicted by mi-run --plan", timed.map { predicted[$0.0].map { minutes ? $0 / 60 : $0 } ?? .nan }))
+            let sum = predicted.values.reduce(0, +)
+            caption +=
+                " Predicted before the run: \(SVGChart.trimmed(sum / 60, 1)) minutes (measured / predicted \(SVGChart.trimmed(total / sum, 2)))."
+        }
+        return Chart(id: "wall-time", caption: caption, svg: chart.svg)
+    }
+
+    /// Predicted seconds per step from RUN/.mi-run/plan.json (`mi-run --plan`), if there is one.
+    func plan() throws -> [String: Double] {
+        guard let o = try records(".mi-run/plan.json").first, case .array(let steps)? = o["steps"] else { return [:] }
+        var out: [String: Double] = [:]
+        for case .object(let s) in steps {
+            if let name = try? s.string("step"), let seconds = try? s.double("seconds") { out[name] = seconds }
+        }
+        return out
     }
 
     // MARK: - Tables

@@ -121,7 +121,12 @@ public struct SVGChart {
     public var svg: String {
         let all = series.flatMap(\.points)
         var xs = all.map(\.x) + verticalRules, ys = all.map(\.y) + rules
-        for s in series { if case .bars(let w) = s.kind { xs += s.points.map { $0.x + w }; ys.append(0) } }
+        for s in series {
+            if case .bars(let w) = s.kind {
+                xs += s.points.map { $0.x + w }
+                ys.append(0)
+            }
+        }
         var x0 = xs.min() ?? 0, x1 = xs.max() ?? 1, y0 = ys.min() ?? 0, y1 = ys.max() ?? 1
         if x1 <= x0 { (x0, x1) = (x0 - 1, x0 + 1) }
         if y1 <= y0 { (y0, y1) = (y0 - 1, y0 + 1) }

@@ -35,8 +35,7 @@ public struct Pairing {
     }
 
     /// `needsLength`: the response is read (a required field) for `maxLengthRatio`.
-    public static func candidate(_ o: JSONObject, fallbackID: String, needsLength: Bool = false) throws(FieldError) -> Candidate
-    {
+    public static func candidate(_ o: JSONObject, fallbackID: String, needsLength: Bool = false) throws(FieldError) -> Candidate {
         Candidate(
             id: (try? o.string("id")) ?? fallbackID, prompt: try o.string("prompt"), raw: try o.string("raw"),
             influence: try o.double("influence"), responseLength: needsLength ? try o.string("response").unicodeScalars.count : 0,

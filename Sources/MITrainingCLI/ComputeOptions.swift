@@ -7,7 +7,10 @@ import MIStream
 /// runs a model. The default is `MI_COMPUTE`, else the fastest this CPU runs within tolerance:
 /// bf16 where bf16 products are faster (AMX, or AVX512-BF16 on AMD), f32 elsewhere.
 public struct ComputeOptions: ParsableArguments {
-    @Option(help: "f32, or bf16 (operands rounded to bf16, f32 sums). Default: MI_COMPUTE, else bf16 where it is faster on this CPU (AMX, or AVX512-BF16 on AMD).")
+    @Option(
+        help:
+            "f32, or bf16 (operands rounded to bf16, f32 sums). Default: MI_COMPUTE, else bf16 where it is faster on this CPU (AMX, or AVX512-BF16 on AMD)."
+    )
     public var compute: String?
 
     public init() {}

@@ -29,6 +29,10 @@ struct RunCommand: ParsableCommand {
         name: .customLong("set"),
         help: ArgumentHelp("Override a config value, e.g. probing.generate.prompts=32 (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
+    @Flag(
+        help:
+            "Do not run: calibrate the tools on this machine (seconds each) and print every step's predicted work and wall time, and the total (stdout, markdown; kept in RUN/.mi-run/plan.json for the report)."
+    ) var plan = false
     @Option(help: "Also write the run's plots (SVG: influence histograms, DPO loss, held-out loss differences) into this directory.")
     var plots: String?
     @OptionGroup var common: CommonOptions
@@ -46,6 +50,13 @@ struct RunCommand: ParsableCommand {
             let settings = try RunConfig.load(path: config, overrides: overrides)
             guard let directory = runDir ?? settings.runDir else { throw ConfigError("\(config): no run_dir; give --run-dir") }
             let loop = try MontessoriRun(config: settings, directory: directory, quiet: common.quiet)
+            if plan {
+                let p = try loop.plan()
+                try loop.writeText(JSONWriter.string(.object(p.json)) + "\n", to: ".mi-run/plan.json")
+                let bytes = Array(p.markdown.utf8)
+                try FileDescriptorSink(fd: 1, name: "<stdout>").write(bytes, count: bytes.count)
+                return
+            }
             try HTMLReport.recordConfig(path: config, overrides: overrides, in: directory)
             started = directory
             let report = try loop.run()

@@ -47,7 +47,8 @@ import Testing
         func r(_ id: String, _ influence: Double, _ length: Int) -> String {
             #"{"id":"\#(id)","prompt_id":"p1","prompt":"make a task","raw":"\#(id)","instruction":"\#(id)","response":"\#(String(repeating: "é", count: length))","influence":\#(influence)}"#
         }
-        let input = Array(([r("a", 0.3, 400), r("b", 0.1, 120), r("c", -0.2, 100), r("d", -0.1, 500), r("e", -0.06, 110)].joined(separator: "\n") + "\n").utf8)
+        let input = Array(
+            ([r("a", 0.3, 400), r("b", 0.1, 120), r("c", -0.2, 100), r("d", -0.1, 500), r("e", -0.06, 110)].joined(separator: "\n") + "\n").utf8)
         func ids(_ args: [String]) throws -> [String] {
             let result = try run("mi-pair", args, stdin: input)
             #expect(result.status == 0, "\(result.stderr)")

@@ -1,8 +1,9 @@
 import Foundation
+import Testing
+
 #if canImport(FoundationXML)
     import FoundationXML
 #endif
-import Testing
 
 /// mi-run: the whole loop on the tiny checkpoint (every stage real except mi-generate, which a
 /// config may replace; here a script hands out fixed candidates, since a random model writes no
@@ -359,17 +360,32 @@ import Testing
         let dir = TempDir()
         _ = try setUp(dir, rounds: 1)
         let config = Self.repo.appendingPathComponent("configs/experiment.yaml").path
-        let r = try run(
-            "mi-run",
-            [
-                "--config", config, "--run-dir", dir.path("exp"),
-                "--set", "teacher=\(SFTCLITests.tiny)", "--set", "commands.mi-generate=\(dir.path("fake-generate.sh"))",
-                "--set", "reference=\(dir.path("reference.jsonl"))", "--set", "heldout=\(dir.path("reference.jsonl"))",
-                "--set", "experiment.mechanism_prompts=2", "--set", "experiment.exact_fraction=0.5",
-                "--set", "sampling.max_tokens=6", "--set", "probing.probe.lr=1e-3", "--set", "dpo.lr=1e-3",
-                "--set", "dpo.heldout_fraction=0.5",
-            ])
+        let arguments = [
+            "--config", config, "--run-dir", dir.path("exp"),
+            "--set", "teacher=\(SFTCLITests.tiny)", "--set", "commands.mi-generate=\(dir.path("fake-generate.sh"))",
+            "--set", "reference=\(dir.path("reference.jsonl"))", "--set", "heldout=\(dir.path("reference.jsonl"))",
+            "--set", "experiment.mechanism_prompts=2", "--set", "experiment.exact_fraction=0.5",
+            "--set", "sampling.max_tokens=6", "--set", "probing.probe.lr=1e-3", "--set", "dpo.lr=1e-3",
+            "--set", "dpo.heldout_fraction=0.5",
+        ]
+        // The plan first: it runs no step, and prices exactly the steps the run then takes.
+        let plan = try run("mi-run", arguments + ["--plan"])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path("exp/.mi-run/steps")).isEmpty)
+        let planned =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path("exp/.mi-run/plan.json")))) as! [String: Any]
+        let rows = planned["steps"] as! [[String: Any]]
+        let seconds = rows.map { $0["seconds"] as! Double }
+        #expect(seconds.allSatisfy { $0 >= 0 } && abs(seconds.reduce(0, +) - (planned["total_seconds"] as! Double)) < 1e-6)
+        #expect(plan.stdoutText.contains("| round-1/probe-exact | ") && plan.stdoutText.contains("| **total** |"))
+        #expect(!FileManager.default.fileExists(atPath: dir.path("exp/.mi-run/plan")), "the calibration's files are removed")
+
+        let r = try run("mi-run", arguments)
         #expect(r.status == 0, "\(r.stderr)")
+        let ran = try FileManager.default.contentsOfDirectory(atPath: dir.path("exp/.mi-run/steps")).map {
+            String($0.dropLast(5)).replacingOccurrences(of: "--", with: "/")
+        }
+        #expect(Set(rows.map { $0["step"] as! String }) == Set(ran))
         let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path("exp/result.json")))) as! [String: Any]
         #expect(result["seed"] as? Int == 1)
         for key in ["outcome", "mechanism", "control"] {
@@ -406,7 +422,8 @@ import Testing
         #expect(page.charts["influence-round-1"]?.barValues.reduce(0, +) == Double(scored), "histogram counts sum to the probed records")
         #expect(page.charts["influence-length-round-1"]?.circles == scored)
         let ledger = try FileManager.default.contentsOfDirectory(atPath: dir.path("exp/.mi-run/steps")).filter { $0.hasSuffix(".json") }
-        #expect(page.charts["wall-time"]?.barValues.count == ledger.count)
+        // Measured and predicted (the plan ran before) bars for every step.
+        #expect(page.charts["wall-time"]?.barValues.count == 2 * ledger.count)
         // Records per stage: the probing set's answered count is its file's line count.
         let answered = try zcat(dir.path("exp/round-1/probe-answered.jsonl.gz")).split(separator: "\n").count
         let row = page.rows.first { $0.first == "round 1: probing set" }
@@ -458,7 +475,8 @@ final class ParsedPage: NSObject, XMLParserDelegate {
         case "svg":
             chart = attributes["data-chart"]
             if let chart { charts[chart] = Chart() }
-        case "rect" where attributes["class"] == "bar": if let chart, let v = attributes["data-value"].flatMap(Double.init) { charts[chart]!.barValues.append(v) }
+        case "rect" where attributes["class"] == "bar":
+            if let chart, let v = attributes["data-value"].flatMap(Double.init) { charts[chart]!.barValues.append(v) }
         case "circle": if let chart { charts[chart]!.circles += 1 }
         case "tr": row = []
         case "td": cell = ""
