@@ -320,15 +320,17 @@ public struct HTMLReport {
         return Chart(id: "sft-loss", caption: "Loss of each optimizer step's batch.", svg: chart.svg)
     }
 
-    /// The step ledger's entries: finished ones in the order they finished, then the others.
+    /// The step ledger's entries: finished ones in the order they finished (within one second,
+    /// in the plan's order when there is a plan), then the others.
     func ledger() throws -> [JSONObject] {
         let dir = ".mi-run/steps/"
-        var entries = try Files.list(path(dir)).filter { $0.hasSuffix(".json") }.flatMap { try records(dir + $0) }
-        entries.sort {
-            let a = (try? $0.double("finished_unix")) ?? .infinity, b = (try? $1.double("finished_unix")) ?? .infinity
-            return a < b || (a == b && ((try? $0.string("step")) ?? "") < ((try? $1.string("step")) ?? ""))
+        let entries = try Files.list(path(dir)).filter { $0.hasSuffix(".json") }.flatMap { try records(dir + $0) }
+        let order = try planOrder()
+        func key(_ e: JSONObject) -> (Double, Int, String) {
+            let name = (try? e.string("step")) ?? ""
+            return ((try? e.double("finished_unix")) ?? .infinity, order[name] ?? Int.max, name)
         }
-        return entries
+        return entries.sorted { key($0) < key($1) }
     }
 
     func wallTimeChart() throws -> Chart? {
@@ -353,14 +355,20 @@ public struct HTMLReport {
         return Chart(id: "wall-time", caption: caption, svg: chart.svg)
     }
 
-    /// Predicted seconds per step from RUN/.mi-run/plan.json (`mi-run --plan`), if there is one.
-    func plan() throws -> [String: Double] {
-        guard let o = try records(".mi-run/plan.json").first, case .array(let steps)? = o["steps"] else { return [:] }
-        var out: [String: Double] = [:]
-        for case .object(let s) in steps {
-            if let name = try? s.string("step"), let seconds = try? s.double("seconds") { out[name] = seconds }
+    /// The steps of RUN/.mi-run/plan.json (`mi-run --plan`), if there is one.
+    func planSteps() throws -> [(step: String, seconds: Double)] {
+        guard let o = try records(".mi-run/plan.json").first, case .array(let steps)? = o["steps"] else { return [] }
+        return steps.compactMap { v -> (String, Double)? in
+            guard case .object(let s) = v, let name = try? s.string("step"), let seconds = try? s.double("seconds") else { return nil }
+            return (name, seconds)
         }
-        return out
+    }
+
+    /// Predicted seconds per step.
+    func plan() throws -> [String: Double] { Dictionary(try planSteps().map { ($0.step, $0.seconds) }, uniquingKeysWith: { a, _ in a }) }
+
+    func planOrder() throws -> [String: Int] {
+        Dictionary(try planSteps().enumerated().map { ($0.element.step, $0.offset) }, uniquingKeysWith: { a, _ in a })
     }
 
     // MARK: - Tables
