@@ -4,9 +4,9 @@ import Testing
 
 /// A model written as GGUF and read back: F32 gives the same numbers, Q8_0 close ones.
 @Suite struct GGUFExportTests {
-    @Test(arguments: GGUFWriter.Format.allCases)
-    func exportedModelsReadBack(format: GGUFWriter.Format) throws {
-        let source = Fixture.directory.appendingPathComponent("tiny-hf/smollm").path
+    @Test(arguments: GGUFWriter.Format.allCases, ["smollm", "qwen2"])
+    func exportedModelsReadBack(format: GGUFWriter.Format, kind: String) throws {
+        let source = Fixture.directory.appendingPathComponent("tiny-hf/\(kind)").path
         let loaded = try LoadedModel(path: source)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString).gguf").path
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -15,6 +15,8 @@ import Testing
             format: format, to: path)
         let back = try LoadedModel(path: path)
         #expect(back.model.config.numKeyValueHeads == loaded.model.config.numKeyValueHeads)
+        #expect(back.model.config.architecture == kind.replacingOccurrences(of: "smollm", with: "llama"))
+        #expect(back.model.config.attentionBias == (kind == "qwen2"))
         #expect(back.chat == loaded.chat)
         let text = "It's 2024; we're at 3.14159! café <|im_end|>"
         #expect(back.tokenizer.encode(text) == loaded.tokenizer.encode(text))

@@ -1,19 +1,24 @@
 import MICore
 import Testing
 
-/// Gradients of the whole model (embedding, RMSNorm, RoPE, GQA attention, SwiGLU, tied head)
-/// against central finite differences of the loss computed by the separate inference path.
+/// Gradients of the whole model (embedding, RMSNorm, RoPE, GQA attention, SwiGLU, tied head, and
+/// Qwen2's q/k/v biases) against central finite differences of the loss computed by the separate
+/// inference path.
 @Suite struct GradientCheckTests {
-    static func tinyModel(tied: Bool, seed: UInt64) -> LlamaModel {
+    static func tinyModel(tied: Bool, seed: UInt64, attentionBias: Bool = false) -> LlamaModel {
         var config = LlamaConfig.tiny
         config.tieWordEmbeddings = tied
+        if attentionBias {
+            config.architecture = "qwen2"
+            config.attentionBias = true
+        }
         let params = LlamaParameters(config: config)
         var rng = SplitMix64(seed: seed)
         for e in params.entries {
             let p = params.pointer(e.offset)
             for i in 0..<e.count {
                 let u = Float(rng.nextUnit())
-                p[i] = e.shape.count == 1 ? 0.8 + 0.4 * u : (u - 0.5) * 0.6
+                p[i] = e.name.hasSuffix(".bias") ? (u - 0.5) * 0.4 : e.shape.count == 1 ? 0.8 + 0.4 * u : (u - 0.5) * 0.6
             }
         }
         return LlamaModel(parameters: params)
@@ -31,9 +36,11 @@ import Testing
         return -all.reduce(0, +) / Double(all.count)
     }
 
-    @Test(arguments: [true, false])
-    func analyticGradientsMatchFiniteDifferences(tied: Bool) {
-        let model = Self.tinyModel(tied: tied, seed: tied ? 1 : 2)
+    @Test(arguments: ["tied", "untied", "qkv-bias"])
+    func analyticGradientsMatchFiniteDifferences(variant: String) {
+        let tied = variant != "untied"
+        let model = Self.tinyModel(tied: tied, seed: tied ? 1 : 2, attentionBias: variant == "qkv-bias")
+        #expect(model.parameters.entries.contains { $0.name.hasSuffix("k_proj.bias") } == (variant == "qkv-bias"))
         let bp = Backpropagation(model: model)
         let result = bp.accumulate(Self.batch)
         #expect(abs(result.mean - Self.loss(model)) < 1e-5, "training and inference forward passes agree")

@@ -4,9 +4,10 @@ import Testing
 
 /// Tiny checkpoints saved by transformers (Tests/Reference/make_tiny_hf_fixtures.py): sharded f32
 /// with tied embeddings and a SmolLM tokenizer; bf16 with an lm_head, Llama 3 tokenizer and
-/// rope_scaling. Both are random models, so agreement means every weight landed in its place.
+/// rope_scaling; Qwen2 (q/k/v biases, Qwen2's pre-tokenizer). All are random models, so agreement
+/// means every weight landed in its place.
 @Suite struct HuggingFaceDirectoryTests {
-    static let kinds = ["smollm", "llama3"]
+    static let kinds = ["smollm", "llama3", "qwen2"]
 
     func directory(_ kind: String) -> String { Fixture.directory.appendingPathComponent("tiny-hf/\(kind)").path }
 
@@ -43,6 +44,10 @@ import Testing
         let l3 = try LoadedModel(path: directory("llama3")).model.config
         #expect(!l3.tieWordEmbeddings && l3.ropeTheta == 500000)
         #expect(l3.ropeScaling == .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 64))
+        let qwen = try LoadedModel(path: directory("qwen2"))
+        #expect(qwen.model.config.architecture == "qwen2" && qwen.model.config.attentionBias && qwen.model.config.ropeTheta == 1e6)
+        #expect(qwen.tokenizer.preTokenizer == .qwen2)
+        #expect(qwen.model.parameters.entries.filter { $0.name.hasSuffix("_proj.bias") }.count == 3 * 2)
     }
 }
 

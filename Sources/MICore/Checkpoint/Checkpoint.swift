@@ -75,7 +75,7 @@ public enum Checkpoint {
         func n(_ x: Int) -> JSONValue { .number(JSONNumber(x)) }
         func d(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
         var o = JSONObject()
-        o["architectures"] = .array([.string("LlamaForCausalLM")])
+        o["architectures"] = .array([.string(c.architecture == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM")])
         o["model_type"] = .string(c.architecture)
         o["hidden_size"] = n(c.hiddenSize)
         o["intermediate_size"] = n(c.intermediateSize)
@@ -105,8 +105,10 @@ public enum Checkpoint {
         }
         o["tie_word_embeddings"] = .bool(c.tieWordEmbeddings)
         o["hidden_act"] = .string("silu")
-        o["attention_bias"] = .bool(false)
-        o["mlp_bias"] = .bool(false)
+        if c.architecture != "qwen2" {
+            o["attention_bias"] = .bool(false)
+            o["mlp_bias"] = .bool(false)
+        }
         o["bos_token_id"] = tokenizer.bos.map { n(Int($0)) } ?? .null
         o["eos_token_id"] = tokenizer.eos.map { n(Int($0)) } ?? .null
         o["pad_token_id"] = c.padTokenId.map(n) ?? .null

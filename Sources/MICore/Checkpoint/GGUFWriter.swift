@@ -16,20 +16,22 @@ public enum GGUFWriter {
 
     /// The model's metadata keys, llama.cpp's names.
     static func metadata(_ c: LlamaConfig, tokenizer: BPETokenizer, chatTemplate: String?, name: String) -> [(String, Value)] {
+        // Llama and Qwen2 share the keys, under their own prefix.
+        let a = c.architecture
         var kv: [(String, Value)] = [
-            ("general.architecture", .string("llama")),
+            ("general.architecture", .string(a)),
             ("general.name", .string(name)),
             ("general.alignment", .u32(32)),
-            ("llama.block_count", .u32(UInt32(c.numHiddenLayers))),
-            ("llama.context_length", .u32(UInt32(c.maxPositionEmbeddings))),
-            ("llama.embedding_length", .u32(UInt32(c.hiddenSize))),
-            ("llama.feed_forward_length", .u32(UInt32(c.intermediateSize))),
-            ("llama.attention.head_count", .u32(UInt32(c.numAttentionHeads))),
-            ("llama.attention.head_count_kv", .u32(UInt32(c.numKeyValueHeads))),
-            ("llama.rope.freq_base", .f32(Float(c.ropeTheta))),
-            ("llama.rope.dimension_count", .u32(UInt32(c.headDim))),
-            ("llama.attention.layer_norm_rms_epsilon", .f32(Float(c.rmsNormEps))),
-            ("llama.vocab_size", .u32(UInt32(c.vocabSize))),
+            (a + ".block_count", .u32(UInt32(c.numHiddenLayers))),
+            (a + ".context_length", .u32(UInt32(c.maxPositionEmbeddings))),
+            (a + ".embedding_length", .u32(UInt32(c.hiddenSize))),
+            (a + ".feed_forward_length", .u32(UInt32(c.intermediateSize))),
+            (a + ".attention.head_count", .u32(UInt32(c.numAttentionHeads))),
+            (a + ".attention.head_count_kv", .u32(UInt32(c.numKeyValueHeads))),
+            (a + ".rope.freq_base", .f32(Float(c.ropeTheta))),
+            (a + ".rope.dimension_count", .u32(UInt32(c.headDim))),
+            (a + ".attention.layer_norm_rms_epsilon", .f32(Float(c.rmsNormEps))),
+            (a + ".vocab_size", .u32(UInt32(c.vocabSize))),
             ("tokenizer.ggml.model", .string("gpt2")),
             ("tokenizer.ggml.pre", .string(tokenizer.preTokenizer == .llama3 ? "llama-bpe" : tokenizer.preTokenizer.rawValue)),
             ("tokenizer.ggml.tokens", .strings(tokenizer.vocabulary)),
@@ -38,8 +40,8 @@ public enum GGUFWriter {
             ("tokenizer.ggml.add_bos_token", .bool(tokenizer.addBOS)),
         ]
         if case let .linear(factor)? = c.ropeScaling {
-            kv.append(("llama.rope.scaling.type", .string("linear")))
-            kv.append(("llama.rope.scaling.factor", .f32(Float(factor))))
+            kv.append((a + ".rope.scaling.type", .string("linear")))
+            kv.append((a + ".rope.scaling.factor", .f32(Float(factor))))
         }
         if let b = tokenizer.bos { kv.append(("tokenizer.ggml.bos_token_id", .u32(UInt32(b)))) }
         if let e = tokenizer.eos { kv.append(("tokenizer.ggml.eos_token_id", .u32(UInt32(e)))) }
@@ -64,7 +66,8 @@ public enum GGUFWriter {
         for e in P.entries where !(c.tieWordEmbeddings && e.name == "lm_head.weight") {
             guard let ggufName = LlamaParameters.ggufName(e.name) else { continue }
             var values = Array(UnsafeBufferPointer(start: P.pointer(e.offset), count: e.count))
-            if e.name.hasSuffix("q_proj.weight") || e.name.hasSuffix("k_proj.weight") {
+            // llama.cpp's Llama RoPE wants q and k rows permuted; Qwen2's takes them as they are.
+            if c.architecture == "llama", e.name.hasSuffix("q_proj.weight") || e.name.hasSuffix("k_proj.weight") {
                 let heads = e.name.hasSuffix("q_proj.weight") ? c.numAttentionHeads : c.numKeyValueHeads
                 values = permuteRoPERows(values, heads: heads, headDim: c.headDim, columns: c.hiddenSize)
             }

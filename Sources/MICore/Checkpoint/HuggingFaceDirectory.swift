@@ -146,7 +146,10 @@ extension LlamaConfig {
         if let hd = o["head_dim"], case let .number(n) = hd, n.int != hiddenSize / numAttentionHeads {
             throw .unsupported(path, "head_dim \(n) different from hidden_size / num_attention_heads")
         }
-        if let b = o["attention_bias"], b == .bool(true) { throw .unsupported(path, "attention_bias") }
+        // Qwen2 always has q/k/v biases (its config.json has no key for them); Llama has them with attention_bias,
+        // which then also puts one on o_proj: not supported.
+        attentionBias = type == "qwen2"
+        if type == "llama", let b = o["attention_bias"], b == .bool(true) { throw .unsupported(path, "attention_bias") }
         if let b = o["mlp_bias"], b == .bool(true) { throw .unsupported(path, "mlp_bias") }
         ropeScaling = nil
         // transformers 5 writes `rope_parameters` (with rope_theta inside); older configs

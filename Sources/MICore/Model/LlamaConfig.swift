@@ -17,6 +17,8 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     public var padTokenId: Int?
     /// Context-extension rescaling of the rotary frequencies, if the checkpoint uses one.
     public var ropeScaling: RopeScaling?
+    /// Biases on the query, key and value projections (Qwen2).
+    public var attentionBias = false
 
     public enum RopeScaling: Codable, Sendable, Equatable {
         /// Positions divided by `factor`.
@@ -39,6 +41,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         case tieWordEmbeddings = "tie_word_embeddings"
         case ropeScaling = "rope_scaling"
         case padTokenId = "pad_token_id"
+        case attentionBias = "attention_bias"
     }
 
     public var headDim: Int { hiddenSize / numAttentionHeads }
@@ -50,7 +53,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     public init(
         architecture: String, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
         numKeyValueHeads: Int, vocabSize: Int, maxPositionEmbeddings: Int, rmsNormEps: Double, ropeTheta: Double,
-        tieWordEmbeddings: Bool, ropeScaling: RopeScaling?, padTokenId: Int? = nil
+        tieWordEmbeddings: Bool, ropeScaling: RopeScaling?, padTokenId: Int? = nil, attentionBias: Bool = false
     ) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
@@ -65,10 +68,12 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         self.tieWordEmbeddings = tieWordEmbeddings
         self.ropeScaling = ropeScaling
         self.padTokenId = padTokenId
+        self.attentionBias = attentionBias
     }
 
-    /// Supported `general.architecture` values.
-    public static let architectures: Set<String> = ["llama"]
+    /// Supported `general.architecture` (GGUF) and `model_type` (config.json) values: Llama, and
+    /// Qwen2, which is Llama with biases on the query, key and value projections.
+    public static let architectures: Set<String> = ["llama", "qwen2"]
 
     /// Largest sizes accepted from a file, far above any model this project can run.
     static let limits = (layers: 512, hidden: 65536, heads: 1024, vocab: 1 << 22)
@@ -85,6 +90,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
             return v
         }
         architecture = arch
+        attentionBias = arch == "qwen2"
         numHiddenLayers = try int("block_count", max: Self.limits.layers)
         hiddenSize = try int("embedding_length", max: Self.limits.hidden)
         intermediateSize = try int("feed_forward_length", max: Self.limits.hidden * 8)

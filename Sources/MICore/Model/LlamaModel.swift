@@ -48,8 +48,8 @@ public final class LlamaModel: @unchecked Sendable {
         let c = config, P = parameters, d = c.hiddenSize, f = c.intermediateSize, bw = blockWeights
         if compute == .bf16, bf16Weights == nil { bf16Weights = BF16Weights(parameters: P) }
         let bf16 = compute == .bf16 ? bf16Weights : nil
-        func linear(_ offset: Int, _ outputs: Int, _ inputs: Int, parts: [Int]) -> Linear {
-            var l = Linear(parameters: P, weight: offset, outputs: outputs, inputs: inputs).using(bw, parts: parts)
+        func linear(_ offset: Int, _ outputs: Int, _ inputs: Int, parts: [Int], bias: Int? = nil) -> Linear {
+            var l = Linear(parameters: P, weight: offset, outputs: outputs, inputs: inputs, bias: bias).using(bw, parts: parts)
             l.bf16 = bf16
             return l
         }
@@ -57,7 +57,7 @@ public final class LlamaModel: @unchecked Sendable {
             TransformerBlock(
                 attentionNorm: L.attnNorm,
                 attention: Attention(
-                    qkv: linear(L.q, c.qkvDim, d, parts: [L.q, L.k, L.v]), o: linear(L.o, d, c.qDim, parts: [L.o]),
+                    qkv: linear(L.q, c.qkvDim, d, parts: [L.q, L.k, L.v], bias: L.qkvBias), o: linear(L.o, d, c.qDim, parts: [L.o]),
                     heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim),
                 mlpNorm: L.mlpNorm,
                 mlp: MLP(gateUp: linear(L.gate, 2 * f, d, parts: [L.gate, L.up]), down: linear(L.down, d, f, parts: [L.down])),

@@ -14,9 +14,11 @@ public final class LlamaParameters: @unchecked Sendable {
     public let buffer: FloatBuffer
     private let index: [String: Int]
 
-    /// Offsets of one transformer block's tensors.
+    /// Offsets of one transformer block's tensors. q, k and v are adjacent (one fused product), and
+    /// so are their biases when the model has them (`qkvBias`, q's).
     public struct Layer: Sendable {
         public let attnNorm, q, k, v, o, mlpNorm, gate, up, down: Int
+        public var qkvBias: Int? = nil
     }
     public let layers: [Layer]
     public let embed: Int
@@ -39,17 +41,23 @@ public final class LlamaParameters: @unchecked Sendable {
         var ls: [Layer] = []
         for i in 0..<c.numHiddenLayers {
             let p = "model.layers.\(i)."
+            let attnNorm = add(p + "input_layernorm.weight", [d])
+            let q = add(p + "self_attn.q_proj.weight", [c.numAttentionHeads * hd, d])
+            let k = add(p + "self_attn.k_proj.weight", [c.numKeyValueHeads * hd, d])
+            let v = add(p + "self_attn.v_proj.weight", [c.numKeyValueHeads * hd, d])
+            var qkvBias: Int?
+            if c.attentionBias {
+                qkvBias = add(p + "self_attn.q_proj.bias", [c.numAttentionHeads * hd])
+                _ = add(p + "self_attn.k_proj.bias", [c.numKeyValueHeads * hd])
+                _ = add(p + "self_attn.v_proj.bias", [c.numKeyValueHeads * hd])
+            }
             ls.append(
                 Layer(
-                    attnNorm: add(p + "input_layernorm.weight", [d]),
-                    q: add(p + "self_attn.q_proj.weight", [c.numAttentionHeads * hd, d]),
-                    k: add(p + "self_attn.k_proj.weight", [c.numKeyValueHeads * hd, d]),
-                    v: add(p + "self_attn.v_proj.weight", [c.numKeyValueHeads * hd, d]),
-                    o: add(p + "self_attn.o_proj.weight", [d, c.numAttentionHeads * hd]),
+                    attnNorm: attnNorm, q: q, k: k, v: v, o: add(p + "self_attn.o_proj.weight", [d, c.numAttentionHeads * hd]),
                     mlpNorm: add(p + "post_attention_layernorm.weight", [d]),
                     gate: add(p + "mlp.gate_proj.weight", [c.intermediateSize, d]),
                     up: add(p + "mlp.up_proj.weight", [c.intermediateSize, d]),
-                    down: add(p + "mlp.down_proj.weight", [d, c.intermediateSize])))
+                    down: add(p + "mlp.down_proj.weight", [d, c.intermediateSize]), qkvBias: qkvBias))
         }
         layers = ls
         finalNorm = add("model.norm.weight", [d])
@@ -88,6 +96,7 @@ extension LlamaParameters {
         let map = [
             "input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
             "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
+            "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias", "self_attn.v_proj.bias": "attn_v.bias",
             "self_attn.o_proj.weight": "attn_output.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
             "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight",
         ]
@@ -109,6 +118,8 @@ extension LlamaParameters {
             }
             let dst = buffer.pointer + e.offset
             Dequantize.run(t.type, gguf.data(of: t), dst, count: e.count)
+            // llama.cpp permutes q and k for its Llama RoPE only; Qwen2's are stored as they are.
+            guard config.architecture == "llama" else { continue }
             if e.name.hasSuffix("q_proj.weight") {
                 Self.unpermuteRoPERows(dst, heads: config.numAttentionHeads, headDim: config.headDim, columns: config.hiddenSize)
             } else if e.name.hasSuffix("k_proj.weight") {
