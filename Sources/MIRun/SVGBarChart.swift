@@ -33,14 +33,7 @@ public struct SVGBarChart {
         let x1 = max(maximum, ticks.last ?? maximum)
         func px(_ v: Double) -> Double { left + v / x1 * pw }
         func f(_ v: Double) -> String { SVGChart.trimmed(v, 1) }
-        var out = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(f(width))" height="\(f(height))" viewBox="0 0 \(f(width)) \(f(height))" \
-            font-family="sans-serif" font-size="12">
-            <title>\(SVGChart.escape(title))</title>
-            <rect x="0" y="0" width="\(f(width))" height="\(f(height))" fill="white"/>
-            <text x="\(f(width / 2))" y="22" text-anchor="middle" font-size="14">\(SVGChart.escape(title))</text>
-
-            """
+        var out = SVGChart.opening(width: width, height: height, title: title)
         let axisY = height - bottom + 4
         out += "<line x1=\"\(f(left))\" y1=\"\(f(axisY))\" x2=\"\(f(left + pw))\" y2=\"\(f(axisY))\" stroke=\"#333\"/>\n"
         for t in ticks {

@@ -117,6 +117,19 @@ public struct SVGChart {
         s.replacingAll("&", "&amp;").replacingAll("<", "&lt;").replacingAll(">", "&gt;").replacingAll("\"", "&quot;")
     }
 
+    /// An SVG document's opening: the root element, its title, a white background and the title drawn on top.
+    static func opening(width: Double, height: Double, title: String) -> String {
+        func f(_ v: Double) -> String { trimmed(v, 1) }
+        return """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(f(width))" height="\(f(height))" viewBox="0 0 \(f(width)) \(f(height))" \
+            font-family="sans-serif" font-size="12">
+            <title>\(escape(title))</title>
+            <rect x="0" y="0" width="\(f(width))" height="\(f(height))" fill="white"/>
+            <text x="\(f(width / 2))" y="22" text-anchor="middle" font-size="14">\(escape(title))</text>
+
+            """
+    }
+
     /// The chart as an SVG document.
     public var svg: String {
         let all = series.flatMap(\.points)
@@ -138,15 +151,8 @@ public struct SVGChart {
         func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * pw }
         func py(_ y: Double) -> Double { top + (1 - (y - y0) / (y1 - y0)) * ph }
         func f(_ v: Double) -> String { Self.trimmed(v, 1) }
-        var out = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(f(width))" height="\(f(height))" viewBox="0 0 \(f(width)) \(f(height))" \
-            font-family="sans-serif" font-size="12">
-            <title>\(Self.escape(title))</title>
-            <rect x="0" y="0" width="\(f(width))" height="\(f(height))" fill="white"/>
-            <text x="\(f(width / 2))" y="22" text-anchor="middle" font-size="14">\(Self.escape(title))</text>
-            <rect x="\(f(left))" y="\(f(top))" width="\(f(pw))" height="\(f(ph))" fill="none" stroke="#333"/>
-
-            """
+        var out = Self.opening(width: width, height: height, title: title)
+        out += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(ph))\" fill=\"none\" stroke=\"#333\"/>\n"
         for t in Self.ticks(x0, x1) {
             out += "<line x1=\"\(f(px(t)))\" y1=\"\(f(top + ph))\" x2=\"\(f(px(t)))\" y2=\"\(f(top + ph + 5))\" stroke=\"#333\"/>"
             out += "<text x=\"\(f(px(t)))\" y=\"\(f(top + ph + 18))\" text-anchor=\"middle\">\(Self.label(t))</text>\n"
