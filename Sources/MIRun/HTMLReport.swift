@@ -77,21 +77,9 @@ public struct HTMLReport {
     func path(_ relative: String) -> String { directory + "/" + relative }
     func exists(_ relative: String) -> Bool { Files.exists(path(relative)) }
 
-    func records(_ relative: String) throws -> [JSONObject] {
-        guard exists(relative) else { return [] }
-        let reader = RecordReader(paths: [path(relative)])
-        var out: [JSONObject] = []
-        while let r = try reader.next() { out.append(r.object) }
-        return out
-    }
+    func records(_ relative: String) throws -> [JSONObject] { try MontessoriRun.metrics(path(relative)) }
 
-    func count(_ relative: String) throws -> Int? {
-        guard exists(relative) else { return nil }
-        let reader = RecordReader(paths: [path(relative)])
-        var n = 0
-        while try reader.next() != nil { n += 1 }
-        return n
-    }
+    func count(_ relative: String) throws -> Int? { exists(relative) ? try MontessoriRun.records(path(relative)) : nil }
 
     /// The rounds that have a directory, in order.
     var rounds: [Int] {
