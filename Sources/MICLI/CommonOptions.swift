@@ -53,3 +53,16 @@ public struct BadRecordOptions: ParsableArguments {
         return o
     }
 }
+
+/// `--chat-template NAME|FILE`: the chat format for a model whose own template is missing or
+/// unknown (or to replace it). Checkpoints written from the model carry the named template.
+public struct ChatTemplateOption: ParsableArguments {
+    @Option(
+        name: .customLong("chat-template"),
+        help: ArgumentHelp(
+            "Chat format: chatml, llama2, llama3, zephyr, or a file with a Jinja chat template of one of these.",
+            valueName: "name|file"))
+    public var value: String?
+
+    public init() {}
+}

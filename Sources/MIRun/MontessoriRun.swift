@@ -551,6 +551,7 @@ public final class MontessoriRun {
     /// A tool as a step's settings name it: with the precision of its products when it runs a model.
     func command(_ tool: String) -> String {
         (config.commands[tool] ?? tool) + " " + (Self.modelTools.contains(tool) ? "--compute=\(compute) " : "")
+            + (Self.modelTools.contains(tool) && config.chatTemplate != nil ? "--chat-template=\(config.chatTemplate!) " : "")
     }
 
     func tool(_ name: String, _ arguments: [String]) throws { try tools(name, [arguments], environment: [:]) }
@@ -559,7 +560,8 @@ public final class MontessoriRun {
     func tools(_ name: String, _ invocations: [[String]], environment: [String: String]) throws {
         let exe = config.commands[name] ?? toolDirectory + "/" + name
         var pids: [pid_t] = []
-        let shared = (Self.modelTools.contains(name) ? ["--compute", compute] : []) + (quiet ? ["--quiet"] : [])
+        let chat = config.chatTemplate.map { ["--chat-template", $0] } ?? []
+        let shared = (Self.modelTools.contains(name) ? ["--compute", compute] + chat : []) + (quiet ? ["--quiet"] : [])
         for arguments in invocations {
             let args = arguments + shared
             Log.debug(([exe] + args).joined(separator: " "))

@@ -75,6 +75,9 @@ public struct RunConfig: Sendable {
     /// `compute: f32 | bf16`, the products of every tool that runs a model (`--compute`); unset:
     /// MI_COMPUTE, else the fastest this CPU runs (bf16 with AMX, or AVX512-BF16 on AMD).
     public var compute: String?
+    /// `chat_template: NAME | FILE`, the chat format of teacher and student when their own template
+    /// is missing or unknown (`--chat-template` of every tool that formats a conversation).
+    public var chatTemplate: String?
     /// A replacement executable per tool (`mi-probe: ./my-probe.sh`); it gets the same arguments.
     public var commands: [String: String] = [:]
     /// SFT and DPO see their data in an order shuffled with a seed derived from the run's
@@ -109,18 +112,18 @@ public struct RunConfig: Sendable {
     static let topLevel: Set<String> = [
         "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "rounds", "seed", "run_dir", "probe_shards",
         "sampling", "dedupe", "warmup", "probing", "pair", "dpo", "training", "eval", "commands",
-        "shuffle", "students_start", "experiment", "compute",
+        "shuffle", "students_start", "experiment", "compute", "chat_template",
     ]
     /// Flags mi-run sets itself, per tool.
     static let reserved: [String: Set<String>] = [
-        "mi-generate": ["teacher", "seeds", "out", "resume"],
+        "mi-generate": ["teacher", "seeds", "out", "resume", "chat_template"],
         "mi-dedupe": ["against", "out"],
-        "mi-respond": ["teacher", "out", "resume"],
-        "mi-sft": ["model", "data", "out", "resume", "metrics", "save_optimizer"],
-        "mi-probe": ["student", "reference", "out", "resume", "shard"],
+        "mi-respond": ["teacher", "out", "resume", "chat_template"],
+        "mi-sft": ["model", "data", "out", "resume", "metrics", "save_optimizer", "chat_template"],
+        "mi-probe": ["student", "reference", "out", "resume", "shard", "chat_template"],
         "mi-pair": ["out"],
-        "mi-dpo": ["model", "pairs", "out", "resume", "metrics"],
-        "mi-eval": ["model", "against", "data", "out"],
+        "mi-dpo": ["model", "pairs", "out", "resume", "metrics", "chat_template"],
+        "mi-eval": ["model", "against", "data", "out", "chat_template"],
     ]
 
     /// Decodes a parsed file; `base` is the directory relative paths start from.
@@ -191,6 +194,11 @@ public struct RunConfig: Sendable {
                 throw ConfigError("\(n.location): students_start must be warmup or base")
             }
             studentsStart = v
+        }
+        if let n = root["chat_template"] {
+            guard case let .scalar(s) = n.kind, !s.isEmpty else { throw ConfigError("\(n.location): chat_template must be a format name or a file") }
+            let builtIn = ["chatml", "llama2", "llama3", "zephyr"].contains(s)
+            chatTemplate = builtIn ? s : try Self.resolve(try Self.expand(s, at: n.location), base: base)
         }
         if let n = root["compute"] {
             guard case let .scalar(s) = n.kind, s == "f32" || s == "bf16" else { throw ConfigError("\(n.location): compute must be f32 or bf16") }

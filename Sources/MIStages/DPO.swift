@@ -56,7 +56,7 @@ public final class DPORun {
 
     /// Reads pair records; the prompt is a user message, chosen and rejected are responses.
     public static func readPairs(_ reader: RecordReader, model: LoadedModel, maxLength: Int) throws -> Pairs {
-        guard let chat = model.chat else { throw StageFailure.usage("\(model.path): the model has no chat template") }
+        let chat = try model.requireChat()
         var items: [Pair] = []
         var truncated = 0
         var fp = Fingerprint()
@@ -70,8 +70,8 @@ public final class DPORun {
                 try reader.reject(r, error.description)
                 continue
             }
-            let p = model.tokenizer.encode(chat.prompt(user: user))
-            var c = model.tokenizer.encode(chat.completion(chosen)), x = model.tokenizer.encode(chat.completion(rejected))
+            let p = chat.promptIds(user: user, tokenizer: model.tokenizer)
+            var c = chat.completionIds(chosen, tokenizer: model.tokenizer), x = chat.completionIds(rejected, tokenizer: model.tokenizer)
             if p.count + max(c.count, x.count) > maxLength {
                 truncated += 1
                 c = Array(c.prefix(max(0, maxLength - p.count)))

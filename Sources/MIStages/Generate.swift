@@ -63,7 +63,7 @@ public final class Generate {
     /// Generates prompts start..<prompts, writing kept samples in order; `existing` holds the
     /// instructions of prompts before `start` (from a resumed output).
     public func run(from start: Int, existing: [String], out: JSONLWriter, progress: Progress?) throws {
-        guard let chat = loaded.chat else { throw StageFailure.usage("\(loaded.path): the model has no chat template") }
+        let chat = try loaded.requireChat()
         pool = existing
         let teacher = JSONValue.object(JSONObject(uniqueKeysAndValues: [("model", .string(loaded.name)), ("sha256", .string(loaded.sha256))]))
         let settings = JSONValue.object(
@@ -83,7 +83,7 @@ public final class Generate {
             for p in i..<end {
                 let message = InstructionPrompt.build(examples: examples(prompt: p, pool: roundPool))
                 messages.append(message)
-                let ids = loaded.tokenizer.encode(chat.prompt(user: message)) + loaded.tokenizer.encode(prefill)
+                let ids = chat.promptIds(user: message, tokenizer: loaded.tokenizer) + loaded.tokenizer.encode(prefill, continuing: true)
                 for j in 0..<samples {
                     var s = sampling
                     s.seed = sampleSeed(prompt: p, sample: j)

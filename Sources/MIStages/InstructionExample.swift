@@ -27,8 +27,8 @@ public enum InstructionExample {
         let instruction = try o.string("instruction"), response = try o.string("response"), input = try o.optionalString("input")
         let cut = try o.optionalBool("truncated") ?? false
         if cut && truncated == .drop { return nil }
-        let prompt = model.tokenizer.encode(chat.prompt(user: userMessage(instruction: instruction, input: input)))
-        let completion = model.tokenizer.encode(cut ? response : chat.completion(response))
+        let prompt = chat.promptIds(user: userMessage(instruction: instruction, input: input), tokenizer: model.tokenizer)
+        let completion = chat.completionIds(response, ended: !cut, tokenizer: model.tokenizer)
         return TrainingExample(prompt: prompt, completion: completion)
     }
 }

@@ -114,10 +114,11 @@ public final class LocalInfluence {
     }
 
     /// The training example of an instruction/response record, as mi-sft builds it (nil: a
-    /// truncated response left out). A model without a chat template is scored in ChatML.
-    public static func example(_ o: JSONObject, model: LoadedModel, truncated: TruncatedResponses = .open) throws(FieldError) -> TrainingExample? {
-        let chat = model.chat ?? ChatFormat(style: .chatml, defaultSystem: nil)
-        return try InstructionExample.make(o, model: model, chat: chat, truncated: truncated)
+    /// truncated response left out), in `chat` (the model's `requireChat()`).
+    public static func example(
+        _ o: JSONObject, model: LoadedModel, chat: ChatFormat, truncated: TruncatedResponses = .open
+    ) throws(FieldError) -> TrainingExample? {
+        try InstructionExample.make(o, model: model, chat: chat, truncated: truncated)
     }
 
     /// Shard of a record id: FNV-1a of the id modulo `count`.

@@ -31,7 +31,7 @@ public final class Respond {
     /// output: that many leading records are skipped (their ids must match), the rest continue
     /// with the seeds they would have had.
     public func run(_ reader: RecordReader, out: JSONLWriter, progress: Progress?, resumed: [JSONObject] = []) throws {
-        guard let chat = loaded.chat else { throw StageFailure.usage("\(loaded.path): the model has no chat template") }
+        let chat = try loaded.requireChat()
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: batchSize)
         let responder = JSONValue.object(JSONObject(uniqueKeysAndValues: [("model", .string(loaded.name)), ("sha256", .string(loaded.sha256))]))
         let responseSampling = JSONValue.object(
@@ -82,7 +82,7 @@ public final class Respond {
             var p = sampling
             p.seed = seed(index: index)
             index += 1
-            pending.append((r.object, GenerationRequest(prompt: loaded.tokenizer.encode(chat.prompt(user: user)), sampling: p)))
+            pending.append((r.object, GenerationRequest(prompt: chat.promptIds(user: user, tokenizer: loaded.tokenizer), sampling: p)))
             if pending.count >= batchSize { try flush() }
             try Interrupts.check()
         }

@@ -35,7 +35,7 @@ public final class SFTRun {
         _ reader: RecordReader, model: LoadedModel, maxLength: Int,
         truncatedResponses: TruncatedResponses = .open
     ) throws -> Examples {
-        guard let chat = model.chat else { throw StageFailure.usage("\(model.path): the model has no chat template") }
+        let chat = try model.requireChat()
         var items: [TrainingExample] = []
         var truncated = 0, dropped = 0
         var fp = Fingerprint()

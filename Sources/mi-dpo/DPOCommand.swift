@@ -35,6 +35,7 @@ struct DPOCommand: ParsableCommand {
     var resume = false
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var computeOptions: ComputeOptions
+    @OptionGroup var chatTemplate: ChatTemplateOption
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -48,7 +49,7 @@ struct DPOCommand: ParsableCommand {
         try StageRunner.run {
             let settings = try training.settings()
             // The reference log-probabilities always come from --model, also when resuming.
-            let reference = try LoadedModel(path: model, blockWeights: false)
+            let reference = try LoadedModel(path: model, blockWeights: false, chatTemplate: chatTemplate.value)
             let policy = badRecords.policy()
             let reader = RecordReader(paths: pairs, options: badRecords.readOptions, badRecords: policy)
             var data = try DPORun.readPairs(reader, model: reference, maxLength: settings.maxLength)

@@ -26,13 +26,15 @@ struct EvalCommand: ParsableCommand {
     var truncated = TruncatedResponses.open
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var computeOptions: ComputeOptions
+    @OptionGroup var chatTemplate: ChatTemplateOption
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.apply(program: "mi-eval")
         computeOptions.apply()
         try StageRunner.run {
-            let first = try LoadedModel(path: model, blockWeights: false)
+            let first = try LoadedModel(path: model, blockWeights: false, chatTemplate: chatTemplate.value)
+            let firstChat = try first.requireChat()
             let policy = badRecords.policy()
             let reader = RecordReader(paths: data, options: badRecords.readOptions, badRecords: policy)
             var records: [JSONObject] = []
@@ -40,7 +42,7 @@ struct EvalCommand: ParsableCommand {
             var dropped = 0
             while let r = try reader.next() {
                 let made: TrainingExample?
-                do { made = try LocalInfluence.example(r.object, model: first, truncated: truncated) } catch {
+                do { made = try LocalInfluence.example(r.object, model: first, chat: firstChat, truncated: truncated) } catch {
                     try reader.reject(r, "\(error)")
                     continue
                 }
@@ -56,9 +58,10 @@ struct EvalCommand: ParsableCommand {
             let a = Evaluation.losses(first, examples)
             var b: [Double]?
             if let against {
-                let second = try LoadedModel(path: against, blockWeights: false)
+                let second = try LoadedModel(path: against, blockWeights: false, chatTemplate: chatTemplate.value)
+                let secondChat = try second.requireChat()
                 // Same text, the second model's own tokenizer.
-                let other = try records.map { try LocalInfluence.example($0, model: second, truncated: truncated)! }
+                let other = try records.map { try LocalInfluence.example($0, model: second, chat: secondChat, truncated: truncated)! }
                 b = Evaluation.losses(second, other)
             }
             let writer = try JSONLWriter(path: out)

@@ -40,6 +40,7 @@ struct GenerateCommand: ParsableCommand {
     var resume = false
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var computeOptions: ComputeOptions
+    @OptionGroup var chatTemplate: ChatTemplateOption
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -56,7 +57,7 @@ struct GenerateCommand: ParsableCommand {
             let policy = badRecords.policy()
             let seedTexts = try Generate.readSeeds(RecordReader(paths: seeds, options: badRecords.readOptions, badRecords: policy))
             if seedTexts.count < 6 { throw ValidationError("need at least 6 seed tasks, got \(seedTexts.count)") }
-            let model = try LoadedModel(path: teacher)
+            let model = try LoadedModel(path: teacher, chatTemplate: chatTemplate.value)
             var p = SamplingParameters()
             p.temperature = temperature
             p.topP = topP

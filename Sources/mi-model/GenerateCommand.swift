@@ -60,7 +60,7 @@ struct GenerateCommand: ParsableCommand {
             var requests: [GenerationRequest] = []
             for r in records {
                 var prompt = try field(r) { o throws(FieldError) in try o.string("prompt") }
-                if io.chat, let chat = loaded.chat { prompt = chat.prompt(user: prompt) }
+                if io.chat { prompt = try loaded.requireChat().prompt(user: prompt) }
                 var p = SamplingParameters()
                 p.temperature = temperature
                 p.topP = topP

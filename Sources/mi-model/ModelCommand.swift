@@ -48,6 +48,7 @@ struct InfoCommand: ParsableCommand {
     var model: String
 
     @OptionGroup var computeOptions: ComputeOptions
+    @OptionGroup var chatTemplate: ChatTemplateOption
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -56,7 +57,7 @@ struct InfoCommand: ParsableCommand {
         try StageRunner.run {
             let summary: JSONObject
             if HuggingFaceDirectory.isDirectory(model) {
-                summary = ModelSummary.describe(loaded: try LoadedModel(path: model))
+                summary = ModelSummary.describe(loaded: try LoadedModel(path: model, chatTemplate: chatTemplate.value))
             } else {
                 // A GGUF file is described from its header, without reading the weights.
                 summary = try ModelSummary.describe(gguf: try GGUFFile(path: model))
@@ -86,13 +87,14 @@ struct ExportCommand: ParsableCommand {
     var format: GGUFWriter.Format = .q8_0
 
     @OptionGroup var computeOptions: ComputeOptions
+    @OptionGroup var chatTemplate: ChatTemplateOption
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.apply(program: "mi-model")
         computeOptions.apply()
         try StageRunner.run {
-            let loaded = try LoadedModel(path: model, blockWeights: false)
+            let loaded = try LoadedModel(path: model, blockWeights: false, chatTemplate: chatTemplate.value)
             let name = model.split(separator: "/").last.map(String.init) ?? model
             try GGUFWriter.write(
                 model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,

@@ -17,6 +17,7 @@ struct RecordIO: ParsableArguments {
 
     @Flag(help: "Treat text as a plain user message and apply the model's chat format.")
     var chat = false
+    @OptionGroup var chatTemplate: ChatTemplateOption
 
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var computeOptions: ComputeOptions
@@ -27,7 +28,7 @@ struct RecordIO: ParsableArguments {
         common.apply(program: program)
         computeOptions.apply()
         try StageRunner.run {
-            let loaded = try LoadedModel(path: model)
+            let loaded = try LoadedModel(path: model, chatTemplate: chatTemplate.value)
             let policy = badRecords.policy()
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
             let writer = try JSONLWriter(path: out, flushThreshold: out == "-" ? 1 : 1 << 20)
@@ -82,7 +83,7 @@ struct TokenizeCommand: ParsableCommand {
         try io.run(program: "mi-model tokenize") { loaded, records in
             try records.map { r in
                 var text = try field(r) { o throws(FieldError) in try o.string("text") }
-                if io.chat, let chat = loaded.chat { text = chat.prompt(user: text) }
+                if io.chat { text = try loaded.requireChat().prompt(user: text) }
                 var o = r.object
                 o["ids"] = idsValue(loaded.tokenizer.encode(text))
                 return o
@@ -96,7 +97,7 @@ struct LogprobsCommand: ParsableCommand {
         commandName: "logprobs",
         abstract: "{\"prompt\": p, \"completion\": c} → the record plus \"ids\", \"logprobs\" and \"sum\" of the completion tokens.",
         discussion:
-            "Prompt and completion are tokenized separately and concatenated. With --chat, the prompt is a user message and the completion a response, formatted by the model's chat template."
+            "Prompt and completion are tokenized separately (the completion as the prompt's continuation: no SentencePiece dummy prefix) and concatenated. With --chat, the prompt is a user message and the completion a response, formatted by the model's chat template."
     )
 
     @Option(help: "Records scored together in one forward pass.")
@@ -110,11 +111,12 @@ struct LogprobsCommand: ParsableCommand {
             for r in records {
                 var prompt = try field(r) { o throws(FieldError) in try o.string("prompt") }
                 var completion = try field(r) { o throws(FieldError) in try o.string("completion") }
-                if io.chat, let chat = loaded.chat {
+                if io.chat {
+                    let chat = try loaded.requireChat()
                     prompt = chat.prompt(user: prompt)
                     completion = chat.completion(completion)
                 }
-                let p = loaded.tokenizer.encode(prompt), c = loaded.tokenizer.encode(completion)
+                let p = loaded.tokenizer.encode(prompt), c = loaded.tokenizer.encode(completion, continuing: true)
                 if p.isEmpty {
                     throw FieldProblem(location: r.location, error: FieldError(field: "prompt", problem: "must produce at least one token"))
                 }

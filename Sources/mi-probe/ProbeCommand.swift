@@ -46,6 +46,7 @@ struct ProbeCommand: ParsableCommand {
     @Flag(help: "Continue OUT.partial of an interrupted run with the same inputs and settings.") var resume = false
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var computeOptions: ComputeOptions
+    @OptionGroup var chatTemplate: ChatTemplateOption
     @OptionGroup var common: CommonOptions
 
     func shardSpec() throws -> (Int, Int)? {
@@ -98,7 +99,8 @@ struct ProbeCommand: ParsableCommand {
         common.apply(program: "mi-probe")
         computeOptions.apply()
         try StageRunner.run(resumable: true) {
-            let model = try LoadedModel(path: student, blockWeights: false)
+            let model = try LoadedModel(path: student, blockWeights: false, chatTemplate: chatTemplate.value)
+            let chat = try model.requireChat()
             var hyper = AdamW.Hyperparameters()
             hyper.beta1 = beta1
             hyper.beta2 = beta2
@@ -112,7 +114,7 @@ struct ProbeCommand: ParsableCommand {
             let refReader = RecordReader(paths: reference, options: badRecords.readOptions, badRecords: policy)
             while let r = try refReader.next() {
                 do {
-                    if let e = try LocalInfluence.example(r.object, model: model, truncated: truncated) { refs.append(e) }
+                    if let e = try LocalInfluence.example(r.object, model: model, chat: chat, truncated: truncated) { refs.append(e) }
                 } catch { try refReader.reject(r, "\(error)") }
             }
             if refs.isEmpty { throw ValidationError("no reference records in \(reference.joined(separator: ", "))") }
@@ -135,7 +137,7 @@ struct ProbeCommand: ParsableCommand {
                     if let (k, n) = spec, LocalInfluence.shard(of: id, count: n) != k { continue }
                     selected += 1
                     let made: TrainingExample?
-                    do { made = try LocalInfluence.example(r.object, model: model, truncated: truncated) } catch {
+                    do { made = try LocalInfluence.example(r.object, model: model, chat: chat, truncated: truncated) } catch {
                         try reader.reject(r, "\(error)")
                         continue
                     }

@@ -31,6 +31,7 @@ struct RespondCommand: ParsableCommand {
     @Flag(help: "Continue OUT.partial of an interrupted run with the same inputs and settings.") var resume = false
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var computeOptions: ComputeOptions
+    @OptionGroup var chatTemplate: ChatTemplateOption
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -45,7 +46,7 @@ struct RespondCommand: ParsableCommand {
         common.apply(program: "mi-respond")
         computeOptions.apply()
         try StageRunner.run(resumable: true) {
-            let model = try LoadedModel(path: teacher)
+            let model = try LoadedModel(path: teacher, chatTemplate: chatTemplate.value)
             var p = SamplingParameters()
             p.temperature = temperature
             p.topP = topP

@@ -33,6 +33,7 @@ struct SFTCommand: ParsableCommand {
     var resume = false
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var computeOptions: ComputeOptions
+    @OptionGroup var chatTemplate: ChatTemplateOption
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -41,7 +42,7 @@ struct SFTCommand: ParsableCommand {
         try StageRunner.run {
             let settings = try training.settings()
             let start = resume && HuggingFaceDirectory.isDirectory(out) ? out : model
-            let loaded = try LoadedModel(path: start, blockWeights: false)
+            let loaded = try LoadedModel(path: start, blockWeights: false, chatTemplate: chatTemplate.value)
             let policy = badRecords.policy()
             let reader = RecordReader(paths: data, options: badRecords.readOptions, badRecords: policy)
             let examples = try SFTRun.readExamples(

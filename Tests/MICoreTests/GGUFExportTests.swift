@@ -4,7 +4,7 @@ import Testing
 
 /// A model written as GGUF and read back: F32 gives the same numbers, Q8_0 close ones.
 @Suite struct GGUFExportTests {
-    @Test(arguments: GGUFWriter.Format.allCases, ["smollm", "qwen2"])
+    @Test(arguments: GGUFWriter.Format.allCases, ["smollm", "qwen2", "llama2"])
     func exportedModelsReadBack(format: GGUFWriter.Format, kind: String) throws {
         let source = Fixture.directory.appendingPathComponent("tiny-hf/\(kind)").path
         let loaded = try LoadedModel(path: source)
@@ -15,13 +15,16 @@ import Testing
             format: format, to: path)
         let back = try LoadedModel(path: path)
         #expect(back.model.config.numKeyValueHeads == loaded.model.config.numKeyValueHeads)
-        #expect(back.model.config.architecture == kind.replacingOccurrences(of: "smollm", with: "llama"))
+        #expect(back.model.config.architecture == (kind == "qwen2" ? "qwen2" : "llama"))
         #expect(back.model.config.attentionBias == (kind == "qwen2"))
         #expect(back.chat == loaded.chat)
-        let text = "It's 2024; we're at 3.14159! café <|im_end|>"
-        #expect(back.tokenizer.encode(text) == loaded.tokenizer.encode(text))
-        let prompt = loaded.tokenizer.encode(loaded.chat!.prompt(user: "Name a colour."))
-        let completion = loaded.tokenizer.encode(loaded.chat!.completion("Blue."))
+        #expect(back.tokenizer.sentencePiece == loaded.tokenizer.sentencePiece)
+        for text in ["It's 2024; we're at 3.14159! café <|im_end|>", "  two  spaces\n\ttab 中文 😀</s>x"] {
+            #expect(back.tokenizer.encode(text) == loaded.tokenizer.encode(text), "\(text)")
+            #expect(back.tokenizer.encode(text, continuing: true) == loaded.tokenizer.encode(text, continuing: true), "\(text)")
+        }
+        let prompt = loaded.chat!.promptIds(user: "Name a colour.", tokenizer: loaded.tokenizer)
+        let completion = loaded.chat!.completionIds("Blue.", tokenizer: loaded.tokenizer)
         let a = loaded.model.completionLogProbs([(prompt, completion)])[0]
         let b = back.model.completionLogProbs([(prompt, completion)])[0]
         // GGUF keeps eps and the rope base as f32 (tiny differences even for F32 weights); F16 and

@@ -4,18 +4,20 @@ import Testing
 
 /// Tiny checkpoints saved by transformers (Tests/Reference/make_tiny_hf_fixtures.py): sharded f32
 /// with tied embeddings and a SmolLM tokenizer; bf16 with an lm_head, Llama 3 tokenizer and
-/// rope_scaling; Qwen2 (q/k/v biases, Qwen2's pre-tokenizer). All are random models, so agreement
-/// means every weight landed in its place.
+/// rope_scaling; Qwen2 (q/k/v biases, Qwen2's pre-tokenizer); Llama 2 / TinyLlama style
+/// (SentencePiece BPE, [INST] template), as a directory and as llama.cpp's GGUF of the same model.
+/// All are random models, so agreement means every weight landed in its place.
 @Suite struct HuggingFaceDirectoryTests {
-    static let kinds = ["smollm", "llama3", "qwen2"]
+    static let kinds = ["smollm", "llama3", "qwen2", "llama2", "llama2.gguf"]
 
     func directory(_ kind: String) -> String { Fixture.directory.appendingPathComponent("tiny-hf/\(kind)").path }
 
     @Test(arguments: kinds)
     func tokensLogProbsAndGreedyMatchTransformers(kind: String) throws {
-        let loaded = try LoadedModel(path: directory(kind))
+        let gguf = kind.hasSuffix(".gguf"), dir = directory(gguf ? String(kind.dropLast(5)) : kind)
+        let loaded = try LoadedModel(path: gguf ? dir + "/tiny-llama2.gguf" : dir)
         let expected =
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory(kind) + "/expected.json"))) as! [String: Any]
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/expected.json"))) as! [String: Any]
         for t in expected["tokens"] as! [[String: Any]] {
             #expect(loaded.tokenizer.encode(t["text"] as! String) == (t["ids"] as! [Int]).map(Int32.init), "\(t["text"]!)")
         }
@@ -24,7 +26,8 @@ import Testing
             #expect(chat.prompt(user: c["user"] as! String) == c["prompt"] as! String)
             let p = (c["prompt_ids"] as! [Int]).map(Int32.init), q = (c["completion_ids"] as! [Int]).map(Int32.init)
             #expect(loaded.tokenizer.encode(c["prompt"] as! String) == p)
-            #expect(loaded.tokenizer.encode(c["completion"] as! String) == q)
+            // The completion's ids are those that follow the prompt's in the whole conversation.
+            #expect(loaded.tokenizer.encode(c["completion"] as! String, continuing: true) == q)
             let got = loaded.model.completionLogProbs([(p, q)])[0]
             for (a, b) in zip(got, c["logprobs"] as! [Double]) { #expect(abs(a - b) < 1e-4, "\(a) vs \(b)") }
         }

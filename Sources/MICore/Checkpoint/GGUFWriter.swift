@@ -11,7 +11,7 @@ public enum GGUFWriter {
     public enum Format: String, Sendable, CaseIterable { case f32 = "F32", f16 = "F16", q8_0 = "Q8_0" }
 
     enum Value {
-        case u32(UInt32), i32(Int32), f32(Float), bool(Bool), string(String), strings([String]), i32s([Int32])
+        case u32(UInt32), i32(Int32), f32(Float), bool(Bool), string(String), strings([String]), i32s([Int32]), f32s([Float])
     }
 
     /// The model's metadata keys, llama.cpp's names.
@@ -32,13 +32,8 @@ public enum GGUFWriter {
             (a + ".rope.dimension_count", .u32(UInt32(c.headDim))),
             (a + ".attention.layer_norm_rms_epsilon", .f32(Float(c.rmsNormEps))),
             (a + ".vocab_size", .u32(UInt32(c.vocabSize))),
-            ("tokenizer.ggml.model", .string("gpt2")),
-            ("tokenizer.ggml.pre", .string(tokenizer.preTokenizer == .llama3 ? "llama-bpe" : tokenizer.preTokenizer.rawValue)),
-            ("tokenizer.ggml.tokens", .strings(tokenizer.vocabulary)),
-            ("tokenizer.ggml.token_type", .i32s((0..<tokenizer.count).map { tokenizer.specialTokens[Int32($0)] != nil ? 3 : 1 })),
-            ("tokenizer.ggml.merges", .strings(tokenizer.mergeLines)),
-            ("tokenizer.ggml.add_bos_token", .bool(tokenizer.addBOS)),
         ]
+        kv += tokenizerMetadata(tokenizer)
         if case let .linear(factor)? = c.ropeScaling {
             kv.append((a + ".rope.scaling.type", .string("linear")))
             kv.append((a + ".rope.scaling.factor", .f32(Float(factor))))
@@ -47,6 +42,47 @@ public enum GGUFWriter {
         if let e = tokenizer.eos { kv.append(("tokenizer.ggml.eos_token_id", .u32(UInt32(e)))) }
         if let p = tokenizer.pad { kv.append(("tokenizer.ggml.padding_token_id", .u32(UInt32(p)))) }
         if let chatTemplate { kv.append(("tokenizer.chat_template", .string(chatTemplate))) }
+        return kv
+    }
+
+    /// The tokenizer's keys: "gpt2" with merges, or SentencePiece-style "llama" with scores and
+    /// token types (scores from the merge ranks when the vocabulary came without them).
+    static func tokenizerMetadata(_ t: BPETokenizer) -> [(String, Value)] {
+        let specials = t.specialTokens
+        guard let sp = t.sentencePiece else {
+            return [
+                ("tokenizer.ggml.model", .string("gpt2")),
+                ("tokenizer.ggml.pre", .string(t.preTokenizer == .llama3 ? "llama-bpe" : t.preTokenizer.rawValue)),
+                ("tokenizer.ggml.tokens", .strings(t.vocabulary)),
+                ("tokenizer.ggml.token_type", .i32s((0..<t.count).map { specials[Int32($0)] != nil ? 3 : 1 })),
+                ("tokenizer.ggml.merges", .strings(t.mergeLines)),
+                ("tokenizer.ggml.add_bos_token", .bool(t.addBOS)),
+            ]
+        }
+        let types: [Int32] = t.vocabulary.enumerated().map { i, token in
+            if Int32(i) == sp.unknown { return 2 }
+            if specials[Int32(i)] != nil { return 3 }
+            return SentencePieceSpelling.byteOfToken(token) != nil ? 6 : 1
+        }
+        var scores = t.scores ?? []
+        if scores.count != t.count {
+            // A piece made by merge r scores -r - 1, so ranking merges by score gives back the order.
+            var rankOf: [String: Int] = [:]
+            for (r, line) in t.mergeLines.enumerated() {
+                let merged = line.replacing(" ", with: "")
+                if rankOf[merged] == nil { rankOf[merged] = r }
+            }
+            scores = t.vocabulary.map { Float(-(rankOf[$0] ?? t.mergeLines.count) - 1) }
+        }
+        var kv: [(String, Value)] = [
+            ("tokenizer.ggml.model", .string("llama")),
+            ("tokenizer.ggml.tokens", .strings(t.vocabulary)),
+            ("tokenizer.ggml.scores", .f32s(scores)),
+            ("tokenizer.ggml.token_type", .i32s(types)),
+            ("tokenizer.ggml.add_bos_token", .bool(t.addBOS)),
+            ("tokenizer.ggml.add_space_prefix", .bool(sp.prefix != .never)),
+        ]
+        if let u = sp.unknown { kv.append(("tokenizer.ggml.unknown_token_id", .u32(UInt32(u)))) }
         return kv
     }
 
@@ -113,6 +149,11 @@ public enum GGUFWriter {
                 u32(5)
                 u64(UInt64(vs.count))
                 for v in vs { u32(UInt32(bitPattern: v)) }
+            case let .f32s(vs):
+                u32(9)
+                u32(6)
+                u64(UInt64(vs.count))
+                for v in vs { u32(v.bitPattern) }
             }
         }
         var offset = 0

@@ -217,6 +217,8 @@ public final class Generator {
         mutating func finish(_ slot: Int, _ reason: GenerationResult.FinishReason) -> (Int, GenerationResult) {
             var a = active[slot]!
             a.text += a.decoder.finish()
+            // As the tokenizer's decoder does: a SentencePiece answer's first "▁" is no text.
+            if tokenizer.stripsLeadingSpace, a.text.hasPrefix(" ") { a.text.removeFirst() }
             if let cut = Generator.earliestStop(a.text, a.sampler.parameters.stopStrings) { a.text = String(a.text[..<cut]) }
             let r = GenerationResult(tokens: a.tokens, text: a.text, finishReason: reason)
             results[a.request] = r

@@ -9,6 +9,8 @@ public final class LoadedModel: @unchecked Sendable {
     public let path: String
     public let model: LlamaModel
     public let tokenizer: BPETokenizer
+    /// The chat format: the one named by `--chat-template`, else the checkpoint's template
+    /// recognised; nil when neither gives one (`requireChat()` says why).
     public let chat: ChatFormat?
     /// SHA-256 of the weights file (the .gguf, or model.safetensors / the index of a directory),
     /// computed on first use: records name the exact model that made them.
@@ -39,12 +41,13 @@ public final class LoadedModel: @unchecked Sendable {
         case tokenizer(String, BPETokenizer.LoadError)
         case checkpoint(CheckpointError)
         case unsupportedFormat(String)
+        case chatTemplate(ChatTemplateError)
 
         public var exitStatus: ExitStatus {
             switch self {
             case let .gguf(e): return e.exitStatus
             case let .checkpoint(e): return e.exitStatus
-            case .tokenizer, .unsupportedFormat: return .dataError
+            case .tokenizer, .unsupportedFormat, .chatTemplate: return .dataError
             }
         }
 
@@ -54,33 +57,55 @@ public final class LoadedModel: @unchecked Sendable {
             case let .tokenizer(p, e): return "\(p): \(e)"
             case let .checkpoint(e): return e.description
             case let .unsupportedFormat(p): return "\(p): not a model this tool can read (expected a .gguf file or a Hugging Face directory)"
+            case let .chatTemplate(e): return e.description
             }
         }
     }
 
     /// Loads a .gguf file or a Hugging Face directory (config.json, safetensors, tokenizer.json).
     /// `blockWeights` keeps a GGUF file's Q4_1/Q8_0 blocks mapped for fast decoding; training
-    /// does not need them and saves the memory.
-    public init(path: String, blockWeights: Bool = true) throws(LoadError) {
+    /// does not need them and saves the memory. `chatTemplate` (a built-in format's name or a
+    /// template file) replaces the checkpoint's own template, also in checkpoints written from it.
+    public init(path: String, blockWeights: Bool = true, chatTemplate override: String? = nil) throws(LoadError) {
         self.path = path
+        var template: String?
         if HuggingFaceDirectory.isDirectory(path) {
             do {
                 let dir = try HuggingFaceDirectory(path: path)
                 model = LlamaModel(parameters: try dir.loadParameters())
-                (tokenizer, chatTemplate) = try dir.loadTokenizer()
-                chat = chatTemplate.flatMap(ChatFormat.init(template:))
+                (tokenizer, template) = try dir.loadTokenizer()
             } catch { throw .checkpoint(error) }
-            return
+        } else {
+            let gguf: GGUFFile
+            do { gguf = try GGUFFile(path: path) } catch { throw .gguf(error) }
+            do {
+                let parameters = try LlamaParameters(gguf: gguf)
+                model = LlamaModel(parameters: parameters)
+                if blockWeights { model.blockWeights = BlockWeights(gguf: gguf, parameters: parameters) }
+            } catch { throw .gguf(error) }
+            do { tokenizer = try BPETokenizer(gguf: gguf) } catch { throw .tokenizer(path, error) }
+            template = gguf.string("tokenizer.chat_template")
         }
-        let gguf: GGUFFile
-        do { gguf = try GGUFFile(path: path) } catch { throw .gguf(error) }
-        do {
-            let parameters = try LlamaParameters(gguf: gguf)
-            model = LlamaModel(parameters: parameters)
-            if blockWeights { model.blockWeights = BlockWeights(gguf: gguf, parameters: parameters) }
-        } catch { throw .gguf(error) }
-        do { tokenizer = try BPETokenizer(gguf: gguf) } catch { throw .tokenizer(path, error) }
-        chatTemplate = gguf.string("tokenizer.chat_template")
-        chat = chatTemplate.flatMap(ChatFormat.init(template:))
+        let t = tokenizer
+        let bos = t.bos.map { t.vocabulary[Int($0)] } ?? "<s>", eos = t.eos.map { t.vocabulary[Int($0)] } ?? "</s>"
+        if let override {
+            let isName = ChatFormat.Style(rawValue: override) != nil
+            let text = isName ? nil : (try? MappedFile(path: override)).map { String(decoding: $0.bytes, as: UTF8.self) }
+            switch ChatFormat.named(override, fileText: text, bos: bos, eos: eos) {
+            case let .success(format):
+                chat = format
+                chatTemplate = text ?? format.jinja
+            case let .failure(e): throw .chatTemplate(e)
+            }
+        } else {
+            chatTemplate = template
+            chat = template.flatMap { ChatFormat(template: $0, bos: bos, eos: eos) }
+        }
+    }
+
+    /// The chat format, or the one error every stage gives for a model it cannot format.
+    public func requireChat() throws(LoadError) -> ChatFormat {
+        if let chat { return chat }
+        throw .chatTemplate(chatTemplate == nil ? .missing(path) : .notRecognised(path))
     }
 }

@@ -38,8 +38,14 @@ public enum ModelSummary {
         o["format"] = .string("huggingface")
         addSizes(c, parameters: loaded.model.parameters.count, to: &o)
         var tok = JSONObject()
-        tok["model"] = .string("bpe")
-        tok["pre_tokenizer"] = .string(loaded.tokenizer.preTokenizer.rawValue)
+        if let sp = loaded.tokenizer.sentencePiece {
+            tok["model"] = .string("sentencepiece-bpe")
+            tok["dummy_prefix"] = .string(sp.prefix.rawValue)
+            tok["byte_fallback"] = .bool(sp.byteFallback)
+        } else {
+            tok["model"] = .string("bpe")
+            tok["pre_tokenizer"] = .string(loaded.tokenizer.preTokenizer.rawValue)
+        }
         tok["tokens"] = .number(JSONNumber(loaded.tokenizer.count))
         for (name, id) in [("bos_id", loaded.tokenizer.bos), ("eos_id", loaded.tokenizer.eos), ("pad_id", loaded.tokenizer.pad)] {
             if let id { tok[name] = .number(JSONNumber(Int(id))) }

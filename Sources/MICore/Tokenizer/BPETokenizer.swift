@@ -1,5 +1,7 @@
-/// Byte-level BPE (GPT-2 family): special tokens written literally in the text map to their ids,
-/// the rest is pre-tokenized, spelled in GPT-2's byte alphabet and merged by rank.
+/// BPE tokenizer: special tokens written literally in the text map to their ids; the rest is
+/// either byte-level (GPT-2 family: pre-tokenized, spelled in GPT-2's byte alphabet) or
+/// SentencePiece-style (Llama 2 family: spaces as `▁`, characters, byte fallback), then merged by
+/// rank.
 public final class BPETokenizer: @unchecked Sendable {
     public typealias Token = Int32
 
@@ -14,9 +16,15 @@ public final class BPETokenizer: @unchecked Sendable {
     public let specialTokens: [Token: String]
     /// The merges in rank order ("left right"), as the vocabulary files store them.
     public let mergeLines: [String]
+    /// SentencePiece-style spelling; nil for byte-level BPE.
+    public let sentencePiece: SentencePieceSpelling?
+    /// Piece scores (GGUF `tokenizer.ggml.scores`), where the vocabulary came with them.
+    public let scores: [Float]?
 
     let bytesOfToken: [[UInt8]]
     let idOfByte: [Token]
+    /// SentencePiece-style: the piece of each character that has one.
+    let idOfScalar: [UInt32: Token]
     /// (left << 32 | right) -> (rank, merged id)
     let merges: [UInt64: (rank: Int32, merged: Token)]
     /// Special token texts by their first UTF-8 byte, longest first.
@@ -38,31 +46,54 @@ public final class BPETokenizer: @unchecked Sendable {
     /// GGUF token types (llama.cpp): 3 = control, 4 = user-defined; both are matched literally.
     static let literalTypes: Set<Int> = [3, 4]
 
+    /// GGUF token types (llama.cpp): 1 normal, 2 unknown, 6 byte.
+    static let normalType = 1, unknownType = 2, byteType = 6
+
+    /// From a GGUF file: `tokenizer.ggml.model` "gpt2" (byte-level, with merges) or "llama"
+    /// (SentencePiece-style, with scores; merges follow from them).
     public convenience init(gguf: GGUFFile) throws(LoadError) {
         guard let model = gguf.string("tokenizer.ggml.model") else { throw .malformed("no tokenizer.ggml.model") }
-        guard model == "gpt2" else { throw .unsupported("tokenizer model '\(model)' (only byte-level BPE, 'gpt2', is supported)") }
-        let preName = gguf.string("tokenizer.ggml.pre") ?? "default"
-        guard let pre = PreTokenizer(ggufName: preName) else {
-            throw .unsupported("pre-tokenizer '\(preName)' (supported: gpt2, smollm)")
+        guard model == "gpt2" || model == "llama" else {
+            throw .unsupported("tokenizer model '\(model)' (supported: 'gpt2', byte-level BPE; 'llama', SentencePiece BPE)")
         }
         guard let tokens = gguf.metadata["tokenizer.ggml.tokens"]?.array?.compactMap(\.string) else { throw .malformed("no tokenizer.ggml.tokens") }
-        let merges = gguf.metadata["tokenizer.ggml.merges"]?.array?.compactMap(\.string) ?? []
         let types = gguf.metadata["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
         guard types.isEmpty || types.count == tokens.count else {
             throw .malformed("token_type has \(types.count) entries for \(tokens.count) tokens")
         }
-        var specials: [Int] = []
-        for (i, t) in types.enumerated() where Self.literalTypes.contains(t) { specials.append(i) }
         func id(_ key: String) -> Token? { gguf.int("tokenizer.ggml.\(key)").flatMap { $0 >= 0 && $0 < tokens.count ? Token($0) : nil } }
+        let bos = id("bos_token_id"), eos = id("eos_token_id"), addBOS = gguf.metadata["tokenizer.ggml.add_bos_token"] == .bool(true)
+        var specials: [Int] = []
+        if model == "llama" {
+            guard let scores = gguf.metadata["tokenizer.ggml.scores"]?.array?.compactMap(\.double), scores.count == tokens.count,
+                types.count == tokens.count
+            else { throw .malformed("a 'llama' tokenizer needs scores and token types for all \(tokens.count) tokens") }
+            // The unknown token is matched literally too, as Hugging Face's added tokens are.
+            for (i, t) in types.enumerated() where Self.literalTypes.contains(t) || t == Self.unknownType { specials.append(i) }
+            let unknown = id("unknown_token_id") ?? types.firstIndex(of: Self.unknownType).map(Token.init)
+            let spaced = gguf.metadata["tokenizer.ggml.add_space_prefix"] != .bool(false)
+            let merges = SentencePieceSpelling.merges(
+                vocabulary: tokens, scores: scores.map(Float.init), normal: types.map { $0 == Self.normalType })
+            try self.init(
+                vocabulary: tokens, merges: merges, specialIds: specials, preTokenizer: .gpt2, bos: bos, eos: eos,
+                pad: id("padding_token_id"), addBOS: addBOS,
+                sentencePiece: SentencePieceSpelling(prefix: spaced ? .always : .never, unknown: unknown), scores: scores.map(Float.init))
+            return
+        }
+        let preName = gguf.string("tokenizer.ggml.pre") ?? "default"
+        guard let pre = PreTokenizer(ggufName: preName) else {
+            throw .unsupported("pre-tokenizer '\(preName)' (supported: gpt2, smollm, llama-bpe, qwen2)")
+        }
+        let merges = gguf.metadata["tokenizer.ggml.merges"]?.array?.compactMap(\.string) ?? []
+        for (i, t) in types.enumerated() where Self.literalTypes.contains(t) { specials.append(i) }
         try self.init(
             vocabulary: tokens, merges: merges, specialIds: specials, preTokenizer: pre,
-            bos: id("bos_token_id"), eos: id("eos_token_id"), pad: id("padding_token_id"),
-            addBOS: gguf.metadata["tokenizer.ggml.add_bos_token"] == .bool(true))
+            bos: bos, eos: eos, pad: id("padding_token_id"), addBOS: addBOS)
     }
 
     public init(
         vocabulary: [String], merges mergeLines: [String], specialIds: [Int], preTokenizer: PreTokenizer,
-        bos: Token?, eos: Token?, pad: Token?, addBOS: Bool
+        bos: Token?, eos: Token?, pad: Token?, addBOS: Bool, sentencePiece: SentencePieceSpelling? = nil, scores: [Float]? = nil
     ) throws(LoadError) {
         self.vocabulary = vocabulary
         self.preTokenizer = preTokenizer
@@ -71,23 +102,40 @@ public final class BPETokenizer: @unchecked Sendable {
         self.pad = pad
         self.addBOS = addBOS
         self.mergeLines = mergeLines
+        self.sentencePiece = sentencePiece
+        self.scores = scores
         var index: [String: Token] = [:]
         index.reserveCapacity(vocabulary.count)
         for (i, t) in vocabulary.enumerated() where index[t] == nil { index[t] = Token(i) }
         var special: [Token: String] = [:]
         for i in specialIds { special[Token(i)] = vocabulary[i] }
         specialTokens = special
-        bytesOfToken = vocabulary.enumerated().map { i, t in
-            special[Token(i)] != nil ? Array(t.utf8) : (ByteLevel.decode(t) ?? Array(t.utf8))
-        }
-        // Some vocabularies lack tokens for a few control bytes and for bytes that never occur in
-        // UTF-8; like Hugging Face's BPE without an unknown token, such bytes are left out.
         var byteIds = [Token](repeating: -1, count: 256)
-        for b in 0..<256 { byteIds[b] = index[String(ByteLevel.byteToScalar[b])] ?? -1 }
-        guard byteIds[Int(UInt8(ascii: "a"))] >= 0, byteIds[Int(UInt8(ascii: " "))] >= 0 else {
-            throw .malformed("the vocabulary is not byte-level (no token for 'a' or ' ')")
+        var scalarIds: [UInt32: Token] = [:]
+        if sentencePiece != nil {
+            bytesOfToken = vocabulary.enumerated().map { i, t in
+                if special[Token(i)] != nil { return Array(t.utf8) }
+                if let b = SentencePieceSpelling.byteOfToken(t) { return [b] }
+                return Array(t.replacing("\u{2581}", with: " ").utf8)
+            }
+            for b in 0..<256 { byteIds[b] = index[SentencePieceSpelling.byteToken(UInt8(b))] ?? -1 }
+            for (i, t) in vocabulary.enumerated() where special[Token(i)] == nil {
+                let scalars = t.unicodeScalars
+                if scalars.count == 1, scalarIds[scalars.first!.value] == nil { scalarIds[scalars.first!.value] = Token(i) }
+            }
+        } else {
+            bytesOfToken = vocabulary.enumerated().map { i, t in
+                special[Token(i)] != nil ? Array(t.utf8) : (ByteLevel.decode(t) ?? Array(t.utf8))
+            }
+            // Some vocabularies lack tokens for a few control bytes and for bytes that never occur in
+            // UTF-8; like Hugging Face's BPE without an unknown token, such bytes are left out.
+            for b in 0..<256 { byteIds[b] = index[String(ByteLevel.byteToScalar[b])] ?? -1 }
+            guard byteIds[Int(UInt8(ascii: "a"))] >= 0, byteIds[Int(UInt8(ascii: " "))] >= 0 else {
+                throw .malformed("the vocabulary is not byte-level (no token for 'a' or ' ')")
+            }
         }
         idOfByte = byteIds
+        idOfScalar = scalarIds
         var table: [UInt64: (rank: Int32, merged: Token)] = [:]
         table.reserveCapacity(mergeLines.count)
         for (rank, line) in mergeLines.enumerated() {
@@ -109,8 +157,10 @@ public final class BPETokenizer: @unchecked Sendable {
         specialsByFirstByte = byFirst.mapValues { $0.sorted { $0.0.count > $1.0.count } }
     }
 
-    /// Token ids of `text`; special tokens written in it become their ids. No BOS is added.
-    public func encode(_ text: String) -> [Token] {
+    /// Token ids of `text`; special tokens written in it become their ids. No BOS is added. A
+    /// `continuing` text follows earlier text (a completion after its prompt): a SentencePiece-style
+    /// tokenizer puts no `▁` before its start.
+    public func encode(_ text: String, continuing: Bool = false) -> [Token] {
         var out: [Token] = []
         let utf8 = Array(text.utf8)
         var segmentStart = 0
@@ -121,7 +171,7 @@ public final class BPETokenizer: @unchecked Sendable {
                     c.0.count <= utf8.count - i && utf8[i..<(i + c.0.count)].elementsEqual(c.0)
                 })
             {
-                if segmentStart < i { encodeOrdinary(utf8[segmentStart..<i], into: &out) }
+                if segmentStart < i { encodeOrdinary(utf8[segmentStart..<i], continuing: continuing, into: &out) }
                 out.append(id)
                 i += bytes.count
                 segmentStart = i
@@ -129,26 +179,64 @@ public final class BPETokenizer: @unchecked Sendable {
                 i += 1
             }
         }
-        if segmentStart < utf8.count { encodeOrdinary(utf8[segmentStart..<utf8.count], into: &out) }
+        if segmentStart < utf8.count { encodeOrdinary(utf8[segmentStart..<utf8.count], continuing: continuing, into: &out) }
         return out
     }
 
-    private func encodeOrdinary(_ bytes: ArraySlice<UInt8>, into out: inout [Token]) {
-        let scalars = Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)
+    private func encodeOrdinary(_ bytes: ArraySlice<UInt8>, continuing: Bool, into out: inout [Token]) {
+        var scalars = Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)
+        if let sentencePiece {
+            encodeSentencePiece(&scalars, spelling: sentencePiece, atStart: bytes.startIndex == 0, continuing: continuing, into: &out)
+            return
+        }
         var pieceBytes: [UInt8] = []
         for range in preTokenizer.split(scalars) {
             pieceBytes.removeAll(keepingCapacity: true)
             for s in scalars[range] { pieceBytes.append(contentsOf: UTF8.encode(s)!) }
-            bpe(pieceBytes, into: &out)
+            var symbols = pieceBytes.compactMap { b -> Token? in
+                let id = idOfByte[Int(b)]
+                return id >= 0 ? id : nil
+            }
+            merge(&symbols)
+            out.append(contentsOf: symbols)
         }
     }
 
-    /// Merges the byte symbols of one piece, lowest rank first, leftmost first among equals.
-    private func bpe(_ bytes: [UInt8], into out: inout [Token]) {
-        var symbols = bytes.compactMap { b -> Token? in
-            let id = idOfByte[Int(b)]
-            return id >= 0 ? id : nil
+    /// SentencePiece-style: spaces become `▁`, the dummy prefix goes first where the spelling
+    /// says, and each piece's characters (or their byte tokens, or the unknown token, consecutive
+    /// unknowns fused) are merged.
+    private func encodeSentencePiece(
+        _ scalars: inout [Unicode.Scalar], spelling: SentencePieceSpelling, atStart: Bool, continuing: Bool,
+        into out: inout [Token]
+    ) {
+        let space = SentencePieceSpelling.space
+        for i in scalars.indices where scalars[i] == " " { scalars[i] = space }
+        if spelling.prefixes(scalars, atStart: atStart, continuing: continuing) { scalars.insert(space, at: 0) }
+        var start = 0
+        while start < scalars.count {
+            var end = start + 1
+            if spelling.splitWords { while end < scalars.count && scalars[end] != space { end += 1 } } else { end = scalars.count }
+            var symbols: [Token] = []
+            for s in scalars[start..<end] {
+                if let id = idOfScalar[s.value] {
+                    symbols.append(id)
+                    continue
+                }
+                let bytes = UTF8.encode(s)!.map { idOfByte[Int($0)] }
+                if spelling.byteFallback, !bytes.contains(-1) {
+                    symbols.append(contentsOf: bytes)
+                } else if let unknown = spelling.unknown, symbols.last != unknown {
+                    symbols.append(unknown)
+                }
+            }
+            merge(&symbols)
+            out.append(contentsOf: symbols)
+            start = end
         }
+    }
+
+    /// Merges adjacent symbols, lowest rank first, leftmost first among equals.
+    private func merge(_ symbols: inout [Token]) {
         while symbols.count > 1 {
             var bestRank = Int32.max
             var best = -1
@@ -176,7 +264,6 @@ public final class BPETokenizer: @unchecked Sendable {
             }
             symbols = next
         }
-        out.append(contentsOf: symbols)
     }
 
     /// The bytes a token stands for (a special token: its text).
@@ -184,12 +271,17 @@ public final class BPETokenizer: @unchecked Sendable {
         token >= 0 && Int(token) < bytesOfToken.count ? bytesOfToken[Int(token)] : []
     }
 
-    /// Text of `tokens`; invalid UTF-8 (a sequence cut mid-character) becomes U+FFFD.
+    /// Text of `tokens`; invalid UTF-8 (a sequence cut mid-character) becomes U+FFFD. A
+    /// SentencePiece-style tokenizer drops the dummy prefix's space at the start, as its decoder does.
     public func decode(_ tokens: [Token]) -> String {
         var bytes: [UInt8] = []
         for t in tokens { bytes.append(contentsOf: self.bytes(of: t)) }
-        return String(decoding: bytes, as: UTF8.self)
+        let text = String(decoding: bytes, as: UTF8.self)
+        return stripsLeadingSpace && text.hasPrefix(" ") ? String(text.dropFirst()) : text
     }
+
+    /// Whether decoded text loses one leading space (the dummy prefix of SentencePiece spelling).
+    public var stripsLeadingSpace: Bool { sentencePiece.map { $0.prefix != .never } ?? false }
 }
 
 /// Turns generated tokens into text as they arrive, holding back an incomplete UTF-8 sequence

@@ -1,13 +1,19 @@
 import MIStream
 
-/// Reads a Hugging Face tokenizer.json (byte-level BPE) and tokenizer_config.json.
+/// Reads a Hugging Face tokenizer.json (byte-level BPE, or SentencePiece-style BPE with byte
+/// fallback) and tokenizer_config.json.
 enum TokenizerJSON {
     static func load(_ tok: JSONObject, config: JSONObject, path: String) throws(CheckpointError) -> (BPETokenizer, String?) {
         guard case let .object(model)? = tok["model"], (try? model.string("type")) == "BPE" else {
             throw .unsupported(path, "only BPE tokenizers are supported")
         }
-        if let n = tok["normalizer"], n != .null { throw .unsupported(path, "a normalizer (byte-level BPE has none)") }
-        let pre = try preTokenizer(tok["pre_tokenizer"], path: path)
+        // SentencePiece-style: byte fallback, a ▁ normalizer or a Metaspace pre-tokenizer.
+        let sentencePieceStyle: Bool = {
+            if model["byte_fallback"] == .bool(true) || (tok["normalizer"] ?? .null) != .null { return true }
+            guard case let .object(p)? = tok["pre_tokenizer"] else { return false }
+            return JSONWriter.string(.object(p)).contains("\"Metaspace\"")
+        }()
+        let pre = sentencePieceStyle ? .gpt2 : try preTokenizer(tok["pre_tokenizer"], path: path)
         guard case let .object(vocabObject)? = model["vocab"] else { throw .malformed(path, "model.vocab is not an object") }
         var byId: [Int: String] = [:]
         for m in vocabObject.members {
@@ -54,12 +60,18 @@ enum TokenizerJSON {
             return Int32(id)
         }
         let eos = tokenId("eos_token")
+        var spelling: SentencePieceSpelling?
+        if sentencePieceStyle {
+            let unknownText = try? model.string("unk_token")
+            let unknown = unknownText.flatMap { u in byId.first(where: { $0.value == u }).map { Int32($0.key) } }
+            spelling = try sentencePieceSpelling(tok, model: model, unknown: unknown, path: path)
+        }
         let tokenizer: BPETokenizer
         do {
             tokenizer = try BPETokenizer(
                 vocabulary: vocabulary, merges: merges, specialIds: literal, preTokenizer: pre,
                 bos: tokenId("bos_token"), eos: eos, pad: tokenId("pad_token") ?? eos,
-                addBOS: config["add_bos_token"] == .bool(true))
+                addBOS: config["add_bos_token"] == .bool(true), sentencePiece: spelling)
         } catch {
             throw .malformed(path, error.description)
         }
@@ -126,11 +138,11 @@ enum TokenizerJSON {
         var model = JSONObject()
         model["type"] = .string("BPE")
         model["dropout"] = .null
-        model["unk_token"] = .null
+        model["unk_token"] = t.sentencePiece?.unknown.map { .string(t.vocabulary[Int($0)]) } ?? .null
         model["continuing_subword_prefix"] = .null
         model["end_of_word_suffix"] = .null
-        model["fuse_unk"] = bool(false)
-        model["byte_fallback"] = bool(false)
+        model["fuse_unk"] = bool(t.sentencePiece != nil)
+        model["byte_fallback"] = bool(t.sentencePiece?.byteFallback ?? false)
         model["ignore_merges"] = bool(false)
         model["vocab"] = .object(JSONObject(uniqueKeysAndValues: vocab))
         model["merges"] = .array(t.mergeLines.map { .string($0) })
@@ -141,10 +153,18 @@ enum TokenizerJSON {
         o["truncation"] = .null
         o["padding"] = .null
         o["added_tokens"] = .array(added)
-        o["normalizer"] = .null
-        o["pre_tokenizer"] = .object(pre)
-        o["post_processor"] = .null
-        o["decoder"] = .object(decoder)
+        if let s = t.sentencePiece {
+            let parts = sentencePieceParts(s)
+            o["normalizer"] = parts.normalizer
+            o["pre_tokenizer"] = parts.preTokenizer
+            o["post_processor"] = .null
+            o["decoder"] = parts.decoder
+        } else {
+            o["normalizer"] = .null
+            o["pre_tokenizer"] = .object(pre)
+            o["post_processor"] = .null
+            o["decoder"] = .object(decoder)
+        }
         o["model"] = .object(model)
         return o
     }

@@ -1,0 +1,127 @@
+import Foundation
+import MIStream
+import Testing
+
+@testable import MICore
+
+/// SentencePiece-style BPE (Llama 2, TinyLlama) against the `tokenizers` library: the Llama 2 fixture's
+/// tokenizer.json (TinyLlama's layout), the same vocabulary in transformers' current Metaspace
+/// layout, and llama.cpp's GGUF form (scores instead of merges). Tests/Reference/make_tiny_hf_fixtures.py
+/// checked the first against `sentencepiece` itself.
+@Suite struct SentencePieceTests {
+    static let directory = Fixture.directory.appendingPathComponent("tiny-hf/llama2").path
+
+    var cases: [[String: Any]] {
+        get throws {
+            let e = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.directory + "/expected.json")))
+            return (e as! [String: Any])["tokens"] as! [[String: Any]]
+        }
+    }
+
+    func ids(_ c: [String: Any], _ key: String) -> [Int32] { (c[key] as! [Int]).map(Int32.init) }
+
+    func metaspace() throws -> BPETokenizer {
+        let dir = Self.directory + "/metaspace"
+        let tok = try HuggingFaceDirectory.readJSON(dir + "/tokenizer.json")
+        return try TokenizerJSON.load(tok, config: try HuggingFaceDirectory.readJSON(dir + "/tokenizer_config.json"), path: dir).0
+    }
+
+    @Test func tokenizerJSONAndGGUFGiveTheLibrarysIdsAndText() throws {
+        let json = try LoadedModel(path: Self.directory).tokenizer
+        let gguf = try LoadedModel(path: Self.directory + "/tiny-llama2.gguf").tokenizer
+        #expect(json.sentencePiece == SentencePieceSpelling(prefix: .always, byteFallback: true, unknown: 0))
+        #expect(gguf.sentencePiece == json.sentencePiece)
+        #expect(json.addBOS && gguf.addBOS && json.bos == 1 && gguf.eos == 2)
+        let cases = try cases
+        #expect(cases.count >= 20)
+        for c in cases {
+            let text = c["text"] as! String
+            #expect(json.encode(text) == ids(c, "ids"), "\(text)")
+            #expect(gguf.encode(text) == ids(c, "ids"), "gguf: \(text)")
+            #expect([json.bos!] + json.encode(text) == ids(c, "with_bos"), "\(text)")
+            #expect(json.decode(ids(c, "ids")) == c["decoded"] as! String, "\(text)")
+        }
+        // The GGUF has no merges: they follow from the scores, in the converter's order.
+        #expect(json.mergeLines.count > 800)
+        #expect(Set(gguf.mergeLines) == Set(json.mergeLines))
+    }
+
+    @Test func metaspaceLayoutGivesTheLibrarysIds() throws {
+        let t = try metaspace()
+        #expect(t.sentencePiece?.prefix == .first)
+        var differing = 0
+        for c in try cases {
+            #expect(t.encode(c["text"] as! String) == ids(c, "metaspace_ids"), "\(c["text"]!)")
+            if ids(c, "metaspace_ids") != ids(c, "ids") { differing += 1 }
+        }
+        // Leading spaces, "▁" in the text and text after a special token tell the layouts apart.
+        #expect(differing >= 5)
+    }
+
+    @Test func aContinuationGetsNoDummyPrefix() throws {
+        let t = try LoadedModel(path: Self.directory).tokenizer
+        func spelled(_ ids: [Int32]) -> String { String(decoding: ids.flatMap { t.bytes(of: $0) }, as: UTF8.self) }
+        #expect(spelled(t.encode("Blue.")) == " Blue.")
+        #expect(spelled(t.encode("Blue.", continuing: true)) == "Blue.")
+        #expect(t.encode(" Blue.", continuing: true) == t.encode("Blue."))
+        // After a special token a new stretch starts, which the legacy layout prefixes again.
+        #expect(spelled(t.encode("x</s>y", continuing: true)) == "x</s> y")
+    }
+
+    @Test(arguments: ["legacy", "metaspace"])
+    func writtenTokenizerJSONReadsBackTheSame(layout: String) throws {
+        let t = layout == "legacy" ? try LoadedModel(path: Self.directory).tokenizer : try metaspace()
+        let back = try TokenizerJSON.load(TokenizerJSON.export(t), config: JSONObject(), path: "export").0
+        #expect(back.sentencePiece == t.sentencePiece)
+        for c in try cases {
+            let text = c["text"] as! String
+            #expect(back.encode(text) == t.encode(text), "\(text)")
+            #expect(back.decode(ids(c, "ids")) == t.decode(ids(c, "ids")))
+        }
+    }
+
+    @Test func unsupportedSpellingsAreRefusedByName() throws {
+        var tok = try HuggingFaceDirectory.readJSON(Self.directory + "/tokenizer.json")
+        tok["normalizer"] = .object(JSONObject(uniqueKeysAndValues: [("type", .string("NFKC"))]))
+        #expect {
+            _ = try TokenizerJSON.load(tok, config: JSONObject(), path: "t.json")
+        } throws: { "\($0)".contains("normalizer") && "\($0)".contains("NFKC") }
+        var meta = try HuggingFaceDirectory.readJSON(Self.directory + "/metaspace/tokenizer.json")
+        meta["pre_tokenizer"] = .object(
+            JSONObject(uniqueKeysAndValues: [("type", .string("Metaspace")), ("replacement", .string("_")), ("prepend_scheme", .string("first"))]))
+        #expect {
+            _ = try TokenizerJSON.load(meta, config: JSONObject(), path: "t.json")
+        } throws: { "\($0)".contains("Metaspace") }
+    }
+}
+
+/// The built-in chat formats against their Jinja templates rendered by transformers
+/// (Tests/Fixtures/tiny-hf/chat-formats.json).
+@Suite struct ChatFormatTests {
+    @Test(arguments: ChatFormat.Style.allCases)
+    func builtInFormatsMatchTheirRenderedTemplates(style: ChatFormat.Style) throws {
+        let all = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: Fixture.directory.appendingPathComponent("tiny-hf/chat-formats.json")))
+        let r = (all as! [String: Any])[style.rawValue] as! [String: Any]
+        let s = { (k: String) in r[k] as! String }
+        let format = ChatFormat(style: style, defaultSystem: nil, bos: s("bos"), eos: s("eos"))
+        #expect(format.jinja == s("template"))
+        #expect(ChatFormat(template: s("template"), bos: s("bos"), eos: s("eos")) == format)
+        #expect(format.prompt(user: s("user")) == s("prompt"))
+        #expect(format.prompt(user: s("user"), system: s("system")) == s("prompt_with_system"))
+        // The conversation is prompt + completion (ChatML and Zephyr end the turn with a newline).
+        let joined = format.prompt(user: s("user")) + format.completion(s("answer"))
+        #expect(s("conversation") == joined || s("conversation") == joined + "\n")
+    }
+
+    @Test func namesFilesAndUnknownTemplates() throws {
+        #expect(try ChatFormat.named("zephyr", fileText: nil, bos: "<s>", eos: "</s>").get().style == .zephyr)
+        let llama2 = ChatFormat(style: .llama2, defaultSystem: nil)
+        #expect(try ChatFormat.named("t.jinja", fileText: llama2.jinja, bos: "<s>", eos: "</s>").get() == llama2)
+        #expect(ChatFormat.named("vicuna", fileText: nil, bos: "<s>", eos: "</s>") == .failure(.unknown("vicuna")))
+        #expect(ChatFormat.named("t.jinja", fileText: "{{ 'USER: ' + x }}", bos: "<s>", eos: "</s>") == .failure(.unrecognised("t.jinja")))
+        // A ChatML template's default system message survives the round trip through Jinja.
+        let withSystem = ChatFormat(style: .chatml, defaultSystem: "You're \"helpful\"\nand brief.")
+        #expect(ChatFormat(template: withSystem.jinja) == withSystem)
+    }
+}
