@@ -68,6 +68,12 @@ public struct RoundReport: Sendable {
         if let c = freshComparison("control") { o["control"] = c }
         if let c = experiment.controlLoss, c.count == baselineLoss.count {
             o["control_outcome"] = .object(JSONObject(uniqueKeysAndValues: interval(Evaluation.bootstrap(zip(c, baselineLoss).map { $0 - $1 }))))
+            // What the influence labels add over DPO with random labels on the same pairs.
+            if montessoriLoss.count == c.count {
+                var m = JSONObject(uniqueKeysAndValues: interval(Evaluation.bootstrap(zip(montessoriLoss, c).map { $0 - $1 })))
+                m["montessori_wins"] = .number(JSONNumber(zip(montessoriLoss, c).filter { $0 < $1 }.count))
+                o["montessori_vs_control"] = .object(m)
+            }
         }
         var teacher = JSONObject()
         if let h = dpo.last(where: { (try? $0.string("stage")) == "dpo-heldout" }) {
@@ -206,6 +212,15 @@ public struct RunReport: Sendable {
             if let c = r.experiment.controlLoss, c.count == r.baselineLoss.count {
                 let d = Evaluation.bootstrap(zip(c, r.baselineLoss).map { $0 - $1 })
                 rows.append((p + "control student − baseline (paired 95 % CI)", "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4)))"))
+                if r.montessoriLoss.count == c.count {
+                    let m = Evaluation.bootstrap(zip(r.montessoriLoss, c).map { $0 - $1 })
+                    let wins = zip(r.montessoriLoss, c).filter { $0 < $1 }.count
+                    rows.append(
+                        (
+                            p + "Montessori − control student (paired 95 % CI); lower on",
+                            "\(f(m.mean, 4)) (\(f(m.low, 4))–\(f(m.high, 4))); \(wins) of \(c.count) records"
+                        ))
+                }
             }
         }
         return "| stage | result |\n|---|---|\n" + rows.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n" + legend

@@ -1,6 +1,7 @@
 import CSupport
-import MICore
 import Testing
+
+@testable import MICore
 
 /// bf16 products: operands rounded to bf16 (8 significant bits, unit roundoff 2⁻⁹), sums in f32.
 /// A product of two rounded operands is within 2·2⁻⁹ + 2⁻¹⁸ < 2⁻⁸ of the exact one, relatively,
@@ -190,6 +191,29 @@ struct BF16ModelTests {
         fresh.compute = .bf16
         #expect(after == fresh.completionLogProbs(pair)[0])
         #expect(after.reduce(0, +) > before.reduce(0, +) + 0.1, "one step up the gradient raises the example's log-prob")
+    }
+
+    /// A model large next to memory packs backward's weights into a scratch per shape instead of
+    /// keeping them (2 bytes less per parameter): the gradients are the same to the bit.
+    @Test func backwardFromScratchPacksEqualsKeptPacks() throws {
+        let loaded = try model()
+        let example = TrainingExample(prompt: loaded.tokenizer.encode("Name a colour."), completion: loaded.tokenizer.encode(" Blue, like the sky."))
+        func gradients(keep: Bool) -> [Float] {
+            let m = LlamaModel(parameters: loaded.model.parameters)
+            m.compute = .bf16
+            _ = m.completionLogProbs([(example.prompt, example.completion)])
+            m.keepsBF16BackwardPacks = keep
+            let bp = Backpropagation(model: m)
+            bp.accumulate([example, example])
+            return Array(UnsafeBufferPointer(start: bp.gradients.pointer, count: m.parameters.count))
+        }
+        let kept = gradients(keep: true), scratch = gradients(keep: false)
+        #expect(kept == scratch)
+        #expect(kept.contains { $0 != 0 })
+        let gb = 1 << 30
+        #expect(BF16Weights.keepsBackwardPacks(parameters: 135_000_000, memory: 24 * gb))
+        #expect(!BF16Weights.keepsBackwardPacks(parameters: 1_100_000_000, memory: 24 * gb))
+        #expect(BF16Weights.keepsBackwardPacks(parameters: 1_100_000_000, memory: 64 * gb))
     }
 
     /// One training batch: the loss within 2e-2 of float64; the gradient norms of all tensors

@@ -31,6 +31,11 @@ public final class LlamaModel: @unchecked Sendable {
         didSet { if compute != oldValue { buildLayers() } }
     }
     private var bf16Weights: BF16Weights?
+    /// Whether bf16 products keep each weight's backward pack (see `BF16Weights`); settable for tests.
+    var keepsBF16BackwardPacks: Bool {
+        get { bf16Weights?.keepsBackward ?? true }
+        set { bf16Weights?.keepsBackward = newValue }
+    }
 
     public init(parameters: LlamaParameters) {
         config = parameters.config
