@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "mi-generate", targets: ["mi-generate"]),
         .executable(name: "mi-probe", targets: ["mi-probe"]),
         .executable(name: "mi-pair", targets: ["mi-pair"]),
+        .executable(name: "mi-merge", targets: ["mi-merge"]),
         .executable(name: "mi-eval", targets: ["mi-eval"]),
         .executable(name: "mi-run", targets: ["mi-run"]),
         .executable(name: "mi-report", targets: ["mi-report"]),
@@ -72,6 +73,7 @@ let package = Package(
         .executableTarget(name: "mi-run", dependencies: ["MICLI", "MICore", "MIRun", "MIStream"]),
         .executableTarget(name: "mi-report", dependencies: ["MICLI", "MIRun", "MIStream"]),
         .executableTarget(name: "mi-pair", dependencies: ["MICLI", "MIStages", "MIStream"]),
+        .executableTarget(name: "mi-merge", dependencies: ["MICLI", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-probe", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-generate", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
         .executableTarget(name: "mi-respond", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStages", "MIStream"]),
@@ -89,6 +91,7 @@ let package = Package(
             name: "CLITests",
             dependencies: [
                 "MIStream", "mi-validate", "mi-model", "mi-sft", "mi-dpo", "mi-dedupe", "mi-respond", "mi-generate", "mi-probe", "mi-pair", "mi-eval",
+                "mi-merge",
             ]),
     ]
 )

@@ -66,3 +66,13 @@ public struct ChatTemplateOption: ParsableArguments {
 
     public init() {}
 }
+
+/// `--shard K/N`: K and N, or a validation error.
+public func parseShard(_ text: String?) throws -> (index: Int, count: Int)? {
+    guard let text else { return nil }
+    let parts = text.split(separator: "/")
+    guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]), n >= 1, (0..<n).contains(k) else {
+        throw ValidationError("--shard must be K/N with 0 <= K < N")
+    }
+    return (k, n)
+}

@@ -665,22 +665,16 @@ public final class MontessoriRun {
 
     /// Merges the outputs of `mi-probe --shard k/N` back into the input's order: each shard holds
     /// its records in input order, so the next record of an input id's shard is that record.
+    /// The probe's shards merged back into input order, checked as mi-merge checks them.
     static func unshard(input: String, shards: [String], out: String) throws {
-        let source = RecordReader(paths: [input])
-        let readers = shards.map { RecordReader(paths: [$0]) }
         let w = try JSONLWriter(path: out)
-        while let r = try source.next() {
-            let id = (try? r.object.string("id")) ?? "\(r.location.source):\(r.location.line)"
-            let k = LocalInfluence.shard(of: id, count: shards.count)
-            guard let scored = try readers[k].next(), ((try? scored.object.string("id")) ?? id) == id else {
-                throw RunError("\(shards[k]) does not hold record \(id) of \(input) where expected", exitStatus: ExitStatus.dataError.rawValue)
-            }
-            try w.write(scored.object)
+        do {
+            _ = try ShardMerge.merge(input: [input], shards: shards, into: w)
+            try w.commit()
+        } catch {
+            w.discard()
+            throw error
         }
-        for (k, reader) in readers.enumerated() where try reader.next() != nil {
-            throw RunError("\(shards[k]) holds more records than \(input) gives it", exitStatus: ExitStatus.dataError.rawValue)
-        }
-        try w.commit()
     }
 
     static func doubles(_ p: String, field: String) throws -> [Double] {

@@ -10,6 +10,9 @@ public final class Respond {
     public var sampling: SamplingParameters
     public var batchSize: Int
     public let runSeed: UInt64
+    /// Answer only the records whose id hashes to shard `index` of `count` (`--shard K/N`); each
+    /// keeps the seed of its position in the whole input, so merged shards equal the whole run.
+    public var shard: (index: Int, count: Int)?
     public private(set) var done = 0
     public private(set) var truncated = 0
 
@@ -58,7 +61,7 @@ public final class Respond {
             pending.removeAll()
             progress?.update(count: done)
         }
-        var index = 0
+        var index = 0, kept = 0
         while let r = try reader.next() {
             let instruction: String, input: String?
             do {
@@ -68,20 +71,29 @@ public final class Respond {
                 try reader.reject(r, error.description)
                 continue
             }
-            if index < resumed.count {
-                guard (try? resumed[index].string("id")) == (try? r.object.string("id")),
-                    (try? resumed[index].string("instruction")) == instruction
-                else {
-                    throw StageFailure.resumeRefused("\(out.path).partial does not match the input at record \(index + 1)")
+            let position = index
+            index += 1
+            if let shard {
+                guard let id = try? r.object.string("id") else {
+                    try reader.reject(r, "a record needs an \"id\" to be sharded (--shard)")
+                    continue
                 }
-                index += 1
+                if LocalInfluence.shard(of: id, count: shard.count) != shard.index { continue }
+            }
+            if kept < resumed.count {
+                guard (try? resumed[kept].string("id")) == (try? r.object.string("id")),
+                    (try? resumed[kept].string("instruction")) == instruction
+                else {
+                    throw StageFailure.resumeRefused("\(out.path).partial does not match the input at record \(position + 1)")
+                }
+                kept += 1
                 done += 1
                 continue
             }
+            kept += 1
             let user = (input?.isEmpty ?? true) ? instruction : instruction + "\n\n" + input!
             var p = sampling
-            p.seed = seed(index: index)
-            index += 1
+            p.seed = seed(index: position)
             pending.append((r.object, GenerationRequest(prompt: chat.promptIds(user: user, tokenizer: loaded.tokenizer), sampling: p)))
             if pending.count >= batchSize { try flush() }
             try Interrupts.check()

@@ -49,14 +49,7 @@ struct ProbeCommand: ParsableCommand {
     @OptionGroup var chatTemplate: ChatTemplateOption
     @OptionGroup var common: CommonOptions
 
-    func shardSpec() throws -> (Int, Int)? {
-        guard let shard else { return nil }
-        let parts = shard.split(separator: "/")
-        guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]), n >= 1, (0..<n).contains(k) else {
-            throw ValidationError("--shard must be K/N with 0 <= K < N")
-        }
-        return (k, n)
-    }
+    func shardSpec() throws -> (Int, Int)? { try parseShard(shard) }
 
     func validate() throws {
         _ = try shardSpec()

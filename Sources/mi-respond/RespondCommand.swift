@@ -28,6 +28,10 @@ struct RespondCommand: ParsableCommand {
     @Option(help: "Longest response in tokens; longer ones are cut and marked truncated.") var maxTokens = 512
     @Option(help: "Run seed.") var seed: UInt64 = 42
     @Option(help: "Records decoded together.") var batchSize = 16
+    @Option(
+        help:
+            "K/N: answer only the records whose id hashes to shard K of N (each with its seed in the whole run); mi-merge puts shards back together.")
+    var shard: String?
     @Flag(help: "Continue OUT.partial of an interrupted run with the same inputs and settings.") var resume = false
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var computeOptions: ComputeOptions
@@ -35,6 +39,7 @@ struct RespondCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
+        _ = try parseShard(shard)
         if maxTokens < 1 || batchSize < 1 { throw ValidationError("--max-tokens and --batch-size must be >= 1") }
         if resume && OutputFile.partialPath(for: out) == nil {
             throw ValidationError("--resume needs --out FILE (\(out) is written straight, with no partial file to continue)")
@@ -54,6 +59,7 @@ struct RespondCommand: ParsableCommand {
             p.presencePenalty = presencePenalty
             p.frequencyPenalty = frequencyPenalty
             let respond = Respond(model: model, sampling: p, batchSize: batchSize, seed: seed)
+            respond.shard = try parseShard(shard)
             let policy = badRecords.policy()
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
             var settings = ResumeSettings()
@@ -65,6 +71,7 @@ struct RespondCommand: ParsableCommand {
             settings.add("frequency_penalty", frequencyPenalty)
             settings.add("max_tokens", maxTokens)
             settings.add("seed", seed)
+            settings.add("shard", shard ?? "all")
             if resume { try settings.verify(for: out) }
             let resumed = resume ? JSONLWriter.partialRecords(of: out) : []
             let writer = try JSONLWriter.resuming(path: out, with: resumed, flushThreshold: out == "-" ? 1 : 1 << 20)

@@ -1,0 +1,4 @@
+import MICLI
+
+CloseOut.install()
+MergeCommand.main()
