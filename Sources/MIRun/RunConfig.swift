@@ -1,3 +1,5 @@
+import MICore
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -197,7 +199,7 @@ public struct RunConfig: Sendable {
         }
         if let n = root["chat_template"] {
             guard case let .scalar(s) = n.kind, !s.isEmpty else { throw ConfigError("\(n.location): chat_template must be a format name or a file") }
-            let builtIn = ["chatml", "llama2", "llama3", "zephyr"].contains(s)
+            let builtIn = ChatFormat.Style(rawValue: s) != nil
             chatTemplate = builtIn ? s : try Self.resolve(try Self.expand(s, at: n.location), base: base)
         }
         if let n = root["compute"] {

@@ -101,14 +101,3 @@ public final class Respond {
         try flush()
     }
 }
-
-extension String {
-    /// Without leading and trailing whitespace (generated text often starts or ends with some).
-    func trimmingWhitespaceAtEnds() -> String {
-        let scalars = unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
-        else { return "" }
-        return String(scalars[first...last])
-    }
-}

@@ -60,9 +60,9 @@ public enum GGUFWriter {
             ]
         }
         let types: [Int32] = t.vocabulary.enumerated().map { i, token in
-            if Int32(i) == sp.unknown { return 2 }
-            if specials[Int32(i)] != nil { return 3 }
-            return SentencePieceSpelling.byteOfToken(token) != nil ? 6 : 1
+            if Int32(i) == sp.unknown { return Int32(BPETokenizer.unknownType) }
+            if specials[Int32(i)] != nil { return Int32(BPETokenizer.controlType) }
+            return Int32(SentencePieceSpelling.byteOfToken(token) != nil ? BPETokenizer.byteType : BPETokenizer.normalType)
         }
         var scores = t.scores ?? []
         if scores.count != t.count {

@@ -46,8 +46,8 @@ public final class BPETokenizer: @unchecked Sendable {
     /// GGUF token types (llama.cpp): 3 = control, 4 = user-defined; both are matched literally.
     static let literalTypes: Set<Int> = [3, 4]
 
-    /// GGUF token types (llama.cpp): 1 normal, 2 unknown, 6 byte.
-    static let normalType = 1, unknownType = 2, byteType = 6
+    /// GGUF token types (llama.cpp): 1 normal, 2 unknown, 3 control, 6 byte.
+    static let normalType = 1, unknownType = 2, controlType = 3, byteType = 6
 
     /// From a GGUF file: `tokenizer.ggml.model` "gpt2" (byte-level, with merges) or "llama"
     /// (SentencePiece-style, with scores; merges follow from them).
@@ -65,7 +65,8 @@ public final class BPETokenizer: @unchecked Sendable {
         let bos = id("bos_token_id"), eos = id("eos_token_id"), addBOS = gguf.metadata["tokenizer.ggml.add_bos_token"] == .bool(true)
         var specials: [Int] = []
         if model == "llama" {
-            guard let scores = gguf.metadata["tokenizer.ggml.scores"]?.array?.compactMap(\.double), scores.count == tokens.count,
+            guard let scores = gguf.metadata["tokenizer.ggml.scores"]?.array?.compactMap({ $0.double.map(Float.init) }),
+                scores.count == tokens.count,
                 types.count == tokens.count
             else { throw .malformed("a 'llama' tokenizer needs scores and token types for all \(tokens.count) tokens") }
             // The unknown token is matched literally too, as Hugging Face's added tokens are.
@@ -73,11 +74,11 @@ public final class BPETokenizer: @unchecked Sendable {
             let unknown = id("unknown_token_id") ?? types.firstIndex(of: Self.unknownType).map(Token.init)
             let spaced = gguf.metadata["tokenizer.ggml.add_space_prefix"] != .bool(false)
             let merges = SentencePieceSpelling.merges(
-                vocabulary: tokens, scores: scores.map(Float.init), normal: types.map { $0 == Self.normalType })
+                vocabulary: tokens, scores: scores, normal: types.map { $0 == Self.normalType })
             try self.init(
                 vocabulary: tokens, merges: merges, specialIds: specials, preTokenizer: .gpt2, bos: bos, eos: eos,
                 pad: id("padding_token_id"), addBOS: addBOS,
-                sentencePiece: SentencePieceSpelling(prefix: spaced ? .always : .never, unknown: unknown), scores: scores.map(Float.init))
+                sentencePiece: SentencePieceSpelling(prefix: spaced ? .always : .never, unknown: unknown), scores: scores)
             return
         }
         let preName = gguf.string("tokenizer.ggml.pre") ?? "default"

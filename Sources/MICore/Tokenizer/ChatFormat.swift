@@ -135,7 +135,7 @@ public struct ChatFormat: Sendable, Equatable {
                 + "<|start_header_id|>user<|end_header_id|>\n\n\(user)<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
         case .llama2:
             let head = sys.map { "<<SYS>>\n\($0)\n<</SYS>>\n\n" } ?? ""
-            return bos + "[INST] " + head + Self.stripped(user) + " [/INST]"
+            return bos + "[INST] " + head + user.trimmingWhitespaceAtEnds() + " [/INST]"
         case .zephyr:
             let head = sys.map { "<|system|>\n\($0)\(eos)\n" } ?? ""
             return head + "<|user|>\n\(user)\(eos)\n<|assistant|>\n"
@@ -146,7 +146,7 @@ public struct ChatFormat: Sendable, Equatable {
     /// for a response that was cut off (`ended: false`).
     public func completion(_ response: String, ended: Bool = true) -> String {
         switch style {
-        case .llama2: return " " + Self.stripped(response) + (ended ? " " + eos : "")
+        case .llama2: return " " + response.trimmingWhitespaceAtEnds() + (ended ? " " + eos : "")
         default: return response + (ended ? endOfTurn : "")
         }
     }
@@ -170,13 +170,6 @@ public struct ChatFormat: Sendable, Equatable {
         tokenizer.encode(completion(response, ended: ended), continuing: true)
     }
 
-    static func stripped(_ s: String) -> String {
-        let scalars = s.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
-        else { return "" }
-        return String(scalars[first...last])
-    }
 }
 
 /// Why a `--chat-template` argument or a checkpoint's template cannot be used.
@@ -196,5 +189,16 @@ public enum ChatTemplateError: Error, Equatable, CustomStringConvertible {
         case let .notRecognised(m):
             return "\(m): the model's chat template is not one this tool knows; name one with --chat-template (\(Self.names)) or a template file"
         }
+    }
+}
+
+extension String {
+    /// Without leading and trailing whitespace (generated text often starts or ends with some).
+    public func trimmingWhitespaceAtEnds() -> String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+        else { return "" }
+        return String(scalars[first...last])
     }
 }
