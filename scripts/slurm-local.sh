@@ -14,10 +14,37 @@ conf="$dir/slurm.conf"
 
 die() { echo "slurm-local: $*" >&2; exit 69; }
 
+# Descriptors other than 0-2 inherited from the caller (another program's pipes, say) are closed
+# first: the daemons started below, ours and any a package's install starts, would otherwise keep
+# them open for as long as they run, and a reader of such a pipe would wait for its end forever.
+close_inherited() {
+    local fd
+    for fd in /proc/$$/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+    done
+    return 0
+}
+
+packages="slurmctld slurmd slurm-client munge"
+
 install_packages() {
     command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null && return
     [ "$(id -u)" = 0 ] || die "slurm-wlm and munge are not installed (run as root to install them with apt)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >&2 || die "apt-get install slurm-wlm munge failed"
+    local apt="timeout 900 apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends $packages"
+    # Package lists that are missing or stale are refreshed once.
+    DEBIAN_FRONTEND=noninteractive $apt >&2 ||
+        { timeout 600 apt-get -q update >&2 && DEBIAN_FRONTEND=noninteractive $apt >&2; } ||
+        die "apt-get install $packages failed"
+}
+
+# What the cluster says of its node and jobs, and the daemons' last log lines.
+diagnose() {
+    {
+        echo "--- sinfo -R"; timeout 10 sinfo -R 2>&1
+        echo "--- squeue"; timeout 10 squeue 2>&1
+        for f in "$dir"/log/slurmctld.log "$dir"/log/slurmd.log; do echo "--- $f"; tail -n 15 "$f" 2>&1; done
+    } >&2
 }
 
 write_config() {
@@ -53,6 +80,7 @@ EOF
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 start() {
+    close_inherited
     install_packages
     write_config
     [ -f "$dir/munge.key" ] || mungekey --create --keyfile="$dir/munge.key" >&2 || die "mungekey failed"
@@ -66,14 +94,18 @@ start() {
     # The daemons keep no descriptor of ours (a caller reading our output to its end would wait for them).
     alive "$dir/slurmctld.pid" || slurmctld </dev/null >/dev/null 2>&1 || die "slurmctld did not start ($dir/log/slurmctld.log)"
     alive "$dir/slurmd.pid" || slurmd </dev/null >/dev/null 2>&1 || die "slurmd did not start ($dir/log/slurmd.log)"
+    local up=""
     for _ in $(seq 1 30); do
-        if sinfo -h -o %t 2>/dev/null | grep -q -E '^(idle|mix|alloc)'; then
-            echo "export SLURM_CONF=$conf"
-            return
-        fi
+        if timeout 10 sinfo -h -o %t 2>/dev/null | grep -q -E '^(idle|mix|alloc)'; then up=1; break; fi
         sleep 1
     done
-    die "the node did not come up within 30 s (logs in $dir/log)"
+    [ -n "$up" ] || { diagnose; die "the node did not come up within 30 s (logs in $dir/log)"; }
+    # A cluster is up when it runs a job: one task that must end within two minutes.
+    if ! (cd "$dir" && timeout -k 5 120 sbatch --wait --quiet --output="$dir/log/check-%j.log" --wrap true) >&2; then
+        diagnose
+        die "the node did not run a test job within 2 minutes (logs in $dir/log)"
+    fi
+    echo "export SLURM_CONF=$conf"
 }
 
 stop() {

@@ -12,10 +12,15 @@ struct SlurmRecipeTests {
         (0..<8).map { #"{"id":"r\#($0)","prompt_id":"p\#($0 / 2)","instruction":"Say \#($0)."}"# }
         .joined(separator: "\n") + "\n"
 
-    /// Submits `command` (with `$SLURM_ARRAY_TASK_ID`) as tasks 0..<n and waits for all of them.
+    /// Submits `command` (with `$SLURM_ARRAY_TASK_ID`) as tasks 0..<n and waits for all of them,
+    /// ten minutes at most; on failure the output holds the tasks' logs and the cluster's state.
     func array(_ n: Int, _ command: String, in dir: TempDir) throws -> (Int32, String) {
-        try SlurmLocal.shell(
-            "cd \(dir.path("")) && MI_COMPUTE=f32 sbatch --wait --array=0-\(n - 1) --cpus-per-task=1 --output=task-%A-%a.log --wrap '\(command)'")
+        let submit = "MI_COMPUTE=f32 timeout -k 10 600 sbatch --wait --array=0-\(n - 1) --cpus-per-task=1 --output=task-%A-%a.log"
+        let (status, output) = try SlurmLocal.shell("cd \(dir.path("")) && \(submit) --wrap '\(command)'")
+        guard status != 0 else { return (status, output) }
+        let (_, state) = try SlurmLocal.shell(
+            "cd \(dir.path("")) && tail -n 20 task-*.log; timeout 10 sinfo -R; timeout 10 squeue; tail -n 20 \(SlurmLocal.directory)/log/slurmd.log")
+        return (status, output + state)
     }
 
     @Test func jobArrayShardsMergeToTheUnshardedFiles() throws {
@@ -65,27 +70,32 @@ enum SlurmLocal {
 
     /// Starts the cluster (installing the packages if needed); its output on failure.
     static func start() throws -> String? {
-        let (status, output) = try shell("\(script) start \(directory)")
+        // Installing the packages takes minutes at most; nothing here may wait forever.
+        let (status, output) = try shell("timeout -k 10 1800 \(script) start \(directory)")
         return status == 0 ? nil : output
     }
 
-    static func stop() { _ = try? shell("\(script) stop \(directory)") }
+    static func stop() { _ = try? shell("timeout -k 10 120 \(script) stop \(directory)") }
 
-    /// Runs `script` with /bin/sh; exit status and the combined output. The output goes through a
-    /// file, not a pipe: the daemons the script starts would hold a pipe open.
+    /// Runs `script` with bash; exit status and the combined output. The output goes through a
+    /// file, not a pipe: the daemons the script starts would hold a pipe open. For the same reason
+    /// the shell first closes every descriptor but 0-2 it inherits from this process (other tests
+    /// run tools with pipes meanwhile; a daemon holding one would keep that test waiting forever).
     static func shell(_ script: String) throws -> (Int32, String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("mi-slurm-shell-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }
         // posix_spawn and waitpid, not Process: the daemons the script leaves behind kept
         // Foundation's Process from seeing the shell end.
-        setenv("SLURM_CONF", directory + "/slurm.conf", 1)
-        let words: [String] = ["/bin/sh", "-c", "(\(script)) </dev/null >\(log) 2>&1"]
+        let closing = #"for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null; "#
+        let words = ["/bin/bash", "-c", closing + "export SLURM_CONF=\(directory)/slurm.conf; (\(script)) </dev/null >\(log) 2>&1"]
         let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
         var pid: pid_t = 0
-        guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { return (127, "cannot start /bin/sh") }
+        guard posix_spawn(&pid, "/bin/bash", nil, nil, argv, environ) == 0 else { return (127, "cannot start /bin/bash") }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { return (127, "waitpid: errno \(errno)") }
+        }
         let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return (exit, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
