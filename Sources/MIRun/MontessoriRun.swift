@@ -32,6 +32,8 @@ public final class MontessoriRun {
     public private(set) var skipped: [String] = []
     public private(set) var resumed: [String] = []
     var lastCommand: [String] = []
+    /// The step whose body is running (Slurm jobs are named and kept by it).
+    var currentStep = ""
     var totalSteps = 0
 
     public init(config: RunConfig, directory: String, toolDirectory: String? = nil, quiet: Bool = false) throws {
@@ -296,9 +298,7 @@ public final class MontessoriRun {
         _ records: Artifact, student: Artifact, reference: Artifact, options: RunConfig.Options, name: String, out scoredPath: String,
         shards: Int
     ) throws -> Artifact {
-        let base = String(scoredPath.dropLast(".jsonl.gz".count))
-        let shardPaths = shards > 1 ? (0..<shards).map { base + "-shard-\($0)-of-\(shards).jsonl.gz" } : []
-        let shardPrefix = Files.basename(base) + "-shard-"
+        let shardPaths = Self.shardPaths(of: scoredPath, shards)
         _ = try step(
             name, inputs: [("student", student), ("reference", reference), ("records", records)],
             settings: command("mi-probe") + options.canonical + (shards > 1 ? " shards \(shards)" : ""),
@@ -307,28 +307,40 @@ public final class MontessoriRun {
             let flags =
                 ["--student", student.path, "--reference", reference.path, records.path] + options.arguments()
                 + (resume ? ["--resume"] : [])
-            if !resume {
-                // Shard files of an earlier run with another shard count.
-                let dir = Files.directory(of: self.path(scoredPath))
-                for f in Files.list(dir) where f.hasPrefix(shardPrefix) { Files.remove(dir + "/" + f) }
-            }
-            if shards == 1 {
-                try self.tool("mi-probe", flags + ["-o", self.path(scoredPath)])
-            } else {
-                // N processes, each on its share of the cores; their outputs merged back into input order.
-                let threads = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / shards)
-                // A resumed step reruns only the shards that did not finish.
-                let pending = (0..<shards).filter { !(resume && Files.exists(self.path(shardPaths[$0]))) }
-                if !pending.isEmpty {
-                    try self.tools(
-                        "mi-probe", pending.map { flags + ["--shard", "\($0)/\(shards)", "-o", self.path(shardPaths[$0])] },
-                        environment: ["OPENBLAS_NUM_THREADS": String(threads)])
-                }
-                try Self.unshard(input: records.path, shards: shardPaths.map(self.path), out: self.path(scoredPath))
-            }
+            try self.sharded("mi-probe", flags, input: records.path, out: scoredPath, shards: shards, resume: resume)
             return ["records": .number(JSONNumber(try self.count(self.path(scoredPath))))]
         }
         return try file(scoredPath)
+    }
+
+    /// `base-shard-K-of-N.jsonl.gz` for each shard K of `out` (none for one shard).
+    static func shardPaths(of out: String, _ shards: Int) -> [String] {
+        let base = String(out.dropLast(".jsonl.gz".count))
+        return shards > 1 ? (0..<shards).map { base + "-shard-\($0)-of-\(shards).jsonl.gz" } : []
+    }
+
+    /// A per-record tool on `input` as one process, or as `shards` processes (`--shard K/N`, each on
+    /// its share of the cores, or Slurm array tasks) whose outputs are merged back into input order.
+    func sharded(_ name: String, _ flags: [String], input: String, out: String, shards: Int, resume: Bool) throws {
+        let shardPaths = Self.shardPaths(of: out, shards)
+        if !resume {
+            // Shard files of an earlier run with another shard count.
+            let dir = Files.directory(of: path(out)), prefix = Files.basename(String(out.dropLast(".jsonl.gz".count))) + "-shard-"
+            for f in Files.list(dir) where f.hasPrefix(prefix) { Files.remove(dir + "/" + f) }
+        }
+        if shards == 1 {
+            try tool(name, flags + ["-o", path(out)])
+            return
+        }
+        let threads = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / shards)
+        // A resumed step reruns only the shards that did not finish.
+        let pending = (0..<shards).filter { !(resume && Files.exists(path(shardPaths[$0]))) }
+        if !pending.isEmpty {
+            try tools(
+                name, pending.map { flags + ["--shard", "\($0)/\(shards)", "-o", path(shardPaths[$0])] },
+                environment: ["OPENBLAS_NUM_THREADS": String(threads)], parallel: true, shards: pending)
+        }
+        try Self.unshard(input: input, shards: shardPaths.map(path), out: path(out))
     }
 
     /// A random `exact_fraction` of the probing set probed exactly, beside the first-order scores.
@@ -444,14 +456,14 @@ public final class MontessoriRun {
             return [:]
         }
         let d = try file(deduped)
+        let shards = config.respondShards
         _ = try step(
-            prefix + "respond", inputs: [("teacher", teacher), ("instructions", d)], settings: command("mi-respond") + respond.canonical,
-            outputs: [answered]
+            prefix + "respond", inputs: [("teacher", teacher), ("instructions", d)],
+            settings: command("mi-respond") + respond.canonical + (shards > 1 ? " shards \(shards)" : ""),
+            outputs: [answered] + Self.shardPaths(of: answered, shards)
         ) { resume in
-            try self.tool(
-                "mi-respond",
-                ["--teacher", teacher.path, d.path, "-o", self.path(answered)]
-                    + respond.arguments() + (resume ? ["--resume"] : []))
+            let flags = ["--teacher", teacher.path, d.path] + respond.arguments() + (resume ? ["--resume"] : [])
+            try self.sharded("mi-respond", flags, input: d.path, out: answered, shards: shards, resume: resume)
             return [:]
         }
         report.generated = try count(i.path)
@@ -514,6 +526,7 @@ public final class MontessoriRun {
         Log.info(resume ? "\(name): resuming" : "\(name)")
         try ledger.record(.init(step: name, fingerprint: fingerprint, status: .running, result: JSONObject()))
         lastCommand = []
+        currentStep = name
         let clock = ContinuousClock(), started = clock.now
         var result: JSONObject
         do {
@@ -556,12 +569,31 @@ public final class MontessoriRun {
 
     func tool(_ name: String, _ arguments: [String]) throws { try tools(name, [arguments], environment: [:]) }
 
+    /// The tools that continue a partial output with `--resume`.
+    static let resumableTools: Set<String> = ["mi-generate", "mi-respond", "mi-probe", "mi-sft", "mi-dpo"]
+
     /// Runs invocations of one tool side by side; the first failure is reported after all end.
-    func tools(_ name: String, _ invocations: [[String]], environment: [String: String]) throws {
+    /// With `executor: slurm` the invocations of a `parallel` step (shards) are one job array, and
+    /// with `slurm.serial_steps: slurm` every other tool is a job too.
+    /// `shards` names the invocations' shards (their Slurm task ids; default 0, 1, …).
+    func tools(_ name: String, _ invocations: [[String]], environment: [String: String], parallel: Bool = false, shards: [Int]? = nil) throws {
         let exe = config.commands[name] ?? toolDirectory + "/" + name
         var pids: [pid_t] = []
         let chat = config.chatTemplate.map { ["--chat-template", $0] } ?? []
         let shared = (Self.modelTools.contains(name) ? ["--compute", compute] + chat : []) + (quiet ? ["--quiet"] : [])
+        if config.executor == .slurm && (parallel || config.slurm.serialSteps == .slurm) {
+            let ids = shards ?? Array(invocations.indices)
+            let tasks = zip(ids, invocations).map { id, arguments -> SlurmExecutor.Task in
+                let command = [exe] + arguments + shared
+                let resumes = Self.resumableTools.contains(name) && !arguments.contains("--resume")
+                return .init(id: id, arguments: command, retry: resumes ? command + ["--resume"] : command)
+            }
+            lastCommand = tasks[0].arguments
+            let label = invocations.count > 1 ? "\(currentStep) (\(invocations.count) × \(name))" : "\(currentStep) (\(name))"
+            try SlurmExecutor(settings: config.slurm, directory: path("slurm")).run(
+                step: currentStep, label: label, tasks: tasks, environment: environment)
+            return
+        }
         for arguments in invocations {
             let args = arguments + shared
             Log.debug(([exe] + args).joined(separator: " "))

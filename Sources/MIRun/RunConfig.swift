@@ -63,6 +63,29 @@ public struct RunConfig: Sendable {
     public var rounds = 1
     /// The probe as this many processes (`mi-probe --shard k/N`), each with its share of the cores.
     public var probeShards = 1
+    /// The respond steps as this many processes (`mi-respond --shard k/N`), merged back in input order.
+    public var respondShards = 1
+    /// Where the tools run: child processes of mi-run, or Slurm jobs (`executor: slurm`).
+    public enum Executor: String, Sendable { case local, slurm }
+    public var executor = Executor.local
+    public var slurm = Slurm()
+
+    /// The `slurm:` section: how jobs are submitted when `executor: slurm`.
+    public struct Slurm: Sendable {
+        /// `--partition`, `--time` and `--cpus-per-task` of every job; unset: the cluster's defaults.
+        public var partition: String?
+        public var time: String?
+        public var cpusPerTask: Int?
+        /// More sbatch arguments, as written (`--mem=8G`, `--account=x`).
+        public var extra: [String] = []
+        /// A failed or vanished task is resubmitted this many times before the step fails.
+        public var retries = 2
+        /// Whether the steps that are one process (generate, dedupe, pair, DPO, SFT, eval) run as
+        /// one job each too, or here.
+        public var serialSteps = Executor.local
+        /// Seconds between looks at the queue.
+        public var poll = 2.0
+    }
     public var seed = 1
     public var runDir: String?
     public var sampling = Options()
@@ -113,6 +136,7 @@ public struct RunConfig: Sendable {
 
     static let topLevel: Set<String> = [
         "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "rounds", "seed", "run_dir", "probe_shards",
+        "respond_shards", "executor", "slurm",
         "sampling", "dedupe", "warmup", "probing", "pair", "dpo", "training", "eval", "commands",
         "shuffle", "students_start", "experiment", "compute", "chat_template",
     ]
@@ -120,7 +144,7 @@ public struct RunConfig: Sendable {
     static let reserved: [String: Set<String>] = [
         "mi-generate": ["teacher", "seeds", "out", "resume", "chat_template"],
         "mi-dedupe": ["against", "out"],
-        "mi-respond": ["teacher", "out", "resume", "chat_template"],
+        "mi-respond": ["teacher", "out", "resume", "shard", "chat_template"],
         "mi-sft": ["model", "data", "out", "resume", "metrics", "save_optimizer", "chat_template"],
         "mi-probe": ["student", "reference", "out", "resume", "shard", "chat_template"],
         "mi-pair": ["out"],
@@ -208,6 +232,24 @@ public struct RunConfig: Sendable {
         }
         if let e = root["experiment"] { experiment = try Self.experiment(e) }
         if let c = root["commands"] { commands = try Self.commands(c, base: base) }
+        try readExecution(root)
+    }
+
+    /// `respond_shards`, `executor` and `slurm`.
+    mutating func readExecution(_ root: ConfigNode) throws(ConfigError) {
+        if let n = root["respond_shards"] {
+            guard case let .scalar(s) = n.kind, let k = Int(s), k >= 1 else {
+                throw ConfigError("\(n.location): respond_shards must be an integer ≥ 1")
+            }
+            respondShards = k
+        }
+        if let n = root["executor"] {
+            guard case let .scalar(s) = n.kind, let e = Executor(rawValue: s) else {
+                throw ConfigError("\(n.location): executor must be local or slurm")
+            }
+            executor = e
+        }
+        if let n = root["slurm"] { slurm = try Self.slurm(n) }
     }
 
     /// The `experiment:` section.
@@ -245,6 +287,53 @@ public struct RunConfig: Sendable {
             throw ConfigError("\(e.location): experiment.control_student needs experiment.control: true")
         }
         return experiment
+    }
+
+    /// The `slurm:` section.
+    static func slurm(_ node: ConfigNode) throws(ConfigError) -> Slurm {
+        guard case .mapping = node.kind else { throw ConfigError("\(node.location): slurm must be a mapping") }
+        var slurm = Slurm()
+        for (key, value) in node.members {
+            func scalar() throws(ConfigError) -> String {
+                guard case let .scalar(s) = value.kind, !s.isEmpty else {
+                    throw ConfigError("\(value.location): slurm.\(key) must be a single value")
+                }
+                return s
+            }
+            func int(min: Int) throws(ConfigError) -> Int {
+                guard let i = Int(try scalar()), i >= min else { throw ConfigError("\(value.location): slurm.\(key) must be an integer ≥ \(min)") }
+                return i
+            }
+            switch key {
+            case "partition": slurm.partition = try scalar()
+            case "time": slurm.time = try scalar()
+            case "cpus_per_task": slurm.cpusPerTask = try int(min: 1)
+            case "retries": slurm.retries = try int(min: 0)
+            case "poll":
+                guard let d = Double(try scalar()), d > 0 else { throw ConfigError("\(value.location): slurm.poll must be a number of seconds > 0") }
+                slurm.poll = d
+            case "serial_steps":
+                guard let e = Executor(rawValue: try scalar()) else {
+                    throw ConfigError("\(value.location): slurm.serial_steps must be local or slurm")
+                }
+                slurm.serialSteps = e
+            case "extra":
+                switch value.kind {
+                case let .scalar(s): slurm.extra = [s]
+                case let .sequence(items):
+                    for item in items {
+                        guard case let .scalar(s) = item.kind else { throw ConfigError("\(item.location): slurm.extra must list sbatch arguments") }
+                        slurm.extra.append(s)
+                    }
+                default: throw ConfigError("\(value.location): slurm.extra must list sbatch arguments")
+                }
+            default:
+                throw ConfigError(
+                    "\(value.keyLocation ?? value.location): unknown key \"slurm.\(key)\" (known: cpus_per_task, extra, partition, poll, retries, serial_steps, time)"
+                )
+            }
+        }
+        return slurm
     }
 
     /// The `commands:` section: tool name → executable.

@@ -44,6 +44,37 @@ enum Subprocess {
         return pid
     }
 
+    /// Runs `program` (looked up in PATH) to its end; its exit status and what it wrote to stdout
+    /// and stderr. For the short Slurm commands (sbatch, squeue, scancel).
+    static func capture(_ program: String, _ arguments: [String]) throws(RunError) -> (status: Int32, output: String) {
+        let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((tmp + "/mi-run-capture-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw RunError("cannot make a temporary file: \(String(cString: strerror(errno)))", exitStatus: 74) }
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fd, 1)
+        posix_spawn_file_actions_adddup2(&actions, fd, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([program] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let rc = argv.withUnsafeBufferPointer { posix_spawnp(&pid, program, &actions, nil, $0.baseAddress!, environ) }
+        guard rc == 0 else { throw RunError("cannot run \(program): \(String(cString: strerror(rc)))", exitStatus: 69) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { throw RunError("waitpid: \(String(cString: strerror(errno)))") }
+        }
+        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exit, Files.read(path) ?? "")
+    }
+
     /// Waits for every child, passing an interruption on to those still running.
     static func wait(_ pids: [pid_t]) throws(RunError) -> [Outcome] {
         var outcomes: [Outcome?] = Array(repeating: nil, count: pids.count)

@@ -55,6 +55,140 @@ struct SlurmRecipeTests {
         #expect(scored.status == 0, "\(scored.stderr)")
         #expect(scored.stdout == dir.read("whole-scored.jsonl"))
     }
+
+    /// mi-run with `executor: slurm`: the probe (3 shards) and every respond step (2 shards) as job
+    /// arrays give the files of a local run with the same shard counts; a task killed mid-run is
+    /// resubmitted and continues to the same files; a task that keeps failing fails its step,
+    /// naming its log, with its exit status.
+    @Test func runOnSlurmEqualsTheLocalRun() throws {
+        let failure = try SlurmLocal.start()
+        defer { SlurmLocal.stop() }
+        if let failure {
+            print("SlurmRecipeTests: not run: scripts/slurm-local.sh start failed: \(failure)")
+            return
+        }
+        let env = ["SLURM_CONF": SlurmLocal.directory + "/slurm.conf"]
+        let shards = "probe_shards: 3\nrespond_shards: 2\n"
+        func setUp(_ extra: String) throws -> TempDir {
+            let dir = TempDir()
+            let config = try RunCLITests().setUp(dir, rounds: 1)
+            try (try String(contentsOfFile: config, encoding: .utf8) + "\n" + shards + extra).write(toFile: config, atomically: true, encoding: .utf8)
+            return dir
+        }
+        let local = try setUp("")
+        let a = try run("mi-run", ["--config", local.path("config.yaml")], environment: env)
+        #expect(a.status == 0, "\(a.stderr)")
+        // On Slurm, shard 1's first probe task is killed (SIGKILL, as a lost node would end it) once
+        // its output is open, and shard 2's first sleeps: mi-run resubmits shard 1 at once, and is
+        // stopped (SIGTERM) when shards 0 and 1 are done, which cancels shard 2's job.
+        let probe = Executables.url("mi-probe").path
+        let onSlurm = try setUp("executor: slurm\nslurm: {poll: 0.2}\n")
+        let flaky = onSlurm.write(
+            "flaky-probe.sh",
+            """
+            #!/bin/bash
+            here=$(dirname "$0")
+            case " $* " in
+            *" --shard 1/3 "*)
+                if mkdir "$here/killed-once" 2>/dev/null; then
+                    out=""; prev=""; for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
+                    \(probe) "$@" & tool=$!
+                    for _ in $(seq 1 600); do [ -e "$out.partial" ] && break; kill -0 $tool 2>/dev/null || break; sleep 0.05; done
+                    kill -9 $tool; kill -9 $$
+                fi ;;
+            *" --shard 2/3 "*) mkdir "$here/slept-once" 2>/dev/null && sleep 600 ;;
+            esac
+            exec \(probe) "$@"
+            """)
+        chmod(flaky, 0o755)
+        try
+            (try String(contentsOfFile: onSlurm.path("config.yaml"), encoding: .utf8).replacingOccurrences(
+                of: "commands:\n", with: "commands:\n  mi-probe: flaky-probe.sh\n")).write(
+                toFile: onSlurm.path("config.yaml"), atomically: true, encoding: .utf8)
+        let (stopped, stoppedLog) = try Self.runStopped(onSlurm, environment: env) {
+            ["0", "1"].allSatisfy { FileManager.default.fileExists(atPath: onSlurm.path("run/round-1/scored-shard-\($0)-of-3.jsonl.gz")) }
+        }
+        #expect(stopped == 75, "\(stoppedLog)")
+        #expect(stoppedLog.contains("warmup/respond (2 × mi-respond): Slurm job"), "\(stoppedLog)")
+        #expect(stoppedLog.contains("round-1/probe (3 × mi-probe): Slurm job"), "\(stoppedLog)")
+        #expect(stoppedLog.contains("Slurm task 1 (exit 137); resubmitting (attempt 2 of 3)"), "\(stoppedLog)")
+        #expect(stoppedLog.contains("cancelled on signal 15"), "\(stoppedLog)")
+        let retried = (try? String(contentsOfFile: onSlurm.path("run/slurm/round-1-probe/tasks-2.sh"), encoding: .utf8)) ?? ""
+        #expect(retried.contains("1) set --") && retried.contains("'--resume'") && !retried.contains("2) set --"), "\(retried)")
+        let (_, queue) = try SlurmLocal.shell("squeue --noheader")
+        #expect(queue.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(queue)")
+        // The next run resubmits shard 2 alone and ends with the local run's files.
+        let b = try Self.runOnSlurm(onSlurm)
+        #expect(b.status == 0, "\(b.stderr)")
+        #expect(b.stderr.contains("round-1/probe (mi-probe): Slurm job") && b.stderr.contains(", task 2\n"), "\(b.stderr)")
+        #expect(b.stderr.contains("round-1/baseline-respond (2 × mi-respond): Slurm job"), "\(b.stderr)")
+        Self.expectSameOutputs(local, onSlurm)
+
+        // A task that fails every time fails the step after the retries, naming its log.
+        let failing = try setUp("executor: slurm\nslurm: {poll: 0.2, retries: 1}\n")
+        let refuser = failing.write(
+            "refuse.sh", "#!/bin/bash\ncase \" $* \" in *\" --shard 0/3 \"*) echo 'shard 0 refuses' >&2; exit 3 ;; esac\nexec \(probe) \"$@\"\n")
+        chmod(refuser, 0o755)
+        try
+            (try String(contentsOfFile: failing.path("config.yaml"), encoding: .utf8).replacingOccurrences(
+                of: "commands:\n", with: "commands:\n  mi-probe: refuse.sh\n")).write(
+                toFile: failing.path("config.yaml"), atomically: true, encoding: .utf8)
+        let d = try Self.runOnSlurm(failing)
+        #expect(d.status == 3, "\(d.stderr)")
+        let log = failing.path("run/slurm/round-1-probe/task-0.log")
+        #expect(d.stderr.contains("round-1/probe (3 × mi-probe): Slurm task 0 (exit 3) after 2 attempts; log: "), "\(d.stderr)")
+        #expect(d.stderr.contains("task-0.log"))
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.components(separatedBy: "shard 0 refuses").count == 3, "\(text)")
+    }
+
+    /// mi-run on `dir`'s config, fifteen minutes at most (a cluster that stops running jobs must
+    /// not hold the suite); its exit status and stderr.
+    static func runOnSlurm(_ dir: TempDir) throws -> (status: Int32, stderr: String) {
+        try SlurmLocal.shell("timeout -k 10 900 \(Executables.url("mi-run").path) --config \(dir.path("config.yaml"))")
+    }
+
+    /// Starts mi-run on `dir`'s config, sends it SIGTERM once `ready` holds (five minutes at most)
+    /// and waits for it; its exit status and stderr.
+    static func runStopped(_ dir: TempDir, environment: [String: String], ready: () -> Bool) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = Executables.url("mi-run")
+        p.arguments = ["--config", dir.path("config.yaml")]
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let log = dir.path("mi-run.stderr")
+        FileManager.default.createFile(atPath: log, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: log)
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(300)
+        while p.isRunning, !ready(), Date() < deadline { usleep(100_000) }
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    /// Every file of `b`'s run directory equals `a`'s, but mi-run's own records (ledger, report,
+    /// Slurm logs), which hold times and paths.
+    static func expectSameOutputs(_ a: TempDir, _ b: TempDir) {
+        let root = a.path("run")
+        let files = (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []).filter {
+            var isDir: ObjCBool = false
+            FileManager.default.fileExists(atPath: root + "/" + $0, isDirectory: &isDir)
+            return !isDir.boolValue && !$0.hasPrefix(".mi-run") && !$0.hasPrefix("slurm/") && !Self.ownRecords.contains($0)
+        }
+        #expect(files.count > 20, "\(files)")
+        // Training metrics carry each step's wall time, and checkpoints name their base model by path.
+        func normalized(_ dir: TempDir, _ f: String) -> Data? {
+            guard let data = FileManager.default.contents(atPath: dir.path("run/" + f)) else { return nil }
+            guard f.hasSuffix(".json") || f.hasSuffix("metrics.jsonl") else { return data }
+            let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: dir.path(""), with: "DIR/")
+                .replacingOccurrences(of: #","elapsed_s":[-0-9.eE+]+"#, with: "", options: .regularExpression)
+            return Data(text.utf8)
+        }
+        for f in files.sorted() { #expect(normalized(a, f) == normalized(b, f), "\(f) differs") }
+    }
+
+    static let ownRecords: Set<String> = ["report.html", "summary.md", "result.json"]
 }
 
 /// One single-node Slurm for the suite, started on first use.

@@ -19,3 +19,53 @@ import Testing
         } throws: { "\($0)".contains("training.sft.chat_template is set by mi-run itself") }
     }
 }
+
+@Suite struct SlurmConfigTests {
+    func config(_ extra: String) throws -> RunConfig {
+        let text = "teacher: t.gguf\nseeds: s.jsonl\nreference: r.jsonl\n" + extra
+        return try RunConfig(try ConfigNode.parse(yaml: text, file: "c.yaml"), base: "/configs")
+    }
+
+    @Test func executorAndSlurmSettingsAreRead() throws {
+        let local = try config("")
+        #expect(local.executor == .local && local.respondShards == 1 && local.slurm.retries == 2 && local.slurm.serialSteps == .local)
+        let c = try config(
+            """
+            executor: slurm
+            respond_shards: 2
+            slurm: {partition: gpu, time: "1:00:00", cpus_per_task: 4, extra: [--mem=8G, --account=lab], retries: 0, serial_steps: slurm}
+
+            """)
+        #expect(c.executor == .slurm && c.respondShards == 2)
+        #expect(c.slurm.partition == "gpu" && c.slurm.time == "1:00:00" && c.slurm.cpusPerTask == 4)
+        #expect(c.slurm.extra == ["--mem=8G", "--account=lab"] && c.slurm.retries == 0 && c.slurm.serialSteps == .slurm)
+        #expect(try config("slurm: {extra: --exclusive}\n").slurm.extra == ["--exclusive"])
+    }
+
+    @Test func badSlurmSettingsNameTheirPlace() throws {
+        for (text, message) in [
+            ("executor: cloud\n", "c.yaml:4:"),
+            ("executor: cloud\n", "executor must be local or slurm"),
+            ("respond_shards: 0\n", "respond_shards must be an integer ≥ 1"),
+            ("slurm: {nodes: 2}\n", "unknown key \"slurm.nodes\""),
+            ("slurm: {retries: -1}\n", "slurm.retries must be an integer ≥ 0"),
+            ("slurm: {serial_steps: cloud}\n", "slurm.serial_steps must be local or slurm"),
+            ("slurm: {extra: [{a: 1}]}\n", "slurm.extra must list sbatch arguments"),
+            ("respond:\n  shard: 1/2\n", "unknown key"),
+        ] {
+            #expect { try config(text) } throws: { "\($0)".contains(message) }
+        }
+        #expect { try config("sampling: {shard: 0/2}\n") } throws: { "\($0)".contains("sampling.shard is set by mi-run itself") }
+    }
+
+    @Test func taskListsAndShellWords() {
+        #expect(SlurmExecutor.list([0, 1, 2]) == "0-2")
+        #expect(SlurmExecutor.list([1, 3]) == "1,3")
+        #expect(SlurmExecutor.list([2]) == "2")
+        #expect(SlurmExecutor.quoted("it's a $path") == #"'it'\''s a $path'"#)
+        let script = SlurmExecutor.script([(1, ["/bin/tool", "--x=a b"])], environment: ["K": "v", "OPENBLAS_NUM_THREADS": "9"], exitFiles: "/r/s")
+        #expect(script.contains("1) set -- '/bin/tool' '--x=a b' ;;"))
+        #expect(script.contains(#"export K="${K:-'v'}""#) && !script.contains("9"))
+        #expect(script.contains("mv -f '/r/s'/task-$SLURM_ARRAY_TASK_ID.exit.tmp '/r/s'/task-$SLURM_ARRAY_TASK_ID.exit"))
+    }
+}
