@@ -124,8 +124,9 @@ struct SlurmRecipeTests {
         #expect(b.stderr.contains("round-1/baseline-respond (2 × mi-respond): Slurm job"), "\(b.stderr)")
         Self.expectSameOutputs(local, onSlurm)
 
-        // A task that fails every time fails the step after the retries, naming its log.
-        let failing = try setUp("executor: slurm\nslurm: {poll: 0.2, retries: 1}\n")
+        // A task that fails every time fails the step after the retries, naming its log; with
+        // serial_steps: slurm the steps before it ran as one job each.
+        let failing = try setUp("executor: slurm\nslurm: {poll: 0.2, retries: 1, serial_steps: slurm}\n")
         let refuser = failing.write(
             "refuse.sh", "#!/bin/bash\ncase \" $* \" in *\" --shard 0/3 \"*) echo 'shard 0 refuses' >&2; exit 3 ;; esac\nexec \(probe) \"$@\"\n")
         chmod(refuser, 0o755)
@@ -138,6 +139,9 @@ struct SlurmRecipeTests {
         let log = failing.path("run/slurm/round-1-probe/task-0.log")
         #expect(d.stderr.contains("round-1/probe (3 × mi-probe): Slurm task 0 (exit 3) after 2 attempts; log: "), "\(d.stderr)")
         #expect(d.stderr.contains("task-0.log"))
+        for step in ["warmup/generate (mi-generate)", "warmup/dedupe (mi-dedupe)", "warmup/sft (mi-sft)", "round-1/probe-respond (2 × mi-respond)"] {
+            #expect(d.stderr.contains(step + ": Slurm job"), "\(step)")
+        }
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(text.components(separatedBy: "shard 0 refuses").count == 3, "\(text)")
     }
