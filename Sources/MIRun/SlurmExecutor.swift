@@ -67,7 +67,7 @@ public struct SlurmExecutor {
                 errors = 0
                 for t in active[j].tasks.subtracting(left).sorted() {
                     active[j].tasks.remove(t)
-                    switch Files.read(exitFile(dir, t)).flatMap({ Int32($0.trimmingWhitespaceAtEnds()) }) {
+                    switch exitStatus(dir, t) {
                     case 0?: continue
                     case let status?: failed.append((t, "exit \(status)"))
                     case nil: failed.append((t, "ended without an exit status (cancelled, timed out or killed)"))
@@ -106,6 +106,17 @@ public struct SlurmExecutor {
     }
 
     func exitFile(_ dir: String, _ task: Int) -> String { dir + "/task-\(task).exit" }
+
+    /// The status task `task` wrote. A file written on another node can show up here a little
+    /// after the task has left the queue (a shared filesystem's caching), so a missing one is
+    /// looked for again for a few seconds before the task counts as killed.
+    func exitStatus(_ dir: String, _ task: Int) -> Int32? {
+        for wait in [0, 1, 2, 4] {
+            if wait > 0 { usleep(UInt32(wait) * 1_000_000) }
+            if let text = Files.read(exitFile(dir, task)) { return Int32(text.trimmingWhitespaceAtEnds()) }
+        }
+        return nil
+    }
     func logFile(_ dir: String, _ task: Int) -> String { dir + "/task-\(task).log" }
 
     /// The batch script: task K's command line, our environment entries where the job has none,

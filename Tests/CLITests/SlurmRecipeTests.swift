@@ -24,14 +24,8 @@ struct SlurmRecipeTests {
     }
 
     @Test func jobArrayShardsMergeToTheUnshardedFiles() throws {
-        let failure = try SlurmLocal.start()
+        guard try SlurmLocal.started() else { return }
         defer { SlurmLocal.stop() }
-        if let failure {
-            // Where the packages cannot be installed or the daemons cannot start, say so and stop:
-            // the recipe is then untested here, which the log shows.
-            print("SlurmRecipeTests: not run: scripts/slurm-local.sh start failed: \(failure)")
-            return
-        }
         let dir = TempDir()
         let input = dir.write("in.jsonl", records)
         let refs = dir.write("refs.jsonl", #"{"instruction":"Name a colour.","response":"Blue."}"# + "\n")
@@ -61,12 +55,8 @@ struct SlurmRecipeTests {
     /// resubmitted and continues to the same files; a task that keeps failing fails its step,
     /// naming its log, with its exit status.
     @Test func runOnSlurmEqualsTheLocalRun() throws {
-        let failure = try SlurmLocal.start()
+        guard try SlurmLocal.started() else { return }
         defer { SlurmLocal.stop() }
-        if let failure {
-            print("SlurmRecipeTests: not run: scripts/slurm-local.sh start failed: \(failure)")
-            return
-        }
         let env = ["SLURM_CONF": SlurmLocal.directory + "/slurm.conf"]
         let shards = "probe_shards: 3\nrespond_shards: 2\n"
         func setUp(_ extra: String) throws -> TempDir {
@@ -211,6 +201,15 @@ enum SlurmLocal {
         // Installing the packages takes minutes at most; nothing here may wait forever.
         let (status, output) = try shell("timeout -k 10 1800 \(script) start \(directory)")
         return status == 0 ? nil : output
+    }
+
+    /// Starts the cluster; where the packages cannot be installed or the daemons cannot start,
+    /// says so (the tests are then not run here, which the log shows) and returns false.
+    static func started() throws -> Bool {
+        guard let failure = try start() else { return true }
+        print("SlurmRecipeTests: not run: scripts/slurm-local.sh start failed: \(failure)")
+        stop()
+        return false
     }
 
     static func stop() { _ = try? shell("timeout -k 10 120 \(script) stop \(directory)") }
