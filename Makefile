@@ -41,8 +41,10 @@ crash-test: build
 	MI_BIN_DIR="$(CURDIR)/$(BIN)" scripts/crash-test.sh $(K)
 
 # Tests use only the public API, so the release build above is reused as is.
+# scripts/test-suite.sh: the suite within MI_TEST_TIMEOUT seconds (default 2700), naming the tests
+# still running if it is stopped.
 test: lint model build
-	MI_MODEL="$(MODEL)" MI_BIN_DIR="$(CURDIR)/$(BIN)" swift test -c release
+	MI_MODEL="$(MODEL)" MI_BIN_DIR="$(CURDIR)/$(BIN)" scripts/test-suite.sh
 
 # The tools into $(PREFIX)/bin (default ~/.local/bin), so the README's examples run as written.
 PREFIX ?= $(HOME)/.local

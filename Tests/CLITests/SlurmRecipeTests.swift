@@ -212,7 +212,8 @@ enum SlurmLocal {
         return false
     }
 
-    static func stop() { _ = try? shell("timeout -k 10 120 \(script) stop \(directory)") }
+    /// Stops the daemons and removes the cluster's directory.
+    static func stop() { _ = try? shell("timeout -k 10 120 \(script) stop \(directory); rm -rf \(directory)") }
 
     /// Runs `script` with bash; exit status and the combined output. The output goes through a
     /// file, not a pipe: the daemons the script starts would hold a pipe open. For the same reason
