@@ -2,8 +2,9 @@
 # A single-node Slurm on this machine, for trying the job-array recipes (README, "Shards and
 # mi-merge") and for tests. Everything lives in one directory (default /tmp/mi-slurm): the config,
 # the munge key and socket, state, logs and pid files; nothing under /etc is changed.
-#   scripts/slurm-local.sh start [DIR]    install slurm-wlm and munge if missing (apt, as root), start
-#                                         munged, slurmctld and slurmd; prints the SLURM_CONF to export
+#   scripts/slurm-local.sh start [DIR]    install slurmctld, slurmd, slurm-client and munge if missing (apt,
+#                                         as root), start munged, slurmctld and slurmd, check a job runs;
+#                                         prints the SLURM_CONF to export
 #   scripts/slurm-local.sh stop [DIR]     stop the three daemons by their pid files
 #   scripts/slurm-local.sh status [DIR]   sinfo
 # Exit 69 when the daemons cannot be installed or started (the reason on stderr).
@@ -30,7 +31,7 @@ packages="slurmctld slurmd slurm-client munge"
 
 install_packages() {
     command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null && return
-    [ "$(id -u)" = 0 ] || die "slurm-wlm and munge are not installed (run as root to install them with apt)"
+    [ "$(id -u)" = 0 ] || die "$packages are not installed (run as root to install them with apt)"
     local apt="timeout 900 apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends $packages"
     # Package lists that are missing or stale are refreshed once.
     DEBIAN_FRONTEND=noninteractive $apt >&2 ||

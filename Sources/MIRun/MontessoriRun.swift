@@ -313,11 +313,12 @@ public final class MontessoriRun {
         return try file(scoredPath)
     }
 
-    /// `base-shard-K-of-N.jsonl.gz` for each shard K of `out` (none for one shard).
+    /// `OUT-shard-K-of-N.jsonl.gz` for each shard K of `OUT.jsonl.gz` (none for one shard).
     static func shardPaths(of out: String, _ shards: Int) -> [String] {
-        let base = String(out.dropLast(".jsonl.gz".count))
-        return shards > 1 ? (0..<shards).map { base + "-shard-\($0)-of-\(shards).jsonl.gz" } : []
+        shards > 1 ? (0..<shards).map { shardPrefix(of: out) + "\($0)-of-\(shards).jsonl.gz" } : []
     }
+
+    static func shardPrefix(of out: String) -> String { String(out.dropLast(".jsonl.gz".count)) + "-shard-" }
 
     /// A per-record tool on `input` as one process, or as `shards` processes (`--shard K/N`, each on
     /// its share of the cores, or Slurm array tasks) whose outputs are merged back into input order.
@@ -325,7 +326,7 @@ public final class MontessoriRun {
         let shardPaths = Self.shardPaths(of: out, shards)
         if !resume {
             // Shard files of an earlier run with another shard count.
-            let dir = Files.directory(of: path(out)), prefix = Files.basename(String(out.dropLast(".jsonl.gz".count))) + "-shard-"
+            let dir = Files.directory(of: path(out)), prefix = Files.basename(Self.shardPrefix(of: out))
             for f in Files.list(dir) where f.hasPrefix(prefix) { Files.remove(dir + "/" + f) }
         }
         if shards == 1 {

@@ -57,7 +57,7 @@ public struct SlurmExecutor {
             if Interrupts.requested { try cancel(active.map(\.id)) }
             // Each task is looked at as soon as it has left the queue; a failed one is resubmitted
             // at once, without waiting for the rest of its array.
-            var failed: [(task: Int, why: String)] = []
+            var failed: [(task: Int, status: Int32?)] = []
             for j in active.indices {
                 guard let left = try queuedTasks(active[j].id) else {
                     errors += 1
@@ -67,27 +67,22 @@ public struct SlurmExecutor {
                 errors = 0
                 for t in active[j].tasks.subtracting(left).sorted() {
                     active[j].tasks.remove(t)
-                    switch exitStatus(dir, t) {
-                    case 0?: continue
-                    case let status?: failed.append((t, "exit \(status)"))
-                    case nil: failed.append((t, "ended without an exit status (cancelled, timed out or killed)"))
-                    }
+                    let status = exitStatus(dir, t)
+                    if status != 0 { failed.append((t, status)) }
                 }
             }
             active.removeAll { $0.tasks.isEmpty }
             guard !failed.isEmpty else { continue }
+            func why(_ status: Int32?) -> String { status.map { "exit \($0)" } ?? "ended without an exit status (cancelled, timed out or killed)" }
             if let last = failed.first(where: { attempts[$0.task]! > settings.retries }) {
                 // Out of retries: the step fails; the other tasks are stopped (resumable).
-                if !active.isEmpty {
-                    _ = try? Subprocess.capture("scancel", active.map(\.id))
-                    try waitUntilGone(active.map(\.id), seconds: 120)
-                }
+                try cancelAndWait(active.map(\.id))
                 let n = attempts[last.task]!
                 throw RunError(
-                    "\(label): Slurm task \(last.task) (\(last.why)) after \(n) attempt\(n == 1 ? "" : "s"); log: \(logFile(dir, last.task)); "
-                        + "rerun mi-run to continue from this step", exitStatus: Int32(last.why.dropFirst("exit ".count)) ?? 70)
+                    "\(label): Slurm task \(last.task) (\(why(last.status))) after \(n) attempt\(n == 1 ? "" : "s"); log: \(logFile(dir, last.task)); "
+                        + "rerun mi-run to continue from this step", exitStatus: last.status ?? 70)
             }
-            let what = failed.map { "task \($0.task) (\($0.why))" }.joined(separator: ", ")
+            let what = failed.map { "task \($0.task) (\(why($0.status)))" }.joined(separator: ", ")
             let next = failed.map { attempts[$0.task]! + 1 }.max()!
             Log.warning("\(label): Slurm \(what); resubmitting (attempt \(next) of \(settings.retries + 1))")
             try submit(failed.map(\.task))
@@ -98,8 +93,7 @@ public struct SlurmExecutor {
     /// Cancels `jobs` on an interruption (their tasks get SIGTERM and leave resumable partial
     /// outputs), waits for them to go, and stops the run as a stopped tool would: 130 after SIGINT, 75 otherwise.
     func cancel(_ jobs: [String]) throws(RunError) -> Never {
-        _ = try? Subprocess.capture("scancel", jobs)
-        try waitUntilGone(jobs, seconds: 120)
+        try cancelAndWait(jobs)
         throw RunError(
             "Slurm job\(jobs.count == 1 ? "" : "s") \(jobs.joined(separator: ", ")) cancelled on signal \(Interrupts.signal); "
                 + "rerun mi-run to continue from this step", exitStatus: Interrupts.signal == SIGINT ? 130 : 75)
@@ -183,13 +177,16 @@ public struct SlurmExecutor {
         let jobs = text.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         if !jobs.isEmpty {
             Log.info("cancelling Slurm job\(jobs.count == 1 ? "" : "s") \(jobs.joined(separator: ", ")) of an earlier run of this step")
-            _ = try Subprocess.capture("scancel", jobs)
-            try waitUntilGone(jobs, seconds: 300)
+            try cancelAndWait(jobs, seconds: 300)
         }
         Files.remove(dir + "/jobs")
     }
 
-    func waitUntilGone(_ jobs: [String], seconds: Double) throws(RunError) {
+    /// Cancels `jobs` (their tasks get SIGTERM, then SIGKILL after the cluster's KillWait) and
+    /// waits until none is queued.
+    func cancelAndWait(_ jobs: [String], seconds: Double = 120) throws(RunError) {
+        guard !jobs.isEmpty else { return }
+        _ = try? Subprocess.capture("scancel", jobs)
         var waited = 0.0
         while true {
             var left = false

@@ -11,11 +11,21 @@ enum Subprocess {
     enum Outcome: Equatable { case exited(Int32), signaled(Int32) }
 
     /// Starts a child; `environment` entries are added to ours (a variable we already have is kept).
-    static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws(RunError) -> pid_t {
+    /// Its stdout goes to our stderr, or with `output` its stdout and stderr go to that descriptor
+    /// and its stdin is /dev/null. An `executable` without a "/" is looked up in PATH.
+    static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:], output: Int32? = nil) throws(RunError)
+        -> pid_t
+    {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        if let output {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_adddup2(&actions, output, 1)
+            posix_spawn_file_actions_adddup2(&actions, output, 2)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        }
         // The child starts with default handling of SIGPIPE, SIGINT and SIGTERM (we ignore or catch them).
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -38,14 +48,18 @@ enum Subprocess {
         defer { for e in envp { free(e) } }
         var pid: pid_t = 0
         let rc = argv.withUnsafeBufferPointer { a in
-            envp.withUnsafeBufferPointer { e in posix_spawn(&pid, executable, &actions, &attributes, a.baseAddress!, e.baseAddress!) }
+            envp.withUnsafeBufferPointer { e in
+                executable.contains("/")
+                    ? posix_spawn(&pid, executable, &actions, &attributes, a.baseAddress!, e.baseAddress!)
+                    : posix_spawnp(&pid, executable, &actions, &attributes, a.baseAddress!, e.baseAddress!)
+            }
         }
         guard rc == 0 else { throw RunError("cannot run \(executable): \(String(cString: strerror(rc)))", exitStatus: ExitStatus.noInput.rawValue) }
         return pid
     }
 
-    /// Runs `program` (looked up in PATH) to its end; its exit status and what it wrote to stdout
-    /// and stderr. For the short Slurm commands (sbatch, squeue, scancel).
+    /// Runs `program` (looked up in PATH) to its end; its exit status (128 + N for signal N) and
+    /// what it wrote to stdout and stderr. For the short Slurm commands (sbatch, squeue, scancel).
     static func capture(_ program: String, _ arguments: [String]) throws(RunError) -> (status: Int32, output: String) {
         let tmp = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array((tmp + "/mi-run-capture-XXXXXX").utf8CString)
@@ -56,23 +70,24 @@ enum Subprocess {
             close(fd)
             unlink(path)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, fd, 1)
-        posix_spawn_file_actions_adddup2(&actions, fd, 2)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([program] + arguments).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var pid: pid_t = 0
-        let rc = argv.withUnsafeBufferPointer { posix_spawnp(&pid, program, &actions, nil, $0.baseAddress!, environ) }
-        guard rc == 0 else { throw RunError("cannot run \(program): \(String(cString: strerror(rc)))", exitStatus: 69) }
+        let pid = try start(program, arguments, output: fd)
         var status: Int32 = 0
+        // This child alone, and no interruption passed on: scancel must still run after a signal.
         while waitpid(pid, &status, 0) < 0 {
             guard errno == EINTR else { throw RunError("waitpid: \(String(cString: strerror(errno)))") }
         }
-        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return (exit, Files.read(path) ?? "")
+        let code: Int32
+        switch outcome(status) {
+        case let .exited(c): code = c
+        case let .signaled(sig): code = 128 + sig
+        }
+        return (code, Files.read(path) ?? "")
+    }
+
+    /// What a wait status says.
+    static func outcome(_ status: Int32) -> Outcome {
+        let signal = status & 0x7f
+        return signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
     }
 
     /// Waits for every child, passing an interruption on to those still running.
@@ -96,8 +111,7 @@ enum Subprocess {
                 continue
             }
             guard let i = pids.firstIndex(of: pid) else { continue }
-            let signal = status & 0x7f
-            outcomes[i] = signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
+            outcomes[i] = outcome(status)
         }
         return outcomes.map { $0! }
     }
