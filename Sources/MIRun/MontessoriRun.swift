@@ -436,27 +436,10 @@ public final class MontessoriRun {
         seeded.entries = [("seed", ConfigNode(.scalar(String(seed)), location: ""))]
         let generate = phase.generate.over(config.sampling).over(seeded)
         let respond = phase.respond.over(config.sampling).over(seeded)
-        let dedupe = config.dedupe
-        let instructions = prefix + "instructions.jsonl.gz", deduped = prefix + "deduped.jsonl.gz", answered = prefix + "answered.jsonl.gz"
-        _ = try step(
-            prefix + "generate", inputs: [("teacher", teacher), ("seeds", seeds)], settings: command("mi-generate") + generate.canonical,
-            outputs: [instructions]
-        ) { resume in
-            try self.tool(
-                "mi-generate",
-                ["--teacher", teacher.path, "--seeds", seeds.path, "-o", self.path(instructions)]
-                    + generate.arguments() + (resume ? ["--resume"] : []))
-            return [:]
-        }
-        let i = try file(instructions)
-        _ = try step(
-            prefix + "dedupe", inputs: [("instructions", i), ("seeds", seeds)], settings: command("mi-dedupe") + dedupe.canonical,
-            outputs: [deduped]
-        ) { _ in
-            try self.tool("mi-dedupe", [i.path, "--against", seeds.path, "-o", self.path(deduped)] + dedupe.arguments())
-            return [:]
-        }
-        let d = try file(deduped)
+        let answered = prefix + "answered.jsonl.gz"
+        let (i, d) =
+            try phase.records.map { try instructions(count: $0, generate: generate, prefix: prefix, teacher: teacher, seeds: seeds) }
+            ?? instructions(generate, extending: nil, prefix: prefix, suffix: "", teacher: teacher, seeds: seeds)
         let shards = config.respondShards
         _ = try step(
             prefix + "respond", inputs: [("teacher", teacher), ("instructions", d)],
@@ -471,6 +454,79 @@ public final class MontessoriRun {
         report.deduplicated = try count(d.path)
         report.answered = try count(path(answered))
         return try file(answered)
+    }
+
+    /// One generate step and the dedupe of its output (against the seeds) as the next step; with
+    /// `extending`, the generate step continues that earlier output (`mi-generate --extend`).
+    func instructions(
+        _ generate: RunConfig.Options, extending: Artifact?, prefix: String, suffix: String, teacher: Artifact, seeds: Artifact
+    ) throws -> (instructions: Artifact, deduped: Artifact) {
+        let instructions = prefix + "instructions\(suffix).jsonl.gz", deduped = prefix + "deduped\(suffix).jsonl.gz"
+        let dedupe = config.dedupe
+        _ = try step(
+            prefix + "generate" + suffix, inputs: [("teacher", teacher), ("seeds", seeds)] + (extending.map { [("extend", $0)] } ?? []),
+            settings: command("mi-generate") + generate.canonical, outputs: [instructions]
+        ) { resume in
+            try self.tool(
+                "mi-generate",
+                ["--teacher", teacher.path, "--seeds", seeds.path, "-o", self.path(instructions)] + generate.arguments()
+                    + (extending.map { ["--extend", $0.path] } ?? []) + (resume ? ["--resume"] : []))
+            return [:]
+        }
+        let i = try file(instructions)
+        _ = try step(
+            prefix + "dedupe" + suffix, inputs: [("instructions", i), ("seeds", seeds)], settings: command("mi-dedupe") + dedupe.canonical,
+            outputs: [deduped]
+        ) { _ in
+            try self.tool("mi-dedupe", [i.path, "--against", seeds.path, "-o", self.path(deduped)] + dedupe.arguments())
+            return [:]
+        }
+        return (i, try file(deduped))
+    }
+
+    /// Generate and dedupe until at least `count` instructions are left, then the first `count`
+    /// (`PREFIX-selected`). A further generate step continues the previous one's output to more
+    /// prompts (as many more as the yield so far says are needed, plus a tenth, at most 4× as many
+    /// in all), so the instructions kept are the first `count` of one long run, whatever the steps
+    /// were: a teacher whose format degrades gets more prompts, not a smaller training set.
+    func instructions(count: Int, generate: RunConfig.Options, prefix: String, teacher: Artifact, seeds: Artifact) throws -> (
+        instructions: Artifact, deduped: Artifact
+    ) {
+        var prompts = Int(generate.value("prompts") ?? "") ?? 16
+        var options = generate, k = 1
+        var (i, d) = try instructions(options, extending: nil, prefix: prefix, suffix: "", teacher: teacher, seeds: seeds)
+        var kept = try self.count(d.path)
+        while kept < count {
+            k += 1
+            guard k <= Self.maxGenerateSteps else {
+                throw RunError(
+                    "\(prefix)generate: \(kept) instructions after deduplication from \(prompts) prompts in \(k - 1) steps, fewer than records \(count); "
+                        + "the teacher's output rarely parses (see \(i.path)); raise generate.prompts or lower records",
+                    exitStatus: ExitStatus.dataError.rawValue)
+            }
+            let perPrompt = Double(kept) / Double(prompts)
+            let more = perPrompt > 0 ? Int((Double(count - kept) / perPrompt * 1.1).rounded(.up)) + 1 : 3 * prompts
+            prompts += min(more, 3 * prompts)
+            options = Self.setting(options, "prompts", String(prompts))
+            (i, d) = try instructions(options, extending: i, prefix: prefix, suffix: "-\(k)", teacher: teacher, seeds: seeds)
+            kept = try self.count(d.path)
+        }
+        let source = d
+        _ = try step(prefix + "select", inputs: [("deduped", d)], settings: "first \(count)", outputs: [prefix + "selected.jsonl.gz"]) { _ in
+            try Self.equalize([(source.path, self.path(prefix + "selected.jsonl.gz"))], count: count)
+        }
+        return (i, try file(prefix + "selected.jsonl.gz"))
+    }
+
+    /// Generate steps one phase may take to reach its `records` (the first and its continuations).
+    static let maxGenerateSteps = 6
+
+    /// `options` with `key` set to `value` where it stands (or appended).
+    static func setting(_ options: RunConfig.Options, _ key: String, _ value: String) -> RunConfig.Options {
+        var o = options
+        let node = ConfigNode(.scalar(value), location: "")
+        if let at = o.entries.lastIndex(where: { $0.key == key }) { o.entries[at].value = node } else { o.entries.append((key, node)) }
+        return o
     }
 
     /// SFT of `model` on `data` into `out`, keeping the AdamW state so the next probe starts from it.
@@ -645,10 +701,10 @@ public final class MontessoriRun {
         return ["probe": .number(JSONNumber(k)), "heldout": .number(JSONNumber(held))]
     }
 
-    /// The first n records of each input, n the smallest input's size: both students see as much
-    /// data. Streams: the inputs are counted, then copied.
-    static func equalize(_ files: [(input: String, output: String)]) throws -> JSONObject {
-        var n = Int.max
+    /// The first n records of each input, n the smallest input's size (or `count` if smaller):
+    /// both students see as much data. Streams: the inputs are counted, then copied.
+    static func equalize(_ files: [(input: String, output: String)], count: Int = .max) throws -> JSONObject {
+        var n = count
         for f in files { n = min(n, try records(f.input)) }
         if files.isEmpty { n = 0 }
         for f in files {
@@ -675,7 +731,10 @@ public final class MontessoriRun {
             var rng = SplitMix64(seed: seed ^ (i &* 0x9E37_79B9_7F4A_7C15))
             i += 1
             if rng.next() >> 63 == 1 {
-                for (a, b) in [("chosen", "rejected"), ("chosen_influence", "rejected_influence"), ("chosen_id", "rejected_id")] {
+                for (a, b) in [
+                    ("chosen", "rejected"), ("chosen_influence", "rejected_influence"), ("chosen_id", "rejected_id"),
+                    ("chosen_adjusted_influence", "rejected_adjusted_influence"),
+                ] {
                     let x = o[a], y = o[b]
                     o[a] = y
                     o[b] = x

@@ -52,6 +52,10 @@ public struct RunConfig: Sendable {
         public var generate = Options()
         public var respond = Options()
         public var learn = Options()
+        /// `records: N`: generate (continuing the generate step as often as needed) until N
+        /// instructions are left after deduplication, and answer the first N; unset: the
+        /// instructions of `generate.prompts` prompts, however many they are.
+        public var records: Int?
     }
 
     public var teacher: String
@@ -373,8 +377,14 @@ public struct RunConfig: Sendable {
             case "generate": p.generate = try options(value, name: "\(name).generate", tools: ["mi-generate"])
             case "respond": p.respond = try options(value, name: "\(name).respond", tools: ["mi-respond"])
             case learn.key: p.learn = try options(value, name: "\(name).\(key)", tools: [learn.tool])
+            case "records":
+                guard case let .scalar(s) = value.kind, let n = Int(s), n >= 1 else {
+                    throw ConfigError("\(value.location): \(name).records must be an integer ≥ 1")
+                }
+                p.records = n
             default:
-                throw ConfigError("\(value.keyLocation ?? value.location): unknown key \"\(name).\(key)\" (known: generate, respond, \(learn.key))")
+                throw ConfigError(
+                    "\(value.keyLocation ?? value.location): unknown key \"\(name).\(key)\" (known: generate, respond, \(learn.key), records)")
             }
         }
         return p

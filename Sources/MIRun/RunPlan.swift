@@ -298,7 +298,14 @@ extension MontessoriRun {
     /// Generate → dedupe → respond for one phase; returns the answered records expected.
     func synthesized(_ phase: RunConfig.Phase, prefix: String, _ c: Costs, _ add: (String, String, Double) -> Void) -> Int {
         let g = phase.generate.over(config.sampling), r = phase.respond.over(config.sampling)
-        let prompts = Self.int(g, "prompts", 16), samples = Self.int(g, "samples", 4)
+        let samples = Self.int(g, "samples", 4)
+        var prompts = Self.int(g, "prompts", 16)
+        if let records = phase.records {
+            // Generate continues until `records` are left after dedupe: as many prompts as the
+            // calibrated yield says, if more than the config's.
+            let perPrompt = Double(samples) * c.keptShare * RunPlan.keptAfterDedupe
+            prompts = max(prompts, Int((Double(records) / max(perPrompt, 1e-3)).rounded(.up)))
+        }
         let round = max(1, Self.int(g, "round", 8)), batch = max(1, Self.int(g, "batch_size", 16))
         var batches = 0
         for start in stride(from: 0, to: prompts, by: round) { batches += (min(round, prompts - start) * samples + batch - 1) / batch }
@@ -307,8 +314,8 @@ extension MontessoriRun {
             prefix + "generate", "\(prompts) prompts × \(samples), \(batches) batches",
             c.load + Double(batches) * max(0, c.generateBatch - c.load) * tokens)
         let parsed = Int(Double(prompts * samples) * c.keptShare)
-        let kept = Int(Double(parsed) * RunPlan.keptAfterDedupe)
-        add(prefix + "dedupe", "about \(parsed) → \(kept) records", 0)
+        let deduped = Int(Double(parsed) * RunPlan.keptAfterDedupe), kept = phase.records.map { min($0, deduped) } ?? deduped
+        add(prefix + "dedupe", "about \(parsed) → \(deduped) records" + (phase.records == nil ? "" : ", the first \(kept) answered"), 0)
         let rb = max(1, Self.int(r, "batch_size", 16)), rbatches = (kept + rb - 1) / rb
         let rtokens = Double(Self.int(r, "max_tokens", 512)) / c.respondTokens
         add(prefix + "respond", "\(kept) records, \(rbatches) batches", c.load + Double(rbatches) * max(0, c.respondBatch - c.load) * rtokens)

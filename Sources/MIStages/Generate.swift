@@ -65,13 +65,7 @@ public final class Generate {
     public func run(from start: Int, existing: [String], out: JSONLWriter, progress: Progress?) throws {
         let chat = try loaded.requireChat()
         pool = existing
-        let teacher = JSONValue.object(JSONObject(uniqueKeysAndValues: [("model", .string(loaded.name)), ("sha256", .string(loaded.sha256))]))
-        let settings = JSONValue.object(
-            JSONObject(uniqueKeysAndValues: [
-                ("temperature", number(sampling.temperature)), ("top_p", number(sampling.topP)), ("top_k", .number(JSONNumber(sampling.topK))),
-                ("presence_penalty", number(sampling.presencePenalty)), ("frequency_penalty", number(sampling.frequencyPenalty)),
-                ("max_tokens", .number(JSONNumber(sampling.maxTokens))),
-            ]))
+        let teacher = teacherValue, settings = settingsValue
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer, slots: slots)
         var i = start
         while i < prompts {
@@ -125,6 +119,60 @@ public final class Generate {
     }
 
     func number(_ x: Double) -> JSONValue { JSONNumber.value(x) }
+
+    /// The `teacher` field of every record: the model's name and SHA-256.
+    var teacherValue: JSONValue {
+        .object(JSONObject(uniqueKeysAndValues: [("model", .string(loaded.name)), ("sha256", .string(loaded.sha256))]))
+    }
+
+    /// The `sampling` field of every record.
+    var settingsValue: JSONValue {
+        .object(
+            JSONObject(uniqueKeysAndValues: [
+                ("temperature", number(sampling.temperature)), ("top_p", number(sampling.topP)), ("top_k", .number(JSONNumber(sampling.topK))),
+                ("presence_penalty", number(sampling.presencePenalty)), ("frequency_penalty", number(sampling.frequencyPenalty)),
+                ("max_tokens", .number(JSONNumber(sampling.maxTokens))),
+            ]))
+    }
+
+    /// Whether `records` (an earlier output, in its order) are what this generator writes for
+    /// their prompts, so a run can continue them: each record's prompt text is rebuilt from the
+    /// seeds and the instructions of earlier rounds (which checks seeds, round and run seed), and
+    /// its sample seed, teacher, sampling and prefill are compared. Returns the first record that
+    /// differs (0-based) and how, or nil.
+    public func continuationProblem(_ records: [JSONObject]) -> (record: Int, problem: String)? {
+        let teacher = teacherValue, settings = settingsValue
+        var pool: [String] = [], roundPool: [String] = [], roundStart = 0, last = -1
+        for (n, o) in records.enumerated() {
+            guard let id = try? o.string("prompt_id"), id.first == "p", let p = Int(id.dropFirst()) else {
+                return (n, "no prompt_id of the form pN")
+            }
+            guard p >= last else { return (n, "prompt \(p) after prompt \(last): not in generation order") }
+            guard p < prompts else { return (n, "prompt \(p) is beyond --prompts \(prompts)") }
+            last = p
+            if p >= roundStart + round {
+                roundStart = p / round * round
+                roundPool = pool
+            }
+            guard let j = (try? o.int("sample_index")), j >= 0, j < samples else {
+                return (n, "sample_index missing or not below --samples \(samples)")
+            }
+            guard let instruction = try? o.string("instruction") else { return (n, "no instruction") }
+            let checks: [(String, Bool)] = [
+                (
+                    "prompt text (seeds, --round or --seed differ)",
+                    (try? o.string("prompt")) == InstructionPrompt.build(examples: examples(prompt: p, pool: roundPool))
+                ),
+                ("seed (--seed differs)", (try? o.int("seed")).map { UInt64($0) == sampleSeed(prompt: p, sample: j) } ?? false),
+                ("teacher", o["teacher"] == teacher),
+                ("sampling", o["sampling"] == settings),
+                ("raw text's opening (--prefill differs)", (try? o.string("raw"))?.hasPrefix(prefill) ?? false),
+            ]
+            if let differing = checks.first(where: { !$0.1 }) { return (n, "its \(differing.0) is not this run's") }
+            pool.append(instruction)
+        }
+        return nil
+    }
 
     /// Seed tasks as the teacher sees them: the instruction, and on the next line its input when
     /// it has one (Alpaca `input`, or the first Self-Instruct instance's `input`).

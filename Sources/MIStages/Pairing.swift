@@ -1,5 +1,9 @@
 import MIStream
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Preference pairs for the teacher from scored candidates of the same prompt. The paper's rule
 /// (`all`, `best-worst`): chosen has positive influence, rejected negative. `rank` ignores the
 /// sign: the most influential candidate of a prompt against the least (with `minMargin`), which
@@ -7,7 +11,9 @@ import MIStream
 /// candidates whose responses are of similar length are compared (the longer at most that many
 /// times the shorter, in characters), so a preference cannot be for length alone; `best-worst`
 /// and `rank` then take the widest margin among such pairs. The prompt is the generation prompt
-/// and chosen/rejected are the teacher's raw outputs.
+/// and chosen/rejected are the teacher's raw outputs. With `lengthFit`, candidates are compared by
+/// their influence minus what their response length predicts (a least-squares line on the log of
+/// the length, fitted over the whole input), so every pair is kept and none is for length alone.
 public struct Pairing {
     public enum Mode: String, Sendable {
         case all
@@ -21,8 +27,53 @@ public struct Pairing {
     public var maxPairsPerPrompt = 0
     /// 0: no limit; else at least 1.
     public var maxLengthRatio = 0.0
+    /// Compare influence less the part the response's length explains (nil: influence as it is).
+    public var lengthFit: LengthFit?
 
     public init() {}
+
+    /// The least-squares line of influence on ln(response characters) over a set of candidates.
+    public struct LengthFit: Sendable {
+        public private(set) var count = 0
+        var sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0, syy = 0.0
+
+        public init() {}
+
+        static func x(_ length: Int) -> Double { log(Double(max(length, 1))) }
+
+        public mutating func add(influence y: Double, length: Int) {
+            let x = Self.x(length)
+            count += 1
+            sx += x
+            sy += y
+            sxx += x * x
+            sxy += x * y
+            syy += y * y
+        }
+
+        var sxxCentred: Double { sxx - sx * sx / Double(count) }
+
+        /// Influence per unit of ln(length); 0 when the lengths do not vary.
+        public var slope: Double {
+            guard count > 1, sxxCentred > 0 else { return 0 }
+            return (sxy - sx * sy / Double(count)) / sxxCentred
+        }
+
+        public var intercept: Double { count == 0 ? 0 : (sy - slope * sx) / Double(count) }
+
+        /// Pearson correlation of influence with ln(length).
+        public var correlation: Double {
+            let syyCentred = syy - sy * sy / Double(max(count, 1))
+            guard count > 1, sxxCentred > 0, syyCentred > 0 else { return 0 }
+            return (sxy - sx * sy / Double(count)) / (sxxCentred * syyCentred).squareRoot()
+        }
+
+        /// Influence less the line's value at this length.
+        public func residual(influence: Double, length: Int) -> Double { influence - intercept - slope * Self.x(length) }
+    }
+
+    /// What pairs are decided by: the influence, or its residual under `lengthFit`.
+    func score(_ c: Candidate) -> Double { lengthFit.map { $0.residual(influence: c.influence, length: c.responseLength) } ?? c.influence }
 
     public struct Candidate {
         public let id: String
@@ -51,18 +102,19 @@ public struct Pairing {
 
     /// Pairs of one prompt's candidates, largest margin first (ties: input order).
     public func pairs(_ group: [Candidate], promptID: String) -> [JSONObject] {
-        let chosen = group.indices.filter { group[$0].influence > 0 }
-        let rejected = group.indices.filter { group[$0].influence < 0 }
+        let scores = group.map(score)
+        let chosen = group.indices.filter { scores[$0] > 0 }
+        let rejected = group.indices.filter { scores[$0] < 0 }
         var combos: [(Int, Int, Double)] = []
         func add(_ c: Int, _ r: Int) {
-            if comparable(group[c], group[r]) { combos.append((c, r, group[c].influence - group[r].influence)) }
+            if comparable(group[c], group[r]) { combos.append((c, r, scores[c] - scores[r])) }
         }
         switch mode {
         case .all, .bestWorst:
             for c in chosen { for r in rejected { add(c, r) } }
             if mode == .bestWorst, let best = combos.min(by: Self.wider) { combos = [best] }
         case .rank:
-            for c in group.indices { for r in group.indices where group[c].influence > group[r].influence { add(c, r) } }
+            for c in group.indices { for r in group.indices where scores[c] > scores[r] { add(c, r) } }
             // Of equal margins: the first of equal maxima against the last of equal minima (input order).
             if let best = combos.min(by: { $0.2 > $1.2 || ($0.2 == $1.2 && ($0.0 < $1.0 || ($0.0 == $1.0 && $0.1 > $1.1))) }) {
                 combos = [best]
@@ -82,6 +134,10 @@ public struct Pairing {
             o["prompt_id"] = .string(promptID)
             o["chosen_id"] = .string(c.id)
             o["rejected_id"] = .string(r.id)
+            if lengthFit != nil {
+                o["chosen_adjusted_influence"] = JSONNumber.value(scores[ci])
+                o["rejected_adjusted_influence"] = JSONNumber.value(scores[ri])
+            }
             return o
         }
     }

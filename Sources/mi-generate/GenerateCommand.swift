@@ -38,6 +38,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Text the teacher's answer starts with (kept in raw).") var prefill = "<instruction>"
     @Flag(help: "Continue OUT.partial of an interrupted run (same settings): the file ends as an uninterrupted run's.")
     var resume = false
+    @Option(
+        help: ArgumentHelp(
+            "Continue FROM, a finished output of the same settings with fewer --prompts: OUT gets what one run with these --prompts writes.",
+            discussion: "Every record of FROM is checked first (prompt text, sample seed, teacher, sampling); its last round is generated again.",
+            valueName: "FROM"))
+    var extend: String?
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var chatTemplate: ChatTemplateOption
@@ -79,12 +85,16 @@ struct GenerateCommand: ParsableCommand {
             }
             settings.add("seed", seed)
             settings.add("prefill", prefill)
+            if let extend { settings.add(inputs: "extend", [extend]) }
             if resume { try settings.verify(for: out) }
             var start = 0
             var kept: [JSONObject] = []
             if resume, let partial = OutputFile.partialPath(for: out), access(partial, R_OK) == 0 {
                 (start, kept) = try recover(partial)
                 Log.info("resuming at prompt \(start) with \(kept.count) records kept from \(partial)")
+            } else if let extend {
+                (start, kept) = try continuation(of: extend, by: gen)
+                Log.info("continuing \(extend) at prompt \(start) with \(kept.count) of its records")
             }
             let writer = try JSONLWriter.resuming(path: out, with: kept, flushThreshold: 1 << 20)
             try settings.record(for: out)
@@ -101,6 +111,21 @@ struct GenerateCommand: ParsableCommand {
                 "\(prompts) prompts, \(prompts * samples) samples: \(gen.written + kept.count) kept"
                     + (reasons.isEmpty ? "" : "; rejected: " + reasons.joined(separator: ", ")))
         }
+    }
+
+    /// The records of a finished earlier output this run continues, cut back to its last whole
+    /// round (that round may have had fewer prompts), after checking that this run writes them.
+    func continuation(of path: String, by gen: Generate) throws -> (Int, [JSONObject]) {
+        let reader = RecordReader(paths: [path])
+        var records: [JSONObject] = [], lines: [RecordLocation] = []
+        while let r = try reader.next() {
+            records.append(r.object)
+            lines.append(r.location)
+        }
+        if let (n, problem) = gen.continuationProblem(records) {
+            throw StreamError.badRecord(lines[n], message: "cannot be continued by this run: \(problem)")
+        }
+        return cut(records)
     }
 
     /// Complete records of an interrupted output, cut back to the last whole round: prompts from

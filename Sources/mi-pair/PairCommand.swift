@@ -32,6 +32,10 @@ struct PairCommand: ParsableCommand {
         help:
             "Pair only candidates whose responses are of similar length: the longer at most this many times the shorter, in characters (0: any lengths). best-worst and rank then take the widest margin among such pairs."
     ) var maxLengthRatio = 0.0
+    @Flag(
+        help:
+            "Compare candidates by influence less what their response length predicts (a least-squares line on ln(characters) fitted over the whole input, read twice: files only)."
+    ) var lengthAdjust = false
     @Flag(help: "Sort records by prompt_id first (for input whose prompts are not consecutive).") var sort = false
     @Option(help: "With --sort: MiB of records held in memory before a sorted run is spilled to disk.") var sortMemory = 256.0
     @Option(help: "With --sort: where spilled runs go (default: $TMPDIR or /tmp).") var tempDir: String?
@@ -41,6 +45,7 @@ struct PairCommand: ParsableCommand {
     func validate() throws {
         if !(sortMemory > 0) { throw ValidationError("--sort-memory must be > 0") }
         if !(maxLengthRatio == 0 || maxLengthRatio >= 1) { throw ValidationError("--max-length-ratio must be 0 (off) or at least 1") }
+        if lengthAdjust && inputs.contains("-") { throw ValidationError("--length-adjust reads its input twice: give files, not '-'") }
     }
 
     func run() throws {
@@ -51,7 +56,8 @@ struct PairCommand: ParsableCommand {
             pairing.minMargin = minMargin
             pairing.maxPairsPerPrompt = maxPairsPerPrompt
             pairing.maxLengthRatio = maxLengthRatio
-            let needsLength = maxLengthRatio > 0
+            let needsLength = maxLengthRatio > 0 || lengthAdjust
+            if lengthAdjust { pairing.lengthFit = try lengthFit() }
             let policy = badRecords.policy()
             let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: policy)
             let writer = try JSONLWriter(path: out)
@@ -122,6 +128,22 @@ struct PairCommand: ParsableCommand {
             }
             Log.info("\(withPairs + withoutPairs) prompts: \(withPairs) with pairs, \(withoutPairs) without; \(pairs) pairs")
         }
+    }
+
+    /// The first pass of --length-adjust: the line of influence on ln(response length). Records
+    /// that are not candidates are left to the second pass, which reports them.
+    func lengthFit() throws -> Pairing.LengthFit {
+        var fit = Pairing.LengthFit()
+        let skipAll = BadRecordPolicy(deadLetterPath: nil, maxBadRecords: .max, keepGoing: true)
+        let reader = RecordReader(paths: inputs, options: badRecords.readOptions, badRecords: skipAll)
+        while let r = try reader.next() {
+            guard let c = try? Pairing.candidate(r.object, fallbackID: "", needsLength: true) else { continue }
+            fit.add(influence: c.influence, length: c.responseLength)
+        }
+        Log.info(
+            "length fit over \(fit.count) candidates: influence = \(fit.intercept) + \(fit.slope) · ln(response characters), Pearson r \(fit.correlation)"
+        )
+        return fit
     }
 
     func temporaryDirectory() -> String {

@@ -118,6 +118,19 @@ func systemGzip(_ text: String) throws -> [UInt8] {
     return [UInt8](data)
 }
 
+/// The text of a gzip file, through the system tool.
+func systemGunzip(_ path: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+    p.arguments = ["-dc", path]
+    let o = Pipe()
+    p.standardOutput = o
+    try p.run()
+    let data = o.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
+
 /// Runs `tool` with `flags` to a file, leaves the first `keep` records as an interrupted run's
 /// OUT.partial (plus `tornTail`, a cut-off last line), resumes with --resume, and checks that the
 /// resumed file equals the uninterrupted one and no partial is left. Returns the whole run's lines.

@@ -65,6 +65,45 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("--max-length-ratio"))
     }
 
+    /// --length-adjust: influences on the line 0.05 − 0.02·ln(length) plus residuals that sum to
+    /// zero and are uncorrelated with ln(length), so the fit is that line exactly and the pairs are
+    /// decided by the residuals: the longer answer can win, and a prompt whose raw influences are all
+    /// negative gets pairs.
+    @Test func lengthAdjustDecidesByTheResidual() throws {
+        let ln10 = 2.302585092994046
+        let candidates: [(String, String, Int, Double)] = [
+            ("a", "p1", 10, 0.02), ("b", "p1", 100, -0.04), ("c", "p1", 1000, 0.02),
+            ("d", "p2", 10, -0.01), ("e", "p2", 100, 0.02), ("f", "p2", 1000, -0.01),
+        ]
+        let lines = candidates.map { id, prompt, length, residual in
+            let influence = 0.05 - 0.02 * ln10 * Double(String(length).count - 1) + residual
+            return
+                #"{"id":"\#(id)","prompt_id":"\#(prompt)","prompt":"make a task","raw":"\#(id)","instruction":"\#(id)","response":"\#(String(repeating: "x", count: length))","influence":\#(influence)}"#
+        }
+        let dir = TempDir()
+        let file = dir.write("scored.jsonl", lines.joined(separator: "\n") + "\n")
+        let plain = try run("mi-pair", [file])
+        #expect(pairs(plain).map { "\($0["chosen_id"]!)>\($0["rejected_id"]!)" } == ["a>b", "a>c"])
+        let adjusted = try run("mi-pair", [file, "--length-adjust"])
+        #expect(adjusted.status == 0, "\(adjusted.stderr)")
+        let ps = pairs(adjusted)
+        // Margins tie in exact arithmetic (0.06 in p1, 0.03 in p2), so rounding may order them either way.
+        let made = ps.map { "\($0["chosen_id"]!)>\($0["rejected_id"]!)" }
+        #expect(made.count == 4 && Set(made) == ["a>b", "c>b", "e>d", "e>f"], "\(made)")
+        let expected: [String: Double] = ["a": 0.02, "b": -0.04, "c": 0.02, "d": -0.01, "e": 0.02, "f": -0.01]
+        for p in ps {
+            for side in ["chosen", "rejected"] {
+                let value = p["\(side)_adjusted_influence"] as! Double, id = p["\(side)_id"] as! String
+                #expect(abs(value - expected[id]!) < 1e-9, "\(id): \(value)")
+            }
+        }
+        #expect(adjusted.stderr.contains("length fit over 6 candidates"))
+        let v = try run("mi-validate", ["--schema", "pair"], stdin: adjusted.stdout)
+        #expect(v.status == 0, "\(v.stderr)")
+        let piped = try run("mi-pair", ["--length-adjust"], stdin: Array((lines.joined(separator: "\n") + "\n").utf8))
+        #expect(piped.status == 64 && piped.stderr.contains("reads its input twice"), "\(piped.stderr)")
+    }
+
     @Test func scatteredPromptsNeedSort() throws {
         let scattered = [record("a1", "p1", 0.3), record("b1", "p2", -0.2), record("a2", "p1", -0.1)].joined(separator: "\n") + "\n"
         let r = try run("mi-pair", [], stdin: Array(scattered.utf8))

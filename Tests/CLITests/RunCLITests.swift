@@ -354,6 +354,68 @@ import Testing
         #expect(bad.stderr.contains("students_start must be warmup or base"))
     }
 
+    /// A stand-in for mi-generate that honours `--prompts`: prompt p's candidates depend only on p
+    /// (as mi-generate's do), one for each even prompt and none for odd ones, each a distinct
+    /// sequence of made-up words; every `--extend FROM` it is given is logged.
+    static let countingGenerator = #"""
+        #!/bin/sh
+        out=""; prompts=16
+        while [ $# -gt 0 ]; do
+          case "$1" in
+            -o) out="$2"; shift ;;
+            --prompts=*) prompts="${1#--prompts=}" ;;
+            --extend) echo "$2 $prompts" >> "$(dirname "$0")/extend.log"; shift ;;
+          esac
+          shift
+        done
+        awk -v n="$prompts" 'BEGIN {
+          split("ka lo mi ne pu ro sa ti vu ze", syl, " ")
+          for (p = 0; p < n; p += 2) {
+            x = p * 7 + 1; text = "Describe"
+            for (w = 0; w < 8; w++) { x = (x * 69069 + 1) % 4294967296; k = int(x / 65536) % 100; text = text " " syl[k % 10 + 1] syl[int(k / 10) + 1] }
+            printf "{\"id\":\"p%d-s0\",\"prompt_id\":\"p%d\",\"prompt\":\"Write a task.\",\"raw\":\"<instruction>%s.</instruction>\",\"instruction\":\"%s.\"}\n", p, p, text, text
+          }
+        }' | gzip -c -n > "$out"
+        """#
+
+    /// `training.records`: generate continues (`--extend` of the previous output, more prompts)
+    /// until the deduplicated instructions reach the count; both students get exactly that many,
+    /// the first of one long run; a rerun redoes nothing; a count the teacher cannot reach stops
+    /// the run with its reason.
+    @Test func trainingSetsAreGeneratedToARecordCount() throws {
+        let dir = TempDir()
+        let config = try setUp(dir, rounds: 1)
+        chmod(dir.write("fake-generate.sh", Self.countingGenerator), 0o755)
+        let arguments = ["--config", config, "--set", "training.records=10", "--set", "training.generate.prompts=2"]
+        let r = try run("mi-run", arguments)
+        #expect(r.status == 0, "\(r.stderr)")
+        let steps = try ledger(dir)
+        // 2 prompts keep 1; then 2 + 6 (capped at 3× more) keep 4; then 8 + ⌈6 / 0.5 × 1.1⌉ + 1 = 23 keep 12.
+        #expect(command(steps, "round-1/montessori-generate-2").contains("--prompts=8"))
+        #expect(command(steps, "round-1/montessori-generate-3").contains("--prompts=23"))
+        #expect(steps["round-1/montessori-generate-4"] == nil)
+        let log = String(decoding: dir.read("extend.log"), as: UTF8.self)
+        #expect(log.contains(dir.path("run/round-1/montessori-instructions.jsonl.gz") + " 8"))
+        #expect(log.contains(dir.path("run/round-1/baseline-instructions-2.jsonl.gz") + " 23"))
+        func ids(_ file: String) throws -> [String] {
+            try zcat(dir.path("run/round-1/" + file)).split(separator: "\n").map {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["id"] as! String
+            }
+        }
+        let first10 = (0..<10).map { "p\($0 * 2)-s0" }
+        #expect(try ids("montessori-deduped-3.jsonl.gz").count == 12)
+        for label in ["montessori", "baseline"] {
+            #expect(try ids("\(label)-selected.jsonl.gz") == first10)
+            #expect(try ids("train-\(label).jsonl.gz") == first10, "\(label)")
+        }
+        let again = try run("mi-run", arguments)
+        #expect(again.status == 0 && started(again).isEmpty, "\(started(again))")
+
+        let far = try run("mi-run", ["--config", config, "--set", "training.records=100000", "--set", "training.generate.prompts=2"])
+        #expect(far.status == 65)
+        #expect(far.stderr.contains("fewer than records 100000"), "\(far.stderr)")
+    }
+
     /// configs/experiment.yaml at a tiny size: the control teacher, the fresh candidates of
     /// each teacher, the exact sample and result.json in the documented form.
     @Test func theExperimentConfigRunsToAResult() throws {

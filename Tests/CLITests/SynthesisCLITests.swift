@@ -21,6 +21,31 @@ struct SynthesisCLITests {
         #expect(!dir.exists("cut.jsonl.gz.partial"))
     }
 
+    /// `--extend`: a run of 3 prompts continued to 6 holds the records of one 6-prompt run (its
+    /// last, partial round generated again); an output of other settings is refused by line.
+    @Test func generateExtendsAFinishedOutput() throws {
+        let dir = TempDir()
+        let flags = ["--teacher", SFTCLITests.gguf!, "--seeds", Self.seeds, "--samples", "2", "--round", "2", "--max-tokens", "48"]
+        let full = try run("mi-generate", flags + ["--prompts", "6", "-o", dir.path("full.jsonl.gz")])
+        #expect(full.status == 0, "\(full.stderr)")
+        let part = try run("mi-generate", flags + ["--prompts", "3", "-o", dir.path("part.jsonl.gz")])
+        #expect(part.status == 0, "\(part.stderr)")
+        let more = try run("mi-generate", flags + ["--prompts", "6", "--extend", dir.path("part.jsonl.gz"), "-o", dir.path("more.jsonl.gz")])
+        #expect(more.status == 0, "\(more.stderr)")
+        #expect(more.stderr.contains("continuing"))
+        let records = { (name: String) in try systemGunzip(dir.path(name)) }
+        let whole = try records("full.jsonl.gz")
+        #expect(!whole.isEmpty && whole.contains("\"prompt_id\":\"p5\""))
+        #expect(try records("more.jsonl.gz") == whole)
+        #expect(whole.hasPrefix(try records("part.jsonl.gz")))
+
+        let other = try run(
+            "mi-generate", flags + ["--prompts", "6", "--seed", "7", "--extend", dir.path("part.jsonl.gz"), "-o", dir.path("x.jsonl.gz")])
+        #expect(other.status == 65)
+        #expect(other.stderr.contains(dir.path("part.jsonl.gz") + ":1") && other.stderr.contains("cannot be continued"), "\(other.stderr)")
+        #expect(!dir.exists("x.jsonl.gz"))
+    }
+
     @Test func pipelineWritesValidRecords() throws {
         let dir = TempDir()
         let bin = Executables.directory.path

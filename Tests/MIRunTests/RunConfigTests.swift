@@ -18,6 +18,15 @@ import Testing
             try config("training:\n  sft: {chat_template: chatml}\n")
         } throws: { "\($0)".contains("training.sft.chat_template is set by mi-run itself") }
     }
+
+    @Test func aPhaseMayAskForARecordCount() throws {
+        #expect(try config("").training.records == nil)
+        let c = try config("training:\n  records: 1000\n  generate: {prompts: 640}\nprobing: {records: 500}\n")
+        #expect(c.training.records == 1000 && c.probing.records == 500 && c.training.generate.value("prompts") == "640")
+        for text in ["training: {records: 0}\n", "training: {records: many}\n"] {
+            #expect { try config(text) } throws: { "\($0)".contains("training.records must be an integer ≥ 1") }
+        }
+    }
 }
 
 @Suite struct SlurmConfigTests {
