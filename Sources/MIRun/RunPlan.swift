@@ -298,24 +298,37 @@ extension MontessoriRun {
     /// Generate → dedupe → respond for one phase; returns the answered records expected.
     func synthesized(_ phase: RunConfig.Phase, prefix: String, _ c: Costs, _ add: (String, String, Double) -> Void) -> Int {
         let g = phase.generate.over(config.sampling), r = phase.respond.over(config.sampling)
-        let samples = Self.int(g, "samples", 4)
-        var prompts = Self.int(g, "prompts", 16)
-        if let records = phase.records {
-            // Generate continues until `records` are left after dedupe: as many prompts as the
-            // calibrated yield says, if more than the config's.
-            let perPrompt = Double(samples) * c.keptShare * RunPlan.keptAfterDedupe
-            prompts = max(prompts, Int((Double(records) / max(perPrompt, 1e-3)).rounded(.up)))
-        }
+        let samples = Self.int(g, "samples", 4), configured = Self.int(g, "prompts", 16)
         let round = max(1, Self.int(g, "round", 8)), batch = max(1, Self.int(g, "batch_size", 16))
-        var batches = 0
-        for start in stride(from: 0, to: prompts, by: round) { batches += (min(round, prompts - start) * samples + batch - 1) / batch }
         let tokens = Double(Self.int(g, "max_tokens", 128)) / c.generateTokens
-        add(
-            prefix + "generate", "\(prompts) prompts × \(samples), \(batches) batches",
-            c.load + Double(batches) * max(0, c.generateBatch - c.load) * tokens)
-        let parsed = Int(Double(prompts * samples) * c.keptShare)
-        let deduped = Int(Double(parsed) * RunPlan.keptAfterDedupe), kept = phase.records.map { min($0, deduped) } ?? deduped
-        add(prefix + "dedupe", "about \(parsed) → \(deduped) records" + (phase.records == nil ? "" : ", the first \(kept) answered"), 0)
+        /// Prompts from..<to as one generate step.
+        func generate(_ name: String, from: Int, to: Int) {
+            var batches = 0
+            for start in stride(from: from, to: to, by: round) { batches += (min(round, to - start) * samples + batch - 1) / batch }
+            add(
+                prefix + name, "\(to - from) prompts × \(samples), \(batches) batches",
+                c.load + Double(batches) * max(0, c.generateBatch - c.load) * tokens)
+        }
+        func deduped(_ prompts: Int) -> (parsed: Int, kept: Int) {
+            let parsed = Int(Double(prompts * samples) * c.keptShare)
+            return (parsed, Int(Double(parsed) * RunPlan.keptAfterDedupe))
+        }
+        generate("generate", from: 0, to: configured)
+        var (parsed, kept) = deduped(configured)
+        add(prefix + "dedupe", "about \(parsed) → \(kept) records", 0)
+        if let records = phase.records {
+            // Generate continues until `records` are left after dedupe: one continuation of as
+            // many prompts as the calibrated yield says (its last round generated again).
+            if kept < records {
+                let perPrompt = Double(samples) * c.keptShare * RunPlan.keptAfterDedupe
+                let prompts = Int((Double(records) / max(perPrompt, 1e-3) * 1.1).rounded(.up))
+                generate("generate-2", from: max(0, (configured - 1) / round * round), to: prompts)
+                (parsed, kept) = deduped(prompts)
+                add(prefix + "dedupe-2", "about \(parsed) → \(kept) records", 0)
+            }
+            kept = min(kept, records)
+            add(prefix + "select", "the first \(kept) records", 0)
+        }
         let rb = max(1, Self.int(r, "batch_size", 16)), rbatches = (kept + rb - 1) / rb
         let rtokens = Double(Self.int(r, "max_tokens", 512)) / c.respondTokens
         add(prefix + "respond", "\(kept) records, \(rbatches) batches", c.load + Double(rbatches) * max(0, c.respondBatch - c.load) * rtokens)

@@ -416,20 +416,24 @@ import Testing
         #expect(far.stderr.contains("fewer than records 100000"), "\(far.stderr)")
     }
 
-    /// configs/experiment.yaml at a tiny size: the control teacher, the fresh candidates of
-    /// each teacher, the exact sample and result.json in the documented form.
-    @Test func theExperimentConfigRunsToAResult() throws {
+    /// configs/experiment.yaml and its length-adjusted variant at a tiny size: the control
+    /// teacher, the fresh candidates of each teacher, the exact sample and result.json in the
+    /// documented form.
+    @Test(arguments: ["experiment", "experiment-adjusted"]) func theExperimentConfigRunsToAResult(_ name: String) throws {
         let dir = TempDir()
         _ = try setUp(dir, rounds: 1)
-        let config = Self.repo.appendingPathComponent("configs/experiment.yaml").path
-        let arguments = [
-            "--config", config, "--run-dir", dir.path("exp"),
-            "--set", "teacher=\(SFTCLITests.tiny)", "--set", "commands.mi-generate=\(dir.path("fake-generate.sh"))",
-            "--set", "reference=\(dir.path("reference.jsonl"))", "--set", "heldout=\(dir.path("reference.jsonl"))",
-            "--set", "experiment.mechanism_prompts=2", "--set", "experiment.exact_fraction=0.5",
-            "--set", "sampling.max_tokens=6", "--set", "probing.probe.lr=1e-3", "--set", "dpo.lr=1e-3",
-            "--set", "dpo.heldout_fraction=0.5",
-        ]
+        let config = Self.repo.appendingPathComponent("configs/\(name).yaml").path
+        // The stand-in generator's 12 candidates cannot reach the variant's 1,000 records.
+        let records = name == "experiment" ? [] : ["--set", "training.records=5"]
+        let arguments =
+            records + [
+                "--config", config, "--run-dir", dir.path("exp"),
+                "--set", "teacher=\(SFTCLITests.tiny)", "--set", "commands.mi-generate=\(dir.path("fake-generate.sh"))",
+                "--set", "reference=\(dir.path("reference.jsonl"))", "--set", "heldout=\(dir.path("reference.jsonl"))",
+                "--set", "experiment.mechanism_prompts=2", "--set", "experiment.exact_fraction=0.5",
+                "--set", "sampling.max_tokens=6", "--set", "probing.probe.lr=1e-3", "--set", "dpo.lr=1e-3",
+                "--set", "dpo.heldout_fraction=0.5",
+            ]
         // The plan first: it runs no step, and prices exactly the steps the run then takes.
         let plan = try run("mi-run", arguments + ["--plan"])
         #expect(plan.status == 0, "\(plan.stderr)")
@@ -464,6 +468,12 @@ import Testing
         let random = try zcat(dir.path("exp/round-1/pairs-random.jsonl.gz")).split(separator: "\n")
         let pairs = try zcat(dir.path("exp/round-1/pairs.jsonl.gz")).split(separator: "\n")
         #expect(random.count == pairs.count)
+        if name == "experiment-adjusted" {
+            #expect(!pairs.isEmpty && pairs.allSatisfy { $0.contains("\"chosen_adjusted_influence\"") })
+            for label in ["montessori", "baseline", "control"] {
+                #expect(try zcat(dir.path("exp/round-1/train-\(label).jsonl.gz")).split(separator: "\n").count == 5, "\(label)")
+            }
+        }
         #expect(FileManager.default.fileExists(atPath: dir.path("exp/round-1/teacher-control/model.safetensors")))
         let summary = try String(contentsOfFile: dir.path("exp/summary.md"), encoding: .utf8)
         #expect(summary.contains("mean fresh influence, montessori − original"))
