@@ -79,17 +79,7 @@ import Testing
             """)
     }
 
-    func zcat(_ path: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        p.arguments = ["-dc", path]
-        let o = Pipe()
-        p.standardOutput = o
-        try p.run()
-        let data = o.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
+    func zcat(_ path: String) throws -> String { try systemGunzip(path) }
 
     /// The steps a run started (its "mi-run: STEP" lines).
     func started(_ r: RunResult) -> Set<String> {
