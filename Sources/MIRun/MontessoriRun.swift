@@ -237,6 +237,7 @@ public final class MontessoriRun {
             ("round", .init(.scalar(String(experiment.mechanismPrompts)), location: "")),
         ]
         phase.generate = sizes.over(config.probing.generate)
+        phase.records = nil // the same prompts for every teacher, however many instructions they give
         for (label, t) in teachers {
             var data = DataReport()
             let fresh = try synthesize(
@@ -486,8 +487,8 @@ public final class MontessoriRun {
 
     /// Generate and dedupe until at least `count` instructions are left, then the first `count`
     /// (`PREFIX-selected`). A further generate step continues the previous one's output to more
-    /// prompts (as many more as the yield so far says are needed, plus a tenth, at most 4× as many
-    /// in all), so the instructions kept are the first `count` of one long run, whatever the steps
+    /// prompts (as many more as the yield so far says are needed, plus a tenth, at most 3× the
+    /// prompts so far), so the instructions kept are the first `count` of one long run, whatever the steps
     /// were: a teacher whose format degrades gets more prompts, not a smaller training set.
     func instructions(count: Int, generate: RunConfig.Options, prefix: String, teacher: Artifact, seeds: Artifact) throws -> (
         instructions: Artifact, deduped: Artifact

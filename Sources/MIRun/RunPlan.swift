@@ -271,6 +271,7 @@ extension MontessoriRun {
             }
             if config.experiment.mechanismPrompts > 0 {
                 var phase = config.probing
+                phase.records = nil
                 phase.generate = Self.with(
                     config.probing.generate,
                     [

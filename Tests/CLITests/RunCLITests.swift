@@ -413,8 +413,9 @@ import Testing
         let dir = TempDir()
         _ = try setUp(dir, rounds: 1)
         let config = Self.repo.appendingPathComponent("configs/\(name).yaml").path
-        // The stand-in generator's 12 candidates cannot reach the variant's 1,000 records.
-        let records = name == "experiment" ? [] : ["--set", "training.records=5"]
+        // The stand-in generator's 12 candidates cannot reach the variant's 1,000 records. A
+        // probing set to a count leaves the fresh candidates (same prompts per teacher) alone.
+        let records = name == "experiment" ? [] : ["--set", "training.records=5", "--set", "probing.records=8"]
         let arguments =
             records + [
                 "--config", config, "--run-dir", dir.path("exp"),
@@ -442,6 +443,8 @@ import Testing
             String($0.dropLast(5)).replacingOccurrences(of: "--", with: "/")
         }
         #expect(Set(rows.map { $0["step"] as! String }) == Set(ran))
+        #expect(ran.contains("round-1/probe-select") == (name != "experiment"))
+        #expect(!ran.contains { $0.contains("mechanism") && $0.hasSuffix("-select") }, "\(ran)")
         let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path("exp/result.json")))) as! [String: Any]
         #expect(result["seed"] as? Int == 1)
         for key in ["outcome", "mechanism", "control"] {
