@@ -95,8 +95,13 @@ struct SlurmRecipeTests {
             (try String(contentsOfFile: onSlurm.path("config.yaml"), encoding: .utf8).replacingOccurrences(
                 of: "commands:\n", with: "commands:\n  mi-probe: flaky-probe.sh\n")).write(
                 toFile: onSlurm.path("config.yaml"), atomically: true, encoding: .utf8)
+        // Ready when shards 0 and 1 are done, shard 1 by its resubmitted task (its first task may
+        // commit its file before the kill lands, when the probe outruns the script's polling), and
+        // shard 2's first task is sleeping (it may wait for a free CPU).
         let (stopped, stoppedLog) = try Self.runStopped(onSlurm, environment: env) {
-            ["0", "1"].allSatisfy { FileManager.default.fileExists(atPath: onSlurm.path("run/round-1/scored-shard-\($0)-of-3.jsonl.gz")) }
+            let retried = (try? String(contentsOfFile: onSlurm.path("run/slurm/round-1-probe/task-1.exit"), encoding: .utf8)) == "0\n"
+            return retried && onSlurm.exists("run/slurm/round-1-probe/tasks-2.sh") && onSlurm.exists("slept-once")
+                && ["0", "1"].allSatisfy { onSlurm.exists("run/round-1/scored-shard-\($0)-of-3.jsonl.gz") }
         }
         #expect(stopped == 75, "\(stoppedLog)")
         #expect(stoppedLog.contains("warmup/respond (2 × mi-respond): Slurm job"), "\(stoppedLog)")
