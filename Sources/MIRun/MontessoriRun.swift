@@ -619,10 +619,19 @@ public final class MontessoriRun {
             ?? ComputePrecision.fastest.rawValue
     }
 
-    /// A tool as a step's settings name it: with the precision of its products when it runs a model.
+    /// A tool as a step's settings name it: with the precision of its products and the chat
+    /// template (a file by its content) when it runs a model.
     func command(_ tool: String) -> String {
         (config.commands[tool] ?? tool) + " " + (Self.modelTools.contains(tool) ? "--compute=\(compute) " : "")
-            + (Self.modelTools.contains(tool) && config.chatTemplate != nil ? "--chat-template=\(config.chatTemplate!) " : "")
+            + (Self.modelTools.contains(tool) ? chatTemplateSetting : "")
+    }
+
+    /// `--chat-template=` of the config, with a template file's content hash, so editing the file
+    /// reruns the steps that used it.
+    var chatTemplateSetting: String {
+        guard let t = config.chatTemplate else { return "" }
+        if ChatFormat.Style(rawValue: t) != nil { return "--chat-template=\(t) " }
+        return "--chat-template=\(t) (sha256 \((try? hashes.fingerprint(t)) ?? "unreadable")) "
     }
 
     func tool(_ name: String, _ arguments: [String]) throws { try tools(name, [arguments], environment: [:]) }

@@ -344,6 +344,29 @@ import Testing
         #expect(bad.stderr.contains("students_start must be warmup or base"))
     }
 
+    /// `chat_template: FILE` enters the model steps' fingerprints by the file's content: the same
+    /// file again reruns nothing, an edited one reruns every step that runs a model.
+    @Test func anEditedChatTemplateFileRerunsTheModelSteps() throws {
+        let dir = TempDir()
+        let config = try setUp(dir, rounds: 1)
+        let template = try String(contentsOfFile: SFTCLITests.tiny + "/chat_template.jinja", encoding: .utf8)
+        dir.write("template.jinja", template)
+        let arguments = ["--config", config, "--set", "chat_template=template.jinja", "--set", "warmup=false"]
+        let first = try run("mi-run", arguments)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(command(try ledger(dir), "round-1/sft-montessori").contains("--chat-template"))
+        let same = try run("mi-run", arguments)
+        #expect(same.status == 0 && started(same).isEmpty, "\(started(same))")
+        dir.write("template.jinja", "{#- edited -#}\n" + template)
+        let edited = try run("mi-run", arguments)
+        #expect(edited.status == 0, "\(edited.stderr)")
+        let rerun = started(edited)
+        for step in ["round-1/probe-respond", "round-1/probe", "round-1/dpo", "round-1/sft-montessori", "round-1/eval"] {
+            #expect(rerun.contains(step), "\(step): \(rerun)")
+        }
+        #expect(!rerun.contains("round-1/probe-dedupe"), "a step without a model keeps its output")
+    }
+
     /// A stand-in for mi-generate that honours `--prompts`: prompt p's candidates depend only on p
     /// (as mi-generate's do), one for each even prompt and none for odd ones, each a distinct
     /// sequence of made-up words; every `--extend FROM` it is given is logged.
