@@ -508,7 +508,7 @@ public final class MontessoriRun {
             let perPrompt = Double(kept) / Double(prompts)
             let more = perPrompt > 0 ? Int((Double(count - kept) / perPrompt * 1.1).rounded(.up)) + 1 : 3 * prompts
             prompts += min(more, 3 * prompts)
-            options = Self.setting(options, "prompts", String(prompts))
+            options = options.setting([("prompts", String(prompts))])
             (i, d) = try instructions(options, extending: i, prefix: prefix, suffix: "-\(k)", teacher: teacher, seeds: seeds)
             kept = try self.count(d.path)
         }
@@ -521,14 +521,6 @@ public final class MontessoriRun {
 
     /// Generate steps one phase may take to reach its `records` (the first and its continuations).
     static let maxGenerateSteps = 6
-
-    /// `options` with `key` set to `value` where it stands (or appended).
-    static func setting(_ options: RunConfig.Options, _ key: String, _ value: String) -> RunConfig.Options {
-        var o = options
-        let node = ConfigNode(.scalar(value), location: "")
-        if let at = o.entries.lastIndex(where: { $0.key == key }) { o.entries[at].value = node } else { o.entries.append((key, node)) }
-        return o
-    }
 
     /// SFT of `model` on `data` into `out`, keeping the AdamW state so the next probe starts from it.
     func train(from model: Artifact, data: Artifact, options sectionOptions: RunConfig.Options, name: String, out: String, seed: Int) throws

@@ -44,6 +44,16 @@ public struct RunConfig: Sendable {
         }
 
         public var canonical: String { ConfigNode(.mapping(entries), location: "").canonical }
+
+        /// These options with each of `values` set where its key stands (or appended).
+        public func setting(_ values: [(String, String)]) -> Options {
+            var o = self
+            for (key, value) in values {
+                let node = ConfigNode(.scalar(value), location: "")
+                if let at = o.entries.lastIndex(where: { $0.key == key }) { o.entries[at].value = node } else { o.entries.append((key, node)) }
+            }
+            return o
+        }
     }
 
     /// Generate, dedupe and answer a set of instructions, then train on it (warm-up, training) or

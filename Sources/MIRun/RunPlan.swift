@@ -109,13 +109,6 @@ extension MontessoriRun {
         o.value(key).flatMap { Double($0) } ?? fallback
     }
 
-    /// The options with `entries` replaced.
-    static func with(_ o: RunConfig.Options, _ entries: [(String, String)]) -> RunConfig.Options {
-        var set = RunConfig.Options()
-        set.entries = entries.map { ($0.0, ConfigNode(.scalar($0.1), location: "")) }
-        return set.over(o)
-    }
-
     func calibrate(_ dir: String) throws -> Costs {
         var c = Costs()
         let teacher = config.teacher, p = { self.path(dir + $0) }
@@ -124,7 +117,7 @@ extension MontessoriRun {
         let samples = Self.int(generate, "samples", 4), batch = Self.int(generate, "batch_size", 16)
         let prompts = max(1, batch / samples)
         c.generateTokens = Double(Self.int(generate, "max_tokens", 128))
-        let g = Self.with(generate, [("prompts", String(prompts)), ("round", String(prompts))])
+        let g = generate.setting([("prompts", String(prompts)), ("round", String(prompts))])
         c.generateBatch = try timed("mi-generate", ["--teacher", teacher, "--seeds", config.seeds, "-o", p("instructions.jsonl")] + g.arguments())
         let kept = try count(p("instructions.jsonl"))
         c.keptShare = Double(kept) / Double(prompts * samples)
@@ -148,7 +141,7 @@ extension MontessoriRun {
     /// mi-eval on four records.
     func calibrateTraining(_ dir: String, _ c: inout Costs) throws {
         let p = { self.path(dir + $0) }
-        let sft = Self.with(config.training.learn, [("max_steps", "4"), ("epochs", "8")])
+        let sft = config.training.learn.setting([("max_steps", "4"), ("epochs", "8")])
         let ts = try timed(
             "mi-sft",
             ["--model", config.student, "--data", p("answered.jsonl"), "--out", p("student"), "--save-optimizer", "--metrics", p("sft.jsonl")]
@@ -156,7 +149,7 @@ extension MontessoriRun {
         (c.sftStep, c.sftFixed) = try Self.perStep(p("sft.jsonl"), wall: ts)
         let perStep = Self.int(config.dpo, "batch_size", 1) * Self.int(config.dpo, "grad_accum", 1)
         try Self.pairsForCalibration(p("answered.jsonl"), count: 3 * perStep, to: p("pairs.jsonl"))
-        let dpo = Self.with(config.dpo, [("max_steps", "3"), ("heldout_fraction", "0")])
+        let dpo = config.dpo.setting([("max_steps", "3"), ("heldout_fraction", "0")])
         let td = try timed(
             "mi-dpo", ["--model", config.teacher, "--pairs", p("pairs.jsonl"), "--out", p("teacher"), "--metrics", p("dpo.jsonl")] + dpo.arguments())
         (c.dpoStep, c.dpoFixed) = try Self.perStep(p("dpo.jsonl"), wall: td)
@@ -190,7 +183,7 @@ extension MontessoriRun {
         }
         (c.probeRecord, c.probeFixed) = try probe(config.probing.learn)
         if config.experiment.exactFraction > 0, config.probing.learn.value("method") == "first-order" {
-            (c.exactRecord, c.exactFixed) = try probe(Self.with(config.probing.learn, [("method", "exact")]))
+            (c.exactRecord, c.exactFixed) = try probe(config.probing.learn.setting([("method", "exact")]))
         }
     }
 
@@ -272,12 +265,10 @@ extension MontessoriRun {
             if config.experiment.mechanismPrompts > 0 {
                 var phase = config.probing
                 phase.records = nil
-                phase.generate = Self.with(
-                    config.probing.generate,
-                    [
-                        ("prompts", String(config.experiment.mechanismPrompts)), ("samples", String(config.experiment.mechanismSamples)),
-                        ("round", String(config.experiment.mechanismPrompts)),
-                    ])
+                phase.generate = config.probing.generate.setting([
+                    ("prompts", String(config.experiment.mechanismPrompts)), ("samples", String(config.experiment.mechanismSamples)),
+                    ("round", String(config.experiment.mechanismPrompts)),
+                ])
                 for label in ["original", "montessori"] + (config.experiment.control ? ["control"] : []) {
                     let n = synthesized(phase, prefix: rd + "mechanism-\(label)-", c, add)
                     add(rd + "mechanism-\(label)-probe", "\(n) records", c.probeFixed + Double(n) * c.probeRecord)
