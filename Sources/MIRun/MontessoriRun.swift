@@ -175,6 +175,7 @@ public final class MontessoriRun {
             probeSet, student: m.probed, reference: inputs.probeReference, options: config.probing.learn,
             name: rd + "probe", out: rd + "scored.jsonl.gz", shards: config.probeShards)
         round.influences = try Self.doubles(scored.path, field: "influence")
+        round.experiment.referenceParts = try Self.referencePartAgreement(scored.path)
         if config.experiment.exactFraction > 0, config.probing.learn.value("method") == "first-order" {
             round.experiment.exactAgreement = try exactAgreement(
                 scored, probeSet: probeSet, student: m.probed,
@@ -776,6 +777,18 @@ public final class MontessoriRun {
         var out: [Double] = []
         while let rec = try r.next() { out.append(try rec.object.double(field)) }
         return out
+    }
+
+    /// How far the probe's reference parts agree (nil: the records have no `influence_parts`).
+    static func referencePartAgreement(_ p: String) throws -> ReferencePartAgreement? {
+        let r = RecordReader(paths: [p])
+        var agreement = ReferencePartAgreement()
+        while let rec = try r.next() {
+            guard case .array(let parts)? = rec.object["influence_parts"] else { return nil }
+            agreement.add(
+                parts: parts.map { if case .number(let n) = $0 { n.double } else { .nan } }, prompt: try? rec.object.string("prompt_id"))
+        }
+        return agreement.records > 0 ? agreement : nil
     }
 
     static func strings(_ p: String, field: String) throws -> [String] {

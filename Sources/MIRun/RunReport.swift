@@ -103,6 +103,12 @@ public struct RoundReport: Sendable {
             probe["exact_spearman"] = e.spearman.map(num) ?? .null
             probe["exact_same_sign"] = .number(JSONNumber(e.sameSign))
         }
+        if let a = experiment.referenceParts {
+            probe["parts_correlation"] = a.correlation.map(num) ?? .null
+            let order = a.withinPromptOrder
+            probe["parts_within_prompt_order_agree"] = .number(JSONNumber(order.agree))
+            probe["parts_within_prompt_order_pairs"] = .number(JSONNumber(order.pairs))
+        }
         o["probe"] = .object(probe)
         return o
     }
@@ -122,6 +128,8 @@ public struct ExperimentReport: Sendable {
     public var controlDPO: [JSONObject] = []
     public var controlLoss: [Double]?
     public var exactAgreement: ExactAgreement?
+    /// With `probe: {reference_parts: K}`: how far influences on the reference parts agree.
+    public var referenceParts: ReferencePartAgreement?
 }
 
 /// What the run did and found, as the table `make demo` ends with.

@@ -42,6 +42,11 @@ struct ProbeCommand: ParsableCommand {
     @Option(help: "AdamW weight decay.") var weightDecay = 0.0
     @Option(help: "A response cut by --max-tokens (\"truncated\": true): open (kept without the end-of-turn marker) or drop (left out, counted).")
     var truncated = TruncatedResponses.open
+    @Option(
+        help:
+            "Split the reference set into K parts (record i in part i mod K) and add \"influence_parts\", the influence on each part's mean loss; the log then says how far the parts agree."
+    )
+    var referenceParts = 1
     @Option(help: "K/N: score only records whose id hashes to shard K of N.") var shard: String?
     @Flag(help: "Continue OUT.partial of an interrupted run with the same inputs and settings.") var resume = false
     @OptionGroup var badRecords: BadRecordOptions
@@ -54,6 +59,7 @@ struct ProbeCommand: ParsableCommand {
     func validate() throws {
         _ = try shardSpec()
         if !(lr > 0) { throw ValidationError("--lr must be > 0") }
+        if referenceParts < 1 { throw ValidationError("--reference-parts must be at least 1") }
         if resume && OutputFile.partialPath(for: out) == nil {
             throw ValidationError("--resume needs --out FILE (\(out) is written straight, with no partial file to continue)")
         }
@@ -70,6 +76,7 @@ struct ProbeCommand: ParsableCommand {
         settings.add("truncated", truncated.rawValue)
         for (k, v) in [("lr", lr), ("beta1", beta1), ("beta2", beta2), ("eps", eps), ("weight_decay", weightDecay)] { settings.add(k, v) }
         settings.add("shard", shard ?? "all")
+        if referenceParts > 1 { settings.add("reference_parts", referenceParts) }
         return settings
     }
 
@@ -85,7 +92,41 @@ struct ProbeCommand: ParsableCommand {
         probeInfo["weight_decay"] = JSONNumber.value(weightDecay)
         probeInfo["center"] = .string(center.rawValue)
         probeInfo["momentum_influence"] = JSONNumber.value(momentumInfluence)
+        if referenceParts > 1 { probeInfo["reference_parts"] = .number(JSONNumber(referenceParts)) }
         return probeInfo
+    }
+
+    /// The reference records as training examples (a bad one is named, or diverted).
+    func referenceExamples(model: LoadedModel, chat: ChatFormat, policy: BadRecordPolicy) throws -> [TrainingExample] {
+        var refs: [TrainingExample] = []
+        let refReader = RecordReader(paths: reference, options: badRecords.readOptions, badRecords: policy)
+        while let r = try refReader.next() {
+            do {
+                if let e = try LocalInfluence.example(r.object, model: model, chat: chat, truncated: truncated) { refs.append(e) }
+            } catch { try refReader.reject(r, "\(error)") }
+        }
+        if refs.isEmpty { throw ValidationError("no reference records in \(reference.joined(separator: ", "))") }
+        if referenceParts > refs.count {
+            throw ValidationError("--reference-parts \(referenceParts) is more than the \(refs.count) reference records")
+        }
+        return refs
+    }
+
+    /// `object` with its measured influence, and the (centred) influence on each reference part.
+    func scoredRecord(_ object: JSONObject, _ m: LocalInfluence.Result, probe: LocalInfluence, info: JSONObject) -> (JSONObject, [Double]?) {
+        var o = object
+        let offset = center == .momentum ? probe.momentumInfluence : 0
+        o["influence"] = JSONNumber(m.influence - offset).map(JSONValue.number) ?? .null
+        if center == .momentum { o["influence_uncentered"] = JSONNumber(m.influence).map(JSONValue.number) ?? .null }
+        var parts: [Double]?
+        if referenceParts > 1 {
+            parts = zip(m.parts, probe.partMomentumInfluence).map { center == .momentum ? $0 - $1 : $0 }
+            o["influence_parts"] = .array(parts!.map { JSONNumber($0).map(JSONValue.number) ?? .null })
+        }
+        o["ref_loss_before"] = JSONNumber(probe.lossBefore).map(JSONValue.number) ?? .null
+        o["ref_loss_after"] = JSONNumber(m.lossAfter).map(JSONValue.number) ?? .null
+        o["probe"] = .object(info)
+        return (o, parts)
     }
 
     func run() throws {
@@ -103,15 +144,9 @@ struct ProbeCommand: ParsableCommand {
                 HuggingFaceDirectory.isDirectory(student)
                 ? try Checkpoint.loadOptimizer(dir: student, parameters: model.model.parameters, hyper: hyper) : nil
             let policy = badRecords.policy()
-            var refs: [TrainingExample] = []
-            let refReader = RecordReader(paths: reference, options: badRecords.readOptions, badRecords: policy)
-            while let r = try refReader.next() {
-                do {
-                    if let e = try LocalInfluence.example(r.object, model: model, chat: chat, truncated: truncated) { refs.append(e) }
-                } catch { try refReader.reject(r, "\(error)") }
-            }
-            if refs.isEmpty { throw ValidationError("no reference records in \(reference.joined(separator: ", "))") }
-            let probe = LocalInfluence(model: model, reference: refs, method: method, lr: lr, hyper: hyper, optimizer: state)
+            let refs = try referenceExamples(model: model, chat: chat, policy: policy)
+            let probe = LocalInfluence(
+                model: model, reference: refs, method: method, lr: lr, hyper: hyper, optimizer: state, parts: referenceParts)
             Log.info("influence of the momentum-only step: \(probe.momentumInfluence)")
             Log.info("reference loss \(probe.lossBefore) over \(refs.count) records (\(state == nil ? "fresh" : "saved") optimizer state)")
             let settings = resumeSettings(model: model)
@@ -124,6 +159,7 @@ struct ProbeCommand: ParsableCommand {
             let progress = Progress(label: "mi-probe")
             let spec = try shardSpec()
             var selected = 0, scored = 0, dropped = 0
+            var agreement = ReferencePartAgreement()
             do {
                 while let r = try reader.next() {
                     let id = (try? r.object.string("id")) ?? "\(r.location.source):\(r.location.line)"
@@ -144,6 +180,11 @@ struct ProbeCommand: ParsableCommand {
                         guard (try? done[scored - 1].string("id")) == (try? r.object.string("id")) else {
                             throw StageFailure.resumeRefused("\(out).partial does not match the input at record \(selected)")
                         }
+                        if referenceParts > 1, case .array(let parts)? = done[scored - 1]["influence_parts"] {
+                            agreement.add(
+                                parts: parts.compactMap { if case .number(let n) = $0 { n.double } else { nil } },
+                                prompt: try? r.object.string("prompt_id"))
+                        }
                         continue
                     }
                     let clock = ContinuousClock(), started = clock.now
@@ -152,13 +193,8 @@ struct ProbeCommand: ParsableCommand {
                     Log.debug(
                         "scored \(id) (\(example.prompt.count + example.completion.count) tokens) in \(Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18) s"
                     )
-                    var o = r.object
-                    let offset = center == .momentum ? probe.momentumInfluence : 0
-                    o["influence"] = JSONNumber(m.influence - offset).map(JSONValue.number) ?? .null
-                    if center == .momentum { o["influence_uncentered"] = JSONNumber(m.influence).map(JSONValue.number) ?? .null }
-                    o["ref_loss_before"] = JSONNumber(probe.lossBefore).map(JSONValue.number) ?? .null
-                    o["ref_loss_after"] = JSONNumber(m.lossAfter).map(JSONValue.number) ?? .null
-                    o["probe"] = .object(probeInfo)
+                    let (o, parts) = scoredRecord(r.object, m, probe: probe, info: probeInfo)
+                    if let parts { agreement.add(parts: parts, prompt: try? r.object.string("prompt_id")) }
                     try writer.write(o)
                     try writer.flush()
                     try Interrupts.check()
@@ -173,6 +209,7 @@ struct ProbeCommand: ParsableCommand {
             progress.finish(
                 "\(scored) records scored (\(method.rawValue))"
                     + (dropped > 0 ? "; \(dropped) with a truncated response left out (--truncated drop)" : ""))
+            if referenceParts > 1 { Log.info(agreement.summary) }
         }
     }
 }

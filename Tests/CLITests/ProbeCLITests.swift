@@ -78,6 +78,42 @@ import Testing
         #expect(parts.count == 8)
     }
 
+    /// --reference-parts 2: each record's influence on part k (reference records k, k+2, …) is the
+    /// influence a probe with only those records as its reference set measures, and the influence
+    /// is the whole reference set's, as without parts.
+    @Test(arguments: ["exact", "first-order"])
+    func referencePartsAreProbesOnTheParts(method: String) throws {
+        let dir = TempDir()
+        let refIDs = ["ref-001", "ref-002", "ref-003", "ref-004", "ref-005"]
+        let refs = dir.write("refs.jsonl", try lines(Self.data, ids: refIDs))
+        let input = Array(try lines(Self.data, ids: (10...13).map { "ref-0\($0)" }).utf8)
+        let flags = ["--student", SFTCLITests.tiny, "--method", method, "--lr", "1e-3"]
+        func influences(_ extra: [String]) throws -> [[String: Any]] {
+            let r = try run("mi-probe", flags + extra, stdin: input)
+            #expect(r.status == 0, "\(r.stderr)")
+            return decode(r)
+        }
+        let split = try influences(["--reference", refs, "--reference-parts", "2"])
+        let whole = try influences(["--reference", refs])
+        let part0 = try influences(["--reference", dir.write("p0.jsonl", try lines(Self.data, ids: ["ref-001", "ref-003", "ref-005"]))])
+        let part1 = try influences(["--reference", dir.write("p1.jsonl", try lines(Self.data, ids: ["ref-002", "ref-004"]))])
+        #expect(split.count == 4 && whole.count == 4)
+        let close = { (a: Double, b: Double) in abs(a - b) <= 1e-6 + 1e-3 * abs(b) }
+        for i in 0..<4 {
+            let parts = split[i]["influence_parts"] as! [Double], influence = split[i]["influence"] as! Double
+            #expect(parts.count == 2)
+            #expect(close(parts[0], part0[i]["influence"] as! Double), "\(parts[0]) vs \(part0[i]["influence"]!)")
+            #expect(close(parts[1], part1[i]["influence"] as! Double), "\(parts[1]) vs \(part1[i]["influence"]!)")
+            #expect(close(influence, whole[i]["influence"] as! Double), "\(influence) vs \(whole[i]["influence"]!)")
+            #expect(abs(influence - (3 * parts[0] + 2 * parts[1]) / 5) <= 1e-9 * max(abs(influence), 1e-6))
+            #expect(whole[i]["influence_parts"] == nil)
+        }
+        #expect(part0.map { $0["influence"] as! Double } != part1.map { $0["influence"] as! Double })
+        let tooMany = try run("mi-probe", flags + ["--reference", refs, "--reference-parts", "6"], stdin: input)
+        #expect(tooMany.status == 64, "\(tooMany.stderr)")
+        #expect(tooMany.stderr.contains("--reference-parts 6 is more than the 5 reference records"), "\(tooMany.stderr)")
+    }
+
     @Test func resumeContinuesAnInterruptedOutput() throws {
         let dir = TempDir()
         let refs = dir.write("refs.jsonl", try lines(Self.data, ids: ["ref-001", "ref-002"]))

@@ -438,7 +438,10 @@ import Testing
         let config = Self.repo.appendingPathComponent("configs/\(name).yaml").path
         // The stand-in generator's 12 candidates cannot reach the variant's 1,000 records. A
         // probing set to a count leaves the fresh candidates (same prompts per teacher) alone.
-        let records = name == "experiment" ? [] : ["--set", "training.records=5", "--set", "probing.records=8"]
+        // The variant also probes on two reference parts.
+        let records =
+            name == "experiment"
+            ? [] : ["--set", "training.records=5", "--set", "probing.records=8", "--set", "probing.probe.reference_parts=2"]
         let arguments =
             records + [
                 "--config", config, "--run-dir", dir.path("exp"),
@@ -480,6 +483,13 @@ import Testing
         #expect(accuracy != nil && (0...1).contains(accuracy!))
         let probe = result["probe"] as! [String: Any]
         #expect((probe["exact_records"] as? Int ?? 0) > 0)
+        if name == "experiment-adjusted" {
+            let scored = try zcat(dir.path("exp/round-1/scored.jsonl.gz")).split(separator: "\n")
+            #expect(!scored.isEmpty && scored.allSatisfy { $0.contains("\"influence_parts\":[") })
+            #expect(probe["parts_correlation"] != nil && probe["parts_within_prompt_order_pairs"] is Int, "\(probe)")
+        } else {
+            #expect(probe["parts_correlation"] == nil)
+        }
         // The control teacher learned from the same pairs, some with their labels swapped.
         let random = try zcat(dir.path("exp/round-1/pairs-random.jsonl.gz")).split(separator: "\n")
         let pairs = try zcat(dir.path("exp/round-1/pairs.jsonl.gz")).split(separator: "\n")

@@ -1,0 +1,40 @@
+import MIStages
+import Testing
+
+/// How far influences on disjoint reference parts agree: correlation across records and the order
+/// of a prompt's records.
+@Suite struct ReferencePartAgreementTests {
+    @Test func agreeingPartsCorrelateAndOrderAlike() {
+        var a = ReferencePartAgreement()
+        // Part 1 is an increasing function of part 0 (not linear): every order agrees, r < 1.
+        for (i, x) in [0.1, 0.4, 0.2, 0.9, 0.5, 0.3].enumerated() { a.add(parts: [x, x * x * x], prompt: "p\(i / 3)") }
+        let order = a.withinPromptOrder
+        #expect(order.agree == 6 && order.pairs == 6)
+        let r = a.correlation!
+        #expect(r > 0.9 && r < 1)
+    }
+
+    @Test func opposedPartsAndTies() {
+        var a = ReferencePartAgreement()
+        a.add(parts: [1, -1], prompt: "x")
+        a.add(parts: [2, -2], prompt: "x")
+        a.add(parts: [3, -2], prompt: "x") // ties with the record before in part 1: not counted
+        a.add(parts: [0, 5], prompt: nil) // in the correlation, in no prompt
+        #expect(a.withinPromptOrder.agree == 0 && a.withinPromptOrder.pairs == 2)
+        // Pearson of (1, 2, 3, 0) and (−1, −2, −2, 5) by hand: Σdxdy = −11, Σdx² = 5, Σdy² = 34.
+        let r = a.correlation!
+        #expect(abs(r - (-11 / (5.0 * 34).squareRoot())) < 1e-12)
+        #expect(a.summary.contains("within-prompt order agrees for 0 of 2 pairs"), "\(a.summary)")
+    }
+
+    @Test func threePartsAverageThePairs() {
+        var a = ReferencePartAgreement()
+        for x in [1.0, 2, 3, 4] { a.add(parts: [x, x, -x], prompt: "p") }
+        // Pairs (0,1): r = 1; (0,2) and (1,2): r = −1; mean −1/3.
+        #expect(abs(a.correlation! + 1.0 / 3) < 1e-12)
+        #expect(a.withinPromptOrder.agree == 6 && a.withinPromptOrder.pairs == 18)
+        var flat = ReferencePartAgreement()
+        for x in [1.0, 2, 3] { flat.add(parts: [x, 0], prompt: nil) }
+        #expect(flat.correlation == nil)
+    }
+}
