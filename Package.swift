@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "MIStreamTests", dependencies: ["MIStream", "MISchemas"]),
         .testTarget(name: "MICoreTests", dependencies: ["MICore", "CSupport"]),
         .testTarget(name: "MIStagesTests", dependencies: ["MIStages", "MIStream"]),
-        .testTarget(name: "MIRunTests", dependencies: ["MIRun"]),
+        .testTarget(name: "MIRunTests", dependencies: ["MIRun", "MIStream"]),
         // Runs the built executables as a user would: exit codes, pipes, signals.
         .testTarget(
             name: "CLITests",

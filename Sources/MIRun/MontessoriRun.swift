@@ -111,12 +111,14 @@ public final class MontessoriRun {
                 teacher: teacher0, seeds: seeds, probeReference: reference, heldout: try external(config.heldout!),
                 base: try external(config.student))
         }
-        let fraction = config.heldoutFraction
+        let fraction = config.heldoutFraction, spread = config.heldoutSpread
         let split = try step(
-            "split", inputs: [("reference", reference)], settings: "heldout_fraction \(fraction)",
+            "split", inputs: [("reference", reference)], settings: "heldout_fraction \(fraction)" + (spread ? " spread" : ""),
             outputs: ["reference-probe.jsonl", "heldout.jsonl"]
         ) { _ in
-            try Self.split(reference.path, fraction: fraction, probe: self.path("reference-probe.jsonl"), heldout: self.path("heldout.jsonl"))
+            try Self.split(
+                reference.path, fraction: fraction, spread: spread, probe: self.path("reference-probe.jsonl"),
+                heldout: self.path("heldout.jsonl"))
         }
         report.split = (split.result.intValue("probe"), split.result.intValue("heldout"))
         return Inputs(
@@ -683,7 +685,10 @@ public final class MontessoriRun {
 
     // MARK: - In-process steps
 
-    static func split(_ reference: String, fraction: Double, probe: String, heldout: String) throws -> JSONObject {
+    /// The reference set's probing part and held-out part: the held-out records are the last
+    /// ones, or with `spread` every record whose share of the held-out count reaches a new whole
+    /// number (record i is held out when ⌊(i+1)·h/n⌋ > ⌊i·h/n⌋), so they are spread evenly.
+    public static func split(_ reference: String, fraction: Double, spread: Bool = false, probe: String, heldout: String) throws -> JSONObject {
         let total = try records(reference)
         let held = Int((Double(total) * fraction).rounded())
         guard held >= 1, total - held >= 1 else {
@@ -696,7 +701,8 @@ public final class MontessoriRun {
         let a = try JSONLWriter(path: probe), b = try JSONLWriter(path: heldout)
         var i = 0
         while let rec = try r.next() {
-            try (i < k ? a : b).write(rec.object)
+            let isHeldOut = spread ? (i + 1) * held / total > i * held / total : i >= k
+            try (isHeldOut ? b : a).write(rec.object)
             i += 1
         }
         try a.commit()

@@ -74,6 +74,9 @@ public struct RunConfig: Sendable {
     public var reference: String
     public var heldout: String?
     public var heldoutFraction = 1.0 / 3.0
+    /// Which records of the reference set are held out: the last ones, or spread evenly through it
+    /// (for a file in blocks, such as one source after another).
+    public var heldoutSpread = false
     public var rounds = 1
     /// The probe as this many processes (`mi-probe --shard k/N`), each with its share of the cores.
     public var probeShards = 1
@@ -149,7 +152,7 @@ public struct RunConfig: Sendable {
     }
 
     static let topLevel: Set<String> = [
-        "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "rounds", "seed", "run_dir", "probe_shards",
+        "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "heldout_split", "rounds", "seed", "run_dir", "probe_shards",
         "respond_shards", "executor", "slurm",
         "sampling", "dedupe", "warmup", "probing", "pair", "dpo", "training", "eval", "commands",
         "shuffle", "students_start", "experiment", "compute", "chat_template",
@@ -195,6 +198,12 @@ public struct RunConfig: Sendable {
                 throw ConfigError("\(n.location): heldout_fraction must be a number between 0 and 1")
             }
             heldoutFraction = f
+        }
+        if let n = root["heldout_split"] {
+            guard case let .scalar(s) = n.kind, ["tail", "spread"].contains(s) else {
+                throw ConfigError("\(n.location): heldout_split must be tail or spread")
+            }
+            heldoutSpread = s == "spread"
         }
         if let n = root["rounds"] {
             guard case let .scalar(s) = n.kind, let r = Int(s), r >= 1 else { throw ConfigError("\(n.location): rounds must be an integer ≥ 1") }

@@ -1,4 +1,6 @@
+import Foundation
 import MIRun
+import MIStream
 import Testing
 
 /// Config keys that reach every tool.
@@ -76,5 +78,29 @@ import Testing
         #expect(script.contains("1) set -- '/bin/tool' '--x=a b' ;;"))
         #expect(script.contains(#"export K="${K:-'v'}""#) && !script.contains("9"))
         #expect(script.contains("mv -f '/r/s'/task-$SLURM_ARRAY_TASK_ID.exit.tmp '/r/s'/task-$SLURM_ARRAY_TASK_ID.exit"))
+    }
+}
+
+/// The reference set's split into the probe's part and the held-out part.
+@Suite struct ReferenceSplitTests {
+    @Test func heldOutRecordsAreTheLastOnesOrSpreadEvenly() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("split-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let reference = dir.appendingPathComponent("ref.jsonl").path
+        try (0..<10).map { #"{"id":"r\#($0)","instruction":"i","response":"r"}"# + "\n" }.joined()
+            .write(toFile: reference, atomically: true, encoding: .utf8)
+        func ids(_ path: String) throws -> [String] {
+            try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { String($0.split(separator: "\"")[3]) }
+        }
+        let probe = dir.appendingPathComponent("probe.jsonl").path, heldout = dir.appendingPathComponent("heldout.jsonl").path
+        let tail = try MontessoriRun.split(reference, fraction: 0.3, probe: probe, heldout: heldout)
+        #expect(try ids(heldout) == ["r7", "r8", "r9"] && ids(probe).count == 7)
+        #expect(tail["heldout"] == .number(JSONNumber(3)))
+        _ = try MontessoriRun.split(reference, fraction: 0.3, spread: true, probe: probe, heldout: heldout)
+        #expect(try ids(heldout) == ["r3", "r6", "r9"])
+        #expect(try ids(probe) == ["r0", "r1", "r2", "r4", "r5", "r7", "r8"])
+        #expect(throws: ConfigError.self) { try RunConfigTests().config("heldout_split: middle\n") }
+        #expect(try RunConfigTests().config("heldout_split: spread\n").heldoutSpread)
     }
 }
