@@ -144,3 +144,46 @@ import Testing
         #expect(large.stdout == expected.stdout)
     }
 }
+
+/// scripts/compare-scored.sh: two scorings of the same candidates joined by id.
+@Suite struct CompareScoredTests {
+    static let jq = ["/usr/bin/jq", "/usr/local/bin/jq"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// B flips the residuals of prompt p2 around the same length line: every within-prompt raw
+    /// order stays (the length term dominates) while p2's length-adjusted pairs reverse. B's one
+    /// more record lies on the line (length 1, residual 0), so the fit is the same.
+    @Test(.enabled(if: jq, "needs jq")) func agreementOfTwoScorings() throws {
+        let ln10 = 2.302585092994046
+        func file(_ name: String, _ residuals: [String: Double], extra: String = "", in dir: TempDir) -> String {
+            let lines = [("a", "p1", 10), ("b", "p1", 100), ("c", "p1", 1000), ("d", "p2", 10), ("e", "p2", 100), ("f", "p2", 1000)].map {
+                id, prompt, length in
+                let influence = 0.05 - 0.02 * ln10 * Double(String(length).count - 1) + residuals[id]!
+                return
+                    #"{"id":"\#(id)","prompt_id":"\#(prompt)","prompt":"make a task","raw":"\#(id)","instruction":"\#(id)","response":"\#(String(repeating: "x", count: length))","influence":\#(influence)}"#
+            }
+            return dir.write(name, (lines + (extra.isEmpty ? [] : [extra])).joined(separator: "\n") + "\n")
+        }
+        let dir = TempDir()
+        let a = file("a.jsonl", ["a": 0.02, "b": -0.04, "c": 0.02, "d": -0.01, "e": 0.02, "f": -0.01], in: dir)
+        let b = file(
+            "b.jsonl", ["a": 0.02, "b": -0.04, "c": 0.02, "d": 0.01, "e": -0.02, "f": 0.01],
+            extra: #"{"id":"g","prompt_id":"p3","prompt":"p","raw":"g","instruction":"g","response":"x","influence":0.05}"#, in: dir)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [RunCLITests.repo.appendingPathComponent("scripts/compare-scored.sh").path, a, b]
+        p.environment = ProcessInfo.processInfo.environment.merging(["MI_BIN_DIR": Executables.directory.path]) { _, new in new }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(errors)")
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3, "\(text)")
+        #expect(lines.first?.hasPrefix("records in both: 6 (in one only: 1); influence Pearson r 0.") == true, "\(text)")
+        #expect(lines.dropFirst().first == "within-prompt order: 6 of 6 pairs alike (1.000)", "\(text)")
+        #expect(lines.last == "length-adjusted pairs: A 4, B 4; of A's, B makes 2 the same way and 2 reversed", "\(text)")
+    }
+}

@@ -432,7 +432,7 @@ import Testing
     /// configs/experiment.yaml and its length-adjusted variant at a tiny size: the control
     /// teacher, the fresh candidates of each teacher, the exact sample and result.json in the
     /// documented form.
-    @Test(arguments: ["experiment", "experiment-adjusted"]) func theExperimentConfigRunsToAResult(_ name: String) throws {
+    @Test(arguments: ["experiment", "experiment-adjusted", "experiment-aligned"]) func theExperimentConfigRunsToAResult(_ name: String) throws {
         let dir = TempDir()
         _ = try setUp(dir, rounds: 1)
         let config = Self.repo.appendingPathComponent("configs/\(name).yaml").path
@@ -483,7 +483,7 @@ import Testing
         #expect(accuracy != nil && (0...1).contains(accuracy!))
         let probe = result["probe"] as! [String: Any]
         #expect((probe["exact_records"] as? Int ?? 0) > 0)
-        if name == "experiment-adjusted" {
+        if name != "experiment" {
             let scored = try zcat(dir.path("exp/round-1/scored.jsonl.gz")).split(separator: "\n")
             #expect(!scored.isEmpty && scored.allSatisfy { $0.contains("\"influence_parts\":[") })
             #expect(probe["parts_correlation"] != nil && probe["parts_within_prompt_order_pairs"] is Int, "\(probe)")
@@ -494,7 +494,7 @@ import Testing
         let random = try zcat(dir.path("exp/round-1/pairs-random.jsonl.gz")).split(separator: "\n")
         let pairs = try zcat(dir.path("exp/round-1/pairs.jsonl.gz")).split(separator: "\n")
         #expect(random.count == pairs.count)
-        if name == "experiment-adjusted" {
+        if name != "experiment" {
             #expect(!pairs.isEmpty && pairs.allSatisfy { $0.contains("\"chosen_adjusted_influence\"") })
             for label in ["montessori", "baseline", "control"] {
                 #expect(try zcat(dir.path("exp/round-1/train-\(label).jsonl.gz")).split(separator: "\n").count == 5, "\(label)")
