@@ -223,16 +223,7 @@ public struct HTMLReport {
     }
 
     static func pearson(_ xy: [(Double, Double)]) -> Double? {
-        let n = Double(xy.count)
-        guard xy.count > 2 else { return nil }
-        let mx = xy.map(\.0).reduce(0, +) / n, my = xy.map(\.1).reduce(0, +) / n
-        var sxy = 0.0, sxx = 0.0, syy = 0.0
-        for (x, y) in xy {
-            sxy += (x - mx) * (y - my)
-            sxx += (x - mx) * (x - mx)
-            syy += (y - my) * (y - my)
-        }
-        return sxx > 0 && syy > 0 ? sxy / (sxx * syy).squareRoot() : nil
+        xy.count > 2 ? Evaluation.pearson(xy.map(\.0), xy.map(\.1)) : nil
     }
 
     func dpoCharts(_ r: Int) throws -> [Chart] {

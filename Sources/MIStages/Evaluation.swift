@@ -78,10 +78,16 @@ public enum Evaluation {
             }
             return r
         }
-        let rx = ranks(x), ry = ranks(y)
-        let mx = rx.reduce(0, +) / Double(rx.count), my = ry.reduce(0, +) / Double(ry.count)
+        return pearson(ranks(x), ranks(y))
+    }
+
+    /// Pearson correlation of x and y (nil: fewer than 2 values, or one side without spread).
+    public static func pearson(_ x: [Double], _ y: [Double]) -> Double? {
+        precondition(x.count == y.count)
+        guard x.count > 1 else { return nil }
+        let mx = x.reduce(0, +) / Double(x.count), my = y.reduce(0, +) / Double(y.count)
         var sxy = 0.0, sxx = 0.0, syy = 0.0
-        for (a, b) in zip(rx, ry) {
+        for (a, b) in zip(x, y) {
             sxy += (a - mx) * (b - my)
             sxx += (a - mx) * (a - mx)
             syy += (b - my) * (b - my)

@@ -30,7 +30,7 @@ public struct ReferencePartAgreement: Sendable {
         guard values.count >= 3, !pairs.isEmpty else { return nil }
         var total = 0.0
         for (a, b) in pairs {
-            guard let r = Self.pearson(values.map { $0[a] }, values.map { $0[b] }) else { return nil }
+            guard let r = Evaluation.pearson(values.map { $0[a] }, values.map { $0[b] }) else { return nil }
             total += r
         }
         return total / Double(pairs.count)
@@ -70,16 +70,4 @@ public struct ReferencePartAgreement: Sendable {
     }
 
     static func format(_ x: Double) -> String { String(Double((x * 1000).rounded()) / 1000) }
-
-    static func pearson(_ x: [Double], _ y: [Double]) -> Double? {
-        let n = Double(x.count), mx = x.reduce(0, +) / n, my = y.reduce(0, +) / n
-        var sxy = 0.0, sxx = 0.0, syy = 0.0
-        for (a, b) in zip(x, y) {
-            sxy += (a - mx) * (b - my)
-            sxx += (a - mx) * (a - mx)
-            syy += (b - my) * (b - my)
-        }
-        guard sxx > 0, syy > 0 else { return nil }
-        return sxy / (sxx * syy).squareRoot()
-    }
 }

@@ -38,3 +38,14 @@ import Testing
         #expect(flat.correlation == nil)
     }
 }
+
+@Suite struct CorrelationTests {
+    @Test func spearmanIsPearsonOfRanks() {
+        // Ranks (1, 2, 3, 4) and (1, 2, 4, 3): Σdd = 4, Σd² = 5 each, so 0.8.
+        #expect(abs(Evaluation.spearman([1, 2, 3, 4], [10, 20, 30, 25])! - 0.8) < 1e-12)
+        // A tie takes the mean of its ranks: (1.5, 1.5, 3) against (1, 2, 3).
+        #expect(abs(Evaluation.spearman([5, 5, 9], [1, 2, 3])! - 0.75.squareRoot()) < 1e-12)
+        #expect(Evaluation.pearson([1, 1, 1], [1, 2, 3]) == nil)
+        #expect(abs(Evaluation.pearson([1, 2, 3], [2, 4, 7])! - 5 / (2 * 38.0 / 3).squareRoot()) < 1e-12)
+    }
+}
