@@ -203,6 +203,7 @@ public struct RunConfig: Sendable {
             guard case let .scalar(s) = n.kind, ["tail", "spread"].contains(s) else {
                 throw ConfigError("\(n.location): heldout_split must be tail or spread")
             }
+            if heldout != nil { throw ConfigError("\(n.location): heldout_split splits the reference set, so it cannot go with heldout") }
             heldoutSpread = s == "spread"
         }
         if let n = root["rounds"] {

@@ -442,15 +442,18 @@ import Testing
         let records =
             name == "experiment"
             ? [] : ["--set", "training.records=5", "--set", "probing.records=8", "--set", "probing.probe.reference_parts=2"]
-        let arguments =
+        var arguments =
             records + [
                 "--config", config, "--run-dir", dir.path("exp"),
                 "--set", "teacher=\(SFTCLITests.tiny)", "--set", "commands.mi-generate=\(dir.path("fake-generate.sh"))",
-                "--set", "reference=\(dir.path("reference.jsonl"))", "--set", "heldout=\(dir.path("reference.jsonl"))",
+                "--set", "reference=\(dir.path("reference.jsonl"))",
                 "--set", "experiment.mechanism_prompts=2", "--set", "experiment.exact_fraction=0.5",
                 "--set", "sampling.max_tokens=6", "--set", "probing.probe.lr=1e-3", "--set", "dpo.lr=1e-3",
                 "--set", "dpo.heldout_fraction=0.5",
             ]
+        // The aligned variant splits its reference set (12 records: 3 for the probe, spread through it).
+        let heldout = name == "experiment-aligned" ? [] : ["--set", "heldout=\(dir.path("reference.jsonl"))"]
+        arguments += heldout
         // The plan first: it runs no step, and prices exactly the steps the run then takes.
         let plan = try run("mi-run", arguments + ["--plan"])
         #expect(plan.status == 0, "\(plan.stderr)")
@@ -481,6 +484,12 @@ import Testing
         let teacher = result["teacher"] as! [String: Any]
         let accuracy = teacher["heldout_pair_accuracy"] as? Double
         #expect(accuracy != nil && (0...1).contains(accuracy!))
+        if name == "experiment-aligned" {
+            let probeIDs = try String(contentsOfFile: dir.path("exp/reference-probe.jsonl"), encoding: .utf8).split(separator: "\n").map {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["id"] as! String
+            }
+            #expect(probeIDs == ["ref-001", "ref-005", "ref-009"])
+        }
         let probe = result["probe"] as! [String: Any]
         #expect((probe["exact_records"] as? Int ?? 0) > 0)
         if name != "experiment" {

@@ -102,5 +102,6 @@ import Testing
         #expect(try ids(probe) == ["r0", "r1", "r2", "r4", "r5", "r7", "r8"])
         #expect(throws: ConfigError.self) { try RunConfigTests().config("heldout_split: middle\n") }
         #expect(try RunConfigTests().config("heldout_split: spread\n").heldoutSpread)
+        #expect(throws: ConfigError.self) { try RunConfigTests().config("heldout: h.jsonl\nheldout_split: spread\n") }
     }
 }
