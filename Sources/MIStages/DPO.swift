@@ -24,6 +24,8 @@ public final class DPORun {
         public var referenceRejected = 0.0
         /// The pair's prompt_id (else its prompt): held-out pairs are chosen by prompt.
         public var group = ""
+        /// The pair record's id, if it has one.
+        public var id: String?
     }
 
     public struct Pairs {
@@ -86,6 +88,7 @@ public final class DPORun {
             fp.add(rejected)
             var pair = Pair(prompt: p, chosen: c, rejected: x)
             pair.group = (try? r.object.string("prompt_id")) ?? user
+            pair.id = try? r.object.string("id")
             items.append(pair)
         }
         return Pairs(items: items, truncated: truncated, fingerprint: fp.hex)
@@ -98,7 +101,7 @@ public final class DPORun {
     }
 
     /// Sets each pair's reference log-probabilities to `model`'s.
-    static func score(_ model: LlamaModel, _ items: inout [Pair], batch: Int) {
+    public static func score(_ model: LlamaModel, _ items: inout [Pair], batch: Int = 8) {
         for b0 in stride(from: 0, to: items.count, by: batch) {
             let part = items[b0..<min(b0 + batch, items.count)]
             let seqs = part.flatMap { [($0.prompt, $0.chosen), ($0.prompt, $0.rejected)] }
@@ -115,8 +118,17 @@ public final class DPORun {
     /// margin, and the mean shift of the log-probability of chosen and rejected (in total and
     /// per token), which is how far the model moved on text it was not trained on.
     public func heldoutMetrics(_ heldout: [Pair], batch: Int = 8) -> JSONObject {
+        Self.rank(heldout, by: loaded.model, beta: beta, batch: batch).metrics
+    }
+
+    /// How `model` ranks `pairs` against the log-probabilities in their reference fields (see
+    /// `heldoutMetrics`), and each pair's chosen and rejected log-probability shift.
+    public static func rank(_ pairs: [Pair], by model: LlamaModel, beta: Double, batch: Int = 8) -> (
+        metrics: JSONObject, shifts: [(chosen: Double, rejected: Double)]
+    ) {
+        let heldout = pairs
         var now = heldout
-        Self.score(loaded.model, &now, batch: batch)
+        score(model, &now, batch: batch)
         var correct: [Double] = [], margins: [Double] = []
         var shiftC = 0.0, shiftR = 0.0, tokensC = 0, tokensR = 0, loss = 0.0
         for (before, after) in zip(heldout, now) {
@@ -144,7 +156,10 @@ public final class DPORun {
         m["rejected_logp_shift"] = num(shiftR / n)
         m["chosen_logp_shift_per_token"] = num(shiftC / Double(max(tokensC, 1)))
         m["rejected_logp_shift_per_token"] = num(shiftR / Double(max(tokensR, 1)))
-        return m
+        let shifts = zip(heldout, now).map {
+            (chosen: $1.referenceChosen - $0.referenceChosen, rejected: $1.referenceRejected - $0.referenceRejected)
+        }
+        return (m, shifts)
     }
 
     public func run(_ pairs: Pairs, resume: Bool) throws {

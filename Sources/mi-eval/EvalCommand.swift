@@ -15,10 +15,21 @@ struct EvalCommand: ParsableCommand {
             Writes each record with "loss" (mean NLL over its response tokens, as mi-probe defines the \
             reference loss) and, with --against, "loss_against"; prints the mean and a 95 % bootstrap \
             interval on stderr, and for two models the paired difference (model − against).
+
+            With --pairs instead of --data: how the model ranks preference pairs against the --against \
+            model, as mi-dpo reports its held-out pairs (a pair is ranked right when the model raised \
+            the chosen response's log-probability more than the rejected one's). Writes each pair's \
+            "chosen_logp_shift", "rejected_logp_shift" and "correct", and prints the metrics (accuracy \
+            with its interval, reward margin at --beta, loss, log-probability shifts) on stderr. \
+            --heldout-fraction keeps exactly the pairs mi-dpo held out with the same fraction.
             """)
 
     @Option(help: "Model to evaluate.") var model: String
-    @Option(help: "Records with instruction and response.") var data: [String]
+    @Option(help: "Records with instruction and response.") var data: [String] = []
+    @Option(help: "Preference pairs (prompt, chosen, rejected) to rank against --against, instead of --data.") var pairs: [String] = []
+    @Option(help: "With --pairs: only the pairs mi-dpo --heldout-fraction F holds out.") var heldoutFraction: Double?
+    @Option(help: "With --pairs: DPO β of the reward margin and loss.") var beta = 0.1
+    @Option(help: "With --pairs: tokens of prompt and response kept (mi-dpo's --max-length).") var maxLength = 2048
     @Option(help: "A second model, evaluated on the same records for a paired comparison.") var against: String?
     @Option(name: .shortAndLong, help: "Per-record output ('-' is stdout).") var out = "-"
     @Option(help: "Bootstrap resamples.") var bootstrap = 1000
@@ -29,9 +40,20 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var chatTemplate: ChatTemplateOption
     @OptionGroup var common: CommonOptions
 
+    func validate() throws {
+        if data.isEmpty == pairs.isEmpty { throw ValidationError("give either --data or --pairs") }
+        if !pairs.isEmpty && against == nil { throw ValidationError("--pairs needs --against, the reference model") }
+        if pairs.isEmpty && heldoutFraction != nil { throw ValidationError("--heldout-fraction goes with --pairs") }
+        if let f = heldoutFraction, !(f > 0 && f < 1) { throw ValidationError("--heldout-fraction must be between 0 and 1") }
+    }
+
     func run() throws {
         common.apply(program: "mi-eval")
         computeOptions.apply()
+        if !pairs.isEmpty {
+            try StageRunner.run { try PairRanking(command: self).run(pairs: pairs, reference: against!) }
+            return
+        }
         try StageRunner.run {
             let first = try LoadedModel(path: model, blockWeights: false, chatTemplate: chatTemplate.value)
             let firstChat = try first.requireChat()

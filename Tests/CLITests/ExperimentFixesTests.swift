@@ -184,5 +184,22 @@ import Testing
         #expect((last["loss"] as! Double) < log(2))
         let v = try run("mi-validate", ["--schema", "metrics", dir.path("m.jsonl")])
         #expect(v.status == 0, "\(v.stderr)")
+
+        // mi-eval --pairs ranks the same held-out pairs the same way, from the checkpoint and the
+        // starting model: the metrics agree with mi-dpo's line, pair by pair.
+        let e = try run(
+            "mi-eval", ["--model", dir.path("o"), "--against", SFTCLITests.tiny, "--pairs", data, "--heldout-fraction", "0.3"])
+        #expect(e.status == 0, "\(e.stderr)")
+        let line = e.stderrLines.last { $0.contains("\"stage\":\"pairs\"") }.map { String($0.drop { $0 != "{" }) }
+        let ranked = try JSONSerialization.jsonObject(with: Data((line ?? "{}").utf8)) as! [String: Any]
+        #expect(ranked["pairs"] as? Int == held)
+        for key in ["accuracy", "reward_margin", "loss", "chosen_logp_shift", "rejected_logp_shift"] {
+            #expect(abs((ranked[key] as? Double ?? .nan) - (last[key] as! Double)) < 1e-9, "\(key)")
+        }
+        let perPair = e.stdoutText.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(perPair.count == held)
+        #expect(Double(perPair.filter { $0["correct"] as? Bool == true }.count) == acc * Double(held))
+        let usage = try run("mi-eval", ["--model", dir.path("o"), "--pairs", data])
+        #expect(usage.status == 64 && usage.stderr.contains("--pairs needs --against"), "\(usage.stderr)")
     }
 }
