@@ -126,12 +126,11 @@ public final class DPORun {
     public static func rank(_ pairs: [Pair], by model: LlamaModel, beta: Double, batch: Int = 8) -> (
         metrics: JSONObject, shifts: [(chosen: Double, rejected: Double)]
     ) {
-        let heldout = pairs
-        var now = heldout
+        var now = pairs
         score(model, &now, batch: batch)
         var correct: [Double] = [], margins: [Double] = []
         var shiftC = 0.0, shiftR = 0.0, tokensC = 0, tokensR = 0, loss = 0.0
-        for (before, after) in zip(heldout, now) {
+        for (before, after) in zip(pairs, now) {
             let dc = after.referenceChosen - before.referenceChosen, dr = after.referenceRejected - before.referenceRejected
             let z = beta * (dc - dr)
             margins.append(z)
@@ -142,12 +141,12 @@ public final class DPORun {
             tokensC += before.chosen.count
             tokensR += before.rejected.count
         }
-        let n = Double(max(heldout.count, 1))
+        let n = Double(max(pairs.count, 1))
         let acc = Evaluation.bootstrap(correct)
         func num(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
         var m = JSONObject()
         m["stage"] = .string("dpo-heldout")
-        m["pairs"] = .number(JSONNumber(heldout.count))
+        m["pairs"] = .number(JSONNumber(pairs.count))
         m["loss"] = num(loss / n)
         m["accuracy"] = num(acc.mean)
         m["accuracy_ci"] = .array([num(acc.low), num(acc.high)])
@@ -156,7 +155,7 @@ public final class DPORun {
         m["rejected_logp_shift"] = num(shiftR / n)
         m["chosen_logp_shift_per_token"] = num(shiftC / Double(max(tokensC, 1)))
         m["rejected_logp_shift_per_token"] = num(shiftR / Double(max(tokensR, 1)))
-        let shifts = zip(heldout, now).map {
+        let shifts = zip(pairs, now).map {
             (chosen: $1.referenceChosen - $0.referenceChosen, rejected: $1.referenceRejected - $0.referenceRejected)
         }
         return (m, shifts)

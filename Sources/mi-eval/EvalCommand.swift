@@ -28,13 +28,18 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Records with instruction and response.") var data: [String] = []
     @Option(help: "Preference pairs (prompt, chosen, rejected) to rank against --against, instead of --data.") var pairs: [String] = []
     @Option(help: "With --pairs: only the pairs mi-dpo --heldout-fraction F holds out.") var heldoutFraction: Double?
-    @Option(help: "With --pairs: DPO β of the reward margin and loss.") var beta = 0.1
-    @Option(help: "With --pairs: tokens of prompt and response kept (mi-dpo's --max-length).") var maxLength = 2048
+    @Option(help: "With --pairs: DPO β of the reward margin and loss (default 0.1).") var beta: Double?
+    @Option(help: "With --pairs: tokens of prompt and response kept, mi-dpo's --max-length (default 2048).") var maxLength: Int?
     @Option(help: "A second model, evaluated on the same records for a paired comparison.") var against: String?
     @Option(name: .shortAndLong, help: "Per-record output ('-' is stdout).") var out = "-"
-    @Option(help: "Bootstrap resamples.") var bootstrap = 1000
-    @Option(help: "A response cut by --max-tokens (\"truncated\": true): open (kept without the end-of-turn marker) or drop (left out, counted).")
-    var truncated = TruncatedResponses.open
+    @Option(help: "With --data: bootstrap resamples (default 1000).") var bootstrap: Int?
+    @Option(
+        help: """
+            With --data: a response cut by --max-tokens ("truncated": true): open (kept without the \
+            end-of-turn marker, the default) or drop (left out, counted).
+            """
+    )
+    var truncated: TruncatedResponses?
     @OptionGroup var badRecords: BadRecordOptions
     @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var chatTemplate: ChatTemplateOption
@@ -43,7 +48,15 @@ struct EvalCommand: ParsableCommand {
     func validate() throws {
         if data.isEmpty == pairs.isEmpty { throw ValidationError("give either --data or --pairs") }
         if !pairs.isEmpty && against == nil { throw ValidationError("--pairs needs --against, the reference model") }
-        if pairs.isEmpty && heldoutFraction != nil { throw ValidationError("--heldout-fraction goes with --pairs") }
+        if pairs.isEmpty {
+            for (given, flag) in [(heldoutFraction != nil, "--heldout-fraction"), (beta != nil, "--beta"), (maxLength != nil, "--max-length")]
+            where given { throw ValidationError("\(flag) goes with --pairs") }
+        } else {
+            for (given, flag) in [(bootstrap != nil, "--bootstrap"), (truncated != nil, "--truncated")]
+            where given { throw ValidationError("\(flag) goes with --data") }
+        }
+        if let n = bootstrap, n < 1 { throw ValidationError("--bootstrap must be at least 1") }
+        if let n = maxLength, n < 2 { throw ValidationError("--max-length must be at least 2") }
         if let f = heldoutFraction, !(f > 0 && f < 1) { throw ValidationError("--heldout-fraction must be between 0 and 1") }
     }
 
@@ -58,6 +71,7 @@ struct EvalCommand: ParsableCommand {
             let first = try LoadedModel(path: model, blockWeights: false, chatTemplate: chatTemplate.value)
             let firstChat = try first.requireChat()
             let policy = badRecords.policy()
+            let truncated = truncated ?? .open, bootstrap = bootstrap ?? 1000
             let reader = RecordReader(paths: data, options: badRecords.readOptions, badRecords: policy)
             var records: [JSONObject] = []
             var examples: [TrainingExample] = []

@@ -11,20 +11,21 @@ struct PairRanking {
 
     func run(pairs paths: [String], reference: String) throws {
         let c = command
+        let maxLength = c.maxLength ?? 2048
         let policy = c.badRecords.policy()
         let referenceModel = try LoadedModel(path: reference, blockWeights: false, chatTemplate: c.chatTemplate.value)
         let reader = RecordReader(paths: paths, options: c.badRecords.readOptions, badRecords: policy)
-        var data = try DPORun.readPairs(reader, model: referenceModel, maxLength: c.maxLength)
+        var data = try DPORun.readPairs(reader, model: referenceModel, maxLength: maxLength)
         if let f = c.heldoutFraction {
             data.holdOut(fraction: f)
             data.items = data.heldout
         }
         if data.items.isEmpty { throw ValidationError("no pairs to rank in \(paths.joined(separator: ", "))") }
-        if data.truncated > 0 { Log.warning("\(data.truncated) pairs cut to --max-length \(c.maxLength) tokens") }
+        if data.truncated > 0 { Log.warning("\(data.truncated) pairs cut to --max-length \(maxLength) tokens") }
         DPORun.score(referenceModel.model, &data.items)
         // Same tokens (the reference's tokenizer, as in mi-dpo) under the evaluated model.
         let evaluated = try LoadedModel(path: c.model, blockWeights: false, chatTemplate: c.chatTemplate.value)
-        let (metrics, shifts) = DPORun.rank(data.items, by: evaluated.model, beta: c.beta)
+        let (metrics, shifts) = DPORun.rank(data.items, by: evaluated.model, beta: c.beta ?? 0.1)
         let writer = try JSONLWriter(path: c.out)
         for (pair, shift) in zip(data.items, shifts) {
             var o = JSONObject()

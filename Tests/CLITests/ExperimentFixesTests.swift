@@ -201,5 +201,16 @@ import Testing
         #expect(Double(perPair.filter { $0["correct"] as? Bool == true }.count) == acc * Double(held))
         let usage = try run("mi-eval", ["--model", dir.path("o"), "--pairs", data])
         #expect(usage.status == 64 && usage.stderr.contains("--pairs needs --against"), "\(usage.stderr)")
+        // Options of the other mode are refused, not silently ignored.
+        let base = ["--model", dir.path("o"), "--against", SFTCLITests.tiny]
+        for (extra, flag) in [
+            (["--pairs", data, "--bootstrap", "10"], "--bootstrap goes with --data"),
+            (["--pairs", data, "--truncated", "drop"], "--truncated goes with --data"),
+            (["--data", data, "--beta", "0.2"], "--beta goes with --pairs"),
+            (["--data", data, "--max-length", "64"], "--max-length goes with --pairs"),
+        ] {
+            let r = try run("mi-eval", base + extra)
+            #expect(r.status == 64 && r.stderr.contains(flag), "\(extra): \(r.stderr)")
+        }
     }
 }
