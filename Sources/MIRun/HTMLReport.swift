@@ -95,6 +95,12 @@ public struct HTMLReport {
             for label in ["original", "montessori", "control"] {
                 out.append(("round \(r): fresh, \(label) teacher", rd + "mechanism-\(label)-", rd + "mechanism-\(label)-scored.jsonl.gz", nil))
             }
+            for (label, name) in [
+                ("montessori-instructions", "Montessori instructions, original answers"),
+                ("montessori-answers", "original instructions, Montessori answers"),
+            ] {
+                out.append(("round \(r): fresh, \(name)", rd + "mechanism-\(label)-", rd + "mechanism-\(label)-scored.jsonl.gz", nil))
+            }
             for label in ["montessori", "baseline", "control"] {
                 out.append(("round \(r): training set, \(label)", rd + "\(label)-", nil, (rd + "train-\(label).jsonl.gz", "trained")))
             }
@@ -363,6 +369,13 @@ public struct HTMLReport {
         if let m = try? result.object("mechanism") {
             add("mechanism: mean fresh influence, Montessori − original", m["diff"])
             add("mechanism: 95 % interval", m["ci"])
+        }
+        if let split = try? result.object("mechanism_split") {
+            for (key, name) in [("instructions", "the Montessori teacher's instructions"), ("answers", "the Montessori teacher's answers")] {
+                guard let part = try? split.object(key) else { continue }
+                add("mechanism from \(name)", part["diff"])
+                add("mechanism from \(name): 95 % interval", part["ci"])
+            }
         }
         if let c = try? result.object("control") {
             add("control: mean fresh influence, random-label − original", c["diff"])

@@ -251,6 +251,27 @@ public final class MontessoriRun {
                 name: rd + "mechanism-\(label)-probe", out: rd + "mechanism-\(label)-scored.jsonl.gz", shards: config.probeShards)
             round.experiment.fresh[label] = try Self.doubles(s.path, field: "influence")
         }
+        if experiment.mechanismCrossed {
+            // Each teacher's instructions answered by the other, with the same answering settings.
+            var seeded = RunConfig.Options()
+            seeded.entries = [("seed", ConfigNode(.scalar(String(config.seed + 300 + r)), location: ""))]
+            let options = phase.respond.over(config.sampling).over(seeded)
+            let byLabel = Dictionary(uniqueKeysWithValues: teachers)
+            guard let original = byLabel["original"], let updated = byLabel["montessori"] else { return }
+            let crossings = [
+                ("montessori-instructions", "montessori", original), ("montessori-answers", "original", updated),
+            ]
+            for (label, instructionsOf, answering) in crossings {
+                let name = rd + "mechanism-\(label)-"
+                let answered = try respond(
+                    try file(rd + "mechanism-\(instructionsOf)-deduped.jsonl.gz"), teacher: answering, options: options,
+                    name: name + "respond", out: name + "answered.jsonl.gz")
+                let s = try probe(
+                    answered, student: student, reference: inputs.probeReference, options: config.probing.learn,
+                    name: name + "probe", out: name + "scored.jsonl.gz", shards: config.probeShards)
+                round.experiment.fresh[label] = try Self.doubles(s.path, field: "influence")
+            }
+        }
     }
 
     /// Training sets from the updated and the original teacher (and the control teacher, with
@@ -444,19 +465,25 @@ public final class MontessoriRun {
         let (i, d) =
             try phase.records.map { try instructions(count: $0, generate: generate, prefix: prefix, teacher: teacher, seeds: seeds) }
             ?? instructions(generate, extending: nil, prefix: prefix, suffix: "", teacher: teacher, seeds: seeds)
-        let shards = config.respondShards
-        _ = try step(
-            prefix + "respond", inputs: [("teacher", teacher), ("instructions", d)],
-            settings: command("mi-respond") + respond.canonical + (shards > 1 ? " shards \(shards)" : ""),
-            outputs: [answered] + Self.shardPaths(of: answered, shards)
-        ) { resume in
-            let flags = ["--teacher", teacher.path, d.path] + respond.arguments() + (resume ? ["--resume"] : [])
-            try self.sharded("mi-respond", flags, input: d.path, out: answered, shards: shards, resume: resume)
-            return [:]
-        }
+        let a = try self.respond(d, teacher: teacher, options: respond, name: prefix + "respond", out: answered)
         report.generated = try count(i.path)
         report.deduplicated = try count(d.path)
-        report.answered = try count(path(answered))
+        report.answered = try count(a.path)
+        return a
+    }
+
+    /// `instructions` answered by `teacher` (mi-respond) as the step `name`.
+    func respond(_ instructions: Artifact, teacher: Artifact, options: RunConfig.Options, name: String, out answered: String) throws -> Artifact {
+        let shards = config.respondShards
+        _ = try step(
+            name, inputs: [("teacher", teacher), ("instructions", instructions)],
+            settings: command("mi-respond") + options.canonical + (shards > 1 ? " shards \(shards)" : ""),
+            outputs: [answered] + Self.shardPaths(of: answered, shards)
+        ) { resume in
+            let flags = ["--teacher", teacher.path, instructions.path] + options.arguments() + (resume ? ["--resume"] : [])
+            try self.sharded("mi-respond", flags, input: instructions.path, out: answered, shards: shards, resume: resume)
+            return [:]
+        }
         return try file(answered)
     }
 

@@ -141,6 +141,11 @@ public struct RunConfig: Sendable {
         /// seeds, probed on the round's student: the updated teacher's against the original's.
         public var mechanismPrompts = 0
         public var mechanismSamples = 4
+        /// Also the two crossings of the updated and the original teacher's fresh candidates: the
+        /// updated teacher's instructions answered by the original teacher, and the original's
+        /// instructions answered by the updated one, each probed like the others. They split the
+        /// mechanism into what the instructions (what DPO trained) and what the answers add.
+        public var mechanismCrossed = false
         /// A teacher DPO-trained on the same pairs with chosen and rejected assigned at random.
         public var control = false
         /// Also train and evaluate a student on the control teacher's data.
@@ -294,6 +299,7 @@ public struct RunConfig: Sendable {
             switch key {
             case "mechanism_prompts": experiment.mechanismPrompts = try int(min: 0)
             case "mechanism_samples": experiment.mechanismSamples = try int(min: 1)
+            case "mechanism_crossed": experiment.mechanismCrossed = try bool()
             case "control": experiment.control = try bool()
             case "control_student": experiment.controlStudent = try bool()
             case "exact_fraction":
@@ -303,12 +309,15 @@ public struct RunConfig: Sendable {
                 experiment.exactFraction = f
             default:
                 throw ConfigError(
-                    "\(value.keyLocation ?? value.location): unknown key \"experiment.\(key)\" (known: control, control_student, exact_fraction, mechanism_prompts, mechanism_samples)"
+                    "\(value.keyLocation ?? value.location): unknown key \"experiment.\(key)\" (known: control, control_student, exact_fraction, mechanism_crossed, mechanism_prompts, mechanism_samples)"
                 )
             }
         }
         if experiment.controlStudent && !experiment.control {
             throw ConfigError("\(e.location): experiment.control_student needs experiment.control: true")
+        }
+        if experiment.mechanismCrossed && experiment.mechanismPrompts == 0 {
+            throw ConfigError("\(e.location): experiment.mechanism_crossed needs experiment.mechanism_prompts > 0")
         }
         return experiment
     }

@@ -269,9 +269,21 @@ extension MontessoriRun {
                     ("prompts", String(config.experiment.mechanismPrompts)), ("samples", String(config.experiment.mechanismSamples)),
                     ("round", String(config.experiment.mechanismPrompts)),
                 ])
+                var fresh = 0
                 for label in ["original", "montessori"] + (config.experiment.control ? ["control"] : []) {
                     let n = synthesized(phase, prefix: rd + "mechanism-\(label)-", c, add)
                     add(rd + "mechanism-\(label)-probe", "\(n) records", c.probeFixed + Double(n) * c.probeRecord)
+                    fresh = n
+                }
+                if config.experiment.mechanismCrossed {
+                    let r = phase.respond.over(config.sampling), rb = max(1, Self.int(r, "batch_size", 16)), batches = (fresh + rb - 1) / rb
+                    let tokens = Double(Self.int(r, "max_tokens", 512)) / c.respondTokens
+                    for label in ["montessori-instructions", "montessori-answers"] {
+                        add(
+                            rd + "mechanism-\(label)-respond", "\(fresh) records, \(batches) batches",
+                            c.load + Double(batches) * max(0, c.respondBatch - c.load) * tokens)
+                        add(rd + "mechanism-\(label)-probe", "\(fresh) records", c.probeFixed + Double(fresh) * c.probeRecord)
+                    }
                 }
             }
             let students = ["montessori", "baseline"] + (config.experiment.controlStudent ? ["control"] : [])

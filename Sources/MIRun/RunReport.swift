@@ -30,6 +30,25 @@ public struct RoundReport: Sendable {
     public var baselineLoss: [Double] = []
     public var experiment = ExperimentReport()
 
+    /// The fresh-candidate sets of experiment.mechanism_crossed: both teachers' own, and each
+    /// teacher's instructions answered by the other.
+    static let crossedCells = ["original", "montessori", "montessori-instructions", "montessori-answers"]
+
+    /// The mechanism split by the 2 × 2 crossing (experiment.mechanism_crossed): what the updated
+    /// teacher's instructions add to the mean fresh influence, averaged over both answering
+    /// teachers; what its answers add, averaged over both instruction sets; and the interaction
+    /// (how far the two effects are not additive). Nil without the four sets.
+    public var mechanismSplit: (instructions: Evaluation.Interval, answers: Evaluation.Interval, interaction: Evaluation.Interval)? {
+        let cells = Self.crossedCells.compactMap { experiment.fresh[$0] }
+        guard cells.count == 4 else { return nil }
+        let (oo, mm, mo, om) = (cells[0], cells[1], cells[2], cells[3]) // instructions, answers: o original, m Montessori
+        return (
+            Evaluation.contrastOfMeans([(0.5, mm), (-0.5, om), (0.5, mo), (-0.5, oo)]),
+            Evaluation.contrastOfMeans([(0.5, mm), (-0.5, mo), (0.5, om), (-0.5, oo)]),
+            Evaluation.contrastOfMeans([(1, mm), (-1, mo), (-1, om), (1, oo)])
+        )
+    }
+
     /// The round's findings as `result.json`: outcome (Montessori − baseline held-out loss,
     /// paired), mechanism (updated − original teacher's mean fresh-candidate influence), control
     /// (random-label teacher − original), the teacher's held-out pairs and the probe's agreement.
@@ -65,6 +84,16 @@ public struct RoundReport: Sendable {
             return .object(m)
         }
         if let m = freshComparison("montessori") { o["mechanism"] = m }
+        if let split = mechanismSplit {
+            var m = JSONObject()
+            m["instructions"] = .object(JSONObject(uniqueKeysAndValues: interval(split.instructions)))
+            m["answers"] = .object(JSONObject(uniqueKeysAndValues: interval(split.answers)))
+            m["interaction"] = .object(JSONObject(uniqueKeysAndValues: interval(split.interaction)))
+            m["mean_influence"] = .object(
+                JSONObject(uniqueKeysAndValues: Self.crossedCells.map { ($0, num(fresh[$0]!.reduce(0, +) / Double(max(fresh[$0]!.count, 1)))) }))
+            m["candidates"] = .object(JSONObject(uniqueKeysAndValues: Self.crossedCells.map { ($0, .number(JSONNumber(fresh[$0]!.count))) }))
+            o["mechanism_split"] = .object(m)
+        }
         if let c = freshComparison("control") { o["control"] = c }
         if let c = experiment.controlLoss, c.count == baselineLoss.count {
             o["control_outcome"] = .object(JSONObject(uniqueKeysAndValues: interval(Evaluation.bootstrap(zip(c, baselineLoss).map { $0 - $1 }))))
@@ -216,6 +245,21 @@ public struct RunReport: Sendable {
                 guard let a = fresh[label], let b = fresh["original"] else { continue }
                 let d = Evaluation.differenceOfMeans(a, b)
                 rows.append((p + "mean fresh influence, \(label) − original (95 % CI)", "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6)))"))
+            }
+            for (label, name) in [
+                ("montessori-instructions", "Montessori instructions, original answers"),
+                ("montessori-answers", "original instructions, Montessori answers"),
+            ] {
+                guard let v = fresh[label], !v.isEmpty else { continue }
+                let mean = v.reduce(0, +) / Double(v.count)
+                rows.append((p + "fresh candidates, \(name): n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
+            }
+            if let split = r.mechanismSplit {
+                for (name, d) in [
+                    ("instructions", split.instructions), ("answers", split.answers), ("instructions × answers interaction", split.interaction),
+                ] {
+                    rows.append((p + "mechanism from the Montessori teacher's \(name) (95 % CI)", "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6)))"))
+                }
             }
             if let c = r.experiment.controlLoss, c.count == r.baselineLoss.count {
                 let d = Evaluation.bootstrap(zip(c, r.baselineLoss).map { $0 - $1 })

@@ -46,19 +46,29 @@ public enum Evaluation {
     /// mean(a) − mean(b) for two independent samples, with a 95 % percentile bootstrap interval
     /// (each sample resampled with replacement on its own).
     public static func differenceOfMeans(_ a: [Double], _ b: [Double], resamples: Int = 1000, seed: UInt64 = 7) -> Interval {
+        contrastOfMeans([(1, a), (-1, b)], resamples: resamples, seed: seed)
+    }
+
+    /// Σ weight · mean(sample) over independent samples, with a 95 % percentile bootstrap interval
+    /// (each sample resampled with replacement on its own, in order). With a sample of fewer than
+    /// 2 values the interval is the point.
+    public static func contrastOfMeans(_ terms: [(weight: Double, values: [Double])], resamples: Int = 1000, seed: UInt64 = 7) -> Interval {
         func mean(_ x: [Double]) -> Double { x.reduce(0, +) / Double(max(x.count, 1)) }
-        let d = mean(a) - mean(b)
-        guard a.count > 1, b.count > 1 else { return Interval(mean: d, low: d, high: d) }
+        let estimate = terms.reduce(0.0) { $0 + $1.weight * mean($1.values) }
+        guard terms.allSatisfy({ $0.values.count > 1 }) else { return Interval(mean: estimate, low: estimate, high: estimate) }
         var rng = SplitMix64(seed: seed)
-        var diffs: [Double] = []
-        diffs.reserveCapacity(resamples)
+        var statistics: [Double] = []
+        statistics.reserveCapacity(resamples)
         for _ in 0..<resamples {
-            var sa = 0.0, sb = 0.0
-            for _ in 0..<a.count { sa += a[Int(rng.next() % UInt64(a.count))] }
-            for _ in 0..<b.count { sb += b[Int(rng.next() % UInt64(b.count))] }
-            diffs.append(sa / Double(a.count) - sb / Double(b.count))
+            var total = 0.0
+            for (weight, values) in terms {
+                var sum = 0.0
+                for _ in 0..<values.count { sum += values[Int(rng.next() % UInt64(values.count))] }
+                total += weight * (sum / Double(values.count))
+            }
+            statistics.append(total)
         }
-        return percentiles(of: diffs, around: d)
+        return percentiles(of: statistics, around: estimate)
     }
 
     /// Spearman's rank correlation (ties get their mean rank); nil for fewer than 2 values or a

@@ -489,6 +489,25 @@ import Testing
                 (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["id"] as! String
             }
             #expect(probeIDs == ["ref-001", "ref-005", "ref-009"])
+            // experiment.mechanism_crossed. The stand-in generator gives every teacher the same
+            // instructions and the answers are greedy, so each crossing repeats one teacher's own
+            // candidates: the instructions add exactly 0 and the answers the whole mechanism.
+            func responses(_ file: String) throws -> [String] {
+                try zcat(dir.path("exp/round-1/\(file)-answered.jsonl.gz")).split(separator: "\n").map {
+                    (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["response"] as! String
+                }
+            }
+            let own = try responses("mechanism-original"), updated = try responses("mechanism-montessori")
+            #expect(!own.isEmpty && own != updated, "the DPO'd teacher answers differently")
+            #expect(try responses("mechanism-montessori-instructions") == own)
+            #expect(try responses("mechanism-montessori-answers") == updated)
+            let split = result["mechanism_split"] as? [String: Any]
+            let instructions = split?["instructions"] as? [String: Any], answers = split?["answers"] as? [String: Any]
+            let mechanism = result["mechanism"] as! [String: Any]
+            #expect(abs(instructions?["diff"] as? Double ?? .nan) < 1e-12, "\(split ?? [:])")
+            #expect(abs((answers?["diff"] as? Double ?? .nan) - (mechanism["diff"] as! Double)) < 1e-12)
+            #expect(
+                try String(contentsOfFile: dir.path("exp/summary.md"), encoding: .utf8).contains("mechanism from the Montessori teacher's answers"))
         }
         let probe = result["probe"] as! [String: Any]
         #expect((probe["exact_records"] as? Int ?? 0) > 0)

@@ -29,6 +29,15 @@ import Testing
             #expect { try config(text) } throws: { "\($0)".contains("training.records must be an integer ≥ 1") }
         }
     }
+
+    @Test func theCrossedMechanismNeedsFreshCandidates() throws {
+        #expect(try config("").experiment.mechanismCrossed == false)
+        #expect(try config("experiment: {mechanism_prompts: 8, mechanism_crossed: true}\n").experiment.mechanismCrossed)
+        #expect {
+            try config("experiment: {mechanism_crossed: true}\n")
+        } throws: { "\($0)".contains("experiment.mechanism_crossed needs experiment.mechanism_prompts > 0") }
+        #expect { try config("experiment: {mechanism_prompts: 8, mechanism_crossed: 2}\n") } throws: { "\($0)".contains("must be true or false") }
+    }
 }
 
 @Suite struct SlurmConfigTests {

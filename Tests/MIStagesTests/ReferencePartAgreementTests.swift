@@ -49,3 +49,25 @@ import Testing
         #expect(abs(Evaluation.pearson([1, 2, 3], [2, 4, 7])! - 5 / (2 * 38.0 / 3).squareRoot()) < 1e-12)
     }
 }
+
+@Suite struct ContrastTests {
+    /// A weighted sum of independent means: the estimate is exact, a difference of two means is
+    /// `differenceOfMeans` to the bit, and the interval widens as the samples spread.
+    @Test func contrastOfMeans() {
+        let a = (0..<40).map { Double($0 % 7) }, b = (0..<30).map { Double($0 % 5) * 0.5 }, c = (0..<25).map { Double($0 % 3) - 1 }
+        let mean = { (x: [Double]) in x.reduce(0, +) / Double(x.count) }
+        let k = Evaluation.contrastOfMeans([(0.5, a), (-0.5, b), (1, c)])
+        #expect(abs(k.mean - (0.5 * mean(a) - 0.5 * mean(b) + mean(c))) < 1e-12)
+        #expect(k.low < k.mean && k.mean < k.high)
+        let d = Evaluation.differenceOfMeans(a, b), e = Evaluation.contrastOfMeans([(1, a), (-1, b)])
+        #expect(d.mean == e.mean && d.low == e.low && d.high == e.high)
+        // Constant samples leave nothing to resample; a one-value sample gives the point.
+        let flat = Evaluation.contrastOfMeans([(1, [2, 2, 2]), (-1, [0.5, 0.5])])
+        #expect(flat.low == 1.5 && flat.high == 1.5 && flat.mean == 1.5)
+        let point = Evaluation.contrastOfMeans([(1, a), (-1, [3])])
+        #expect(point.low == point.mean && point.high == point.mean)
+        // Twice the spread, twice the interval (same draws: the same seed and sizes).
+        let wide = Evaluation.contrastOfMeans([(0.5, a.map { $0 * 2 }), (-0.5, b.map { $0 * 2 }), (1, c.map { $0 * 2 })])
+        #expect(abs((wide.high - wide.low) - 2 * (k.high - k.low)) < 1e-9)
+    }
+}
