@@ -311,6 +311,7 @@ public final class MontessoriRun {
         try evaluate(m.montessori, against: m.baseline, heldout: inputs.heldout, name: rd + "eval", out: evalPath)
         round.montessoriLoss = try Self.doubles(path(evalPath), field: "loss")
         round.baselineLoss = try Self.doubles(path(evalPath), field: "loss_against")
+        round.heldoutTokens = (try? Self.doubles(path(evalPath), field: "tokens")) ?? [] // none in older eval files
         if sets.count == 3 {
             m.control = try student("control", from: m.control)
             try evaluate(m.control, against: m.baseline, heldout: inputs.heldout, name: rd + "eval-control", out: rd + "eval-control.jsonl")

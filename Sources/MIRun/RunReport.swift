@@ -28,6 +28,9 @@ public struct RoundReport: Sendable {
     public var montessoriSFT: [JSONObject] = []
     public var montessoriLoss: [Double] = []
     public var baselineLoss: [Double] = []
+    /// Response tokens of each held-out record (mi-eval's "tokens"; empty for an eval file
+    /// without them), for the token-weighted differences.
+    public var heldoutTokens: [Double] = []
     public var experiment = ExperimentReport()
 
     /// The fresh-candidate sets of experiment.mechanism_crossed: both teachers' own, and each
@@ -49,6 +52,32 @@ public struct RoundReport: Sendable {
         )
     }
 
+    /// result.json's `mechanism_split` (nil without the crossing's four sets).
+    func mechanismSplitJSON() -> JSONValue? {
+        guard let split = mechanismSplit else { return nil }
+        func num(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
+        func interval(_ i: Evaluation.Interval) -> [(String, JSONValue)] { [("diff", num(i.mean)), ("ci", .array([num(i.low), num(i.high)]))] }
+        let fresh = experiment.fresh
+        var m = JSONObject()
+        m["instructions"] = .object(JSONObject(uniqueKeysAndValues: interval(split.instructions)))
+        m["answers"] = .object(JSONObject(uniqueKeysAndValues: interval(split.answers)))
+        m["interaction"] = .object(JSONObject(uniqueKeysAndValues: interval(split.interaction)))
+        m["mean_influence"] = .object(
+            JSONObject(uniqueKeysAndValues: Self.crossedCells.map { ($0, num(fresh[$0]!.reduce(0, +) / Double(max(fresh[$0]!.count, 1)))) }))
+        m["candidates"] = .object(JSONObject(uniqueKeysAndValues: Self.crossedCells.map { ($0, .number(JSONNumber(fresh[$0]!.count))) }))
+        return .object(m)
+    }
+
+    /// The paired difference a − b of per-record held-out losses weighted by the records' response
+    /// tokens (the difference of the loss per token over all records), with its bootstrap
+    /// interval; nil without token counts.
+    func tokenWeighted(_ a: [Double], _ b: [Double]) -> JSONValue? {
+        guard !heldoutTokens.isEmpty, heldoutTokens.count == a.count, a.count == b.count else { return nil }
+        let d = Evaluation.weightedMean(zip(a, b).map { $0 - $1 }, weights: heldoutTokens)
+        func num(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
+        return .object(JSONObject(uniqueKeysAndValues: [("diff", num(d.mean)), ("ci", .array([num(d.low), num(d.high)]))]))
+    }
+
     /// The round's findings as `result.json`: outcome (Montessori − baseline held-out loss,
     /// paired), mechanism (updated − original teacher's mean fresh-candidate influence), control
     /// (random-label teacher − original), the teacher's held-out pairs and the probe's agreement.
@@ -66,6 +95,7 @@ public struct RoundReport: Sendable {
             outcome["montessori_loss"] = num(Evaluation.bootstrap(montessoriLoss).mean)
             outcome["baseline_loss"] = num(Evaluation.bootstrap(baselineLoss).mean)
             outcome["training_records"] = .number(JSONNumber(trainingRecords))
+            if let w = tokenWeighted(montessoriLoss, baselineLoss) { outcome["token_weighted"] = w }
             o["outcome"] = .object(outcome)
         }
         let fresh = experiment.fresh
@@ -84,23 +114,17 @@ public struct RoundReport: Sendable {
             return .object(m)
         }
         if let m = freshComparison("montessori") { o["mechanism"] = m }
-        if let split = mechanismSplit {
-            var m = JSONObject()
-            m["instructions"] = .object(JSONObject(uniqueKeysAndValues: interval(split.instructions)))
-            m["answers"] = .object(JSONObject(uniqueKeysAndValues: interval(split.answers)))
-            m["interaction"] = .object(JSONObject(uniqueKeysAndValues: interval(split.interaction)))
-            m["mean_influence"] = .object(
-                JSONObject(uniqueKeysAndValues: Self.crossedCells.map { ($0, num(fresh[$0]!.reduce(0, +) / Double(max(fresh[$0]!.count, 1)))) }))
-            m["candidates"] = .object(JSONObject(uniqueKeysAndValues: Self.crossedCells.map { ($0, .number(JSONNumber(fresh[$0]!.count))) }))
-            o["mechanism_split"] = .object(m)
-        }
+        if let split = mechanismSplitJSON() { o["mechanism_split"] = split }
         if let c = freshComparison("control") { o["control"] = c }
         if let c = experiment.controlLoss, c.count == baselineLoss.count {
-            o["control_outcome"] = .object(JSONObject(uniqueKeysAndValues: interval(Evaluation.bootstrap(zip(c, baselineLoss).map { $0 - $1 }))))
+            var controlOutcome = JSONObject(uniqueKeysAndValues: interval(Evaluation.bootstrap(zip(c, baselineLoss).map { $0 - $1 })))
+            if let w = tokenWeighted(c, baselineLoss) { controlOutcome["token_weighted"] = w }
+            o["control_outcome"] = .object(controlOutcome)
             // What the influence labels add over DPO with random labels on the same pairs.
             if montessoriLoss.count == c.count {
                 var m = JSONObject(uniqueKeysAndValues: interval(Evaluation.bootstrap(zip(montessoriLoss, c).map { $0 - $1 })))
                 m["montessori_wins"] = .number(JSONNumber(zip(montessoriLoss, c).filter { $0 < $1 }.count))
+                if let w = tokenWeighted(montessoriLoss, c) { m["token_weighted"] = w }
                 o["montessori_vs_control"] = .object(m)
             }
         }
@@ -219,6 +243,14 @@ public struct RunReport: Sendable {
                         "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); "
                             + "\(wins) of \(r.montessoriLoss.count) records"
                     ))
+                if r.heldoutTokens.count == r.montessoriLoss.count {
+                    let w = Evaluation.weightedMean(zip(r.montessoriLoss, r.baselineLoss).map { $0 - $1 }, weights: r.heldoutTokens)
+                    rows.append(
+                        (
+                            p + "Montessori − baseline per token (records weighted by their tokens; 95 % CI)",
+                            "\(f(w.mean, 4)) (\(f(w.low, 4))–\(f(w.high, 4)))"
+                        ))
+                }
             }
             if let e = r.experiment.exactAgreement {
                 rows.append(

@@ -37,6 +37,30 @@ public enum Evaluation {
         return percentiles(of: means, around: mean)
     }
 
+    /// Σ weight · value / Σ weight with a 95 % percentile bootstrap interval, resampling (value,
+    /// weight) records together; with weights of 1 it is `bootstrap` to the bit. For per-record
+    /// mean losses weighted by their token counts it is the loss per token over all records.
+    public static func weightedMean(_ values: [Double], weights: [Double], resamples: Int = 1000, seed: UInt64 = 7) -> Interval {
+        precondition(values.count == weights.count)
+        let n = values.count
+        func ratio(_ s: Double, _ w: Double) -> Double { w > 0 ? s / w : .nan }
+        let estimate = ratio(zip(values, weights).reduce(0) { $0 + $1.0 * $1.1 }, weights.reduce(0, +))
+        guard n > 1 else { return Interval(mean: estimate, low: estimate, high: estimate) }
+        var rng = SplitMix64(seed: seed)
+        var statistics: [Double] = []
+        statistics.reserveCapacity(resamples)
+        for _ in 0..<resamples {
+            var s = 0.0, w = 0.0
+            for _ in 0..<n {
+                let i = Int(rng.next() % UInt64(n))
+                s += values[i] * weights[i]
+                w += weights[i]
+            }
+            statistics.append(ratio(s, w))
+        }
+        return percentiles(of: statistics, around: estimate)
+    }
+
     /// The 2.5th and 97.5th percentiles of bootstrap statistics.
     static func percentiles(of statistics: [Double], around estimate: Double) -> Interval {
         let sorted = statistics.sorted(), n = sorted.count

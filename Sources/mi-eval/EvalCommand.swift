@@ -13,7 +13,8 @@ struct EvalCommand: ParsableCommand {
         abstract: "Per-record loss of a model on instruction/response records, with a bootstrap interval of the mean.",
         discussion: """
             Writes each record with "loss" (mean NLL over its response tokens, as mi-probe defines the \
-            reference loss) and, with --against, "loss_against"; prints the mean and a 95 % bootstrap \
+            reference loss) and "tokens" (how many), and, with --against, "loss_against" and \
+            "tokens_against"; prints the mean and a 95 % bootstrap \
             interval on stderr, and for two models the paired difference (model − against).
 
             With --pairs instead of --data: how the model ranks preference pairs against the --against \
@@ -93,17 +94,21 @@ struct EvalCommand: ParsableCommand {
             if records.isEmpty { throw ValidationError("no records in \(data.joined(separator: ", "))") }
             let a = Evaluation.losses(first, examples)
             var b: [Double]?
+            var otherTokens: [Int]?
             if let against {
                 let second = try LoadedModel(path: against, blockWeights: false, chatTemplate: chatTemplate.value)
                 let secondChat = try second.requireChat()
                 // Same text, the second model's own tokenizer.
                 let other = try records.map { try LocalInfluence.example($0, model: second, chat: secondChat, truncated: truncated)! }
                 b = Evaluation.losses(second, other)
+                otherTokens = other.map(\.completion.count)
             }
             let writer = try JSONLWriter(path: out)
             for (i, var o) in records.enumerated() {
                 o["loss"] = JSONNumber(a[i]).map(JSONValue.number) ?? .null
+                o["tokens"] = .number(JSONNumber(examples[i].completion.count))
                 if let b { o["loss_against"] = JSONNumber(b[i]).map(JSONValue.number) ?? .null }
+                if let otherTokens { o["tokens_against"] = .number(JSONNumber(otherTokens[i])) }
                 try writer.write(o)
             }
             try writer.commit()

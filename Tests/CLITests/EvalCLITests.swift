@@ -22,6 +22,7 @@ import Testing
         for (row, lp) in zip(rows, lps) {
             #expect(abs((row["loss"] as! Double) + lp.reduce(0, +) / Double(lp.count)) < 1e-9)
             #expect(row["loss"] as? Double == row["loss_against"] as? Double)
+            #expect(row["tokens"] as? Int == lp.count && row["tokens_against"] as? Int == lp.count)
         }
         #expect(e.stderr.contains("difference 0.0"))
     }

@@ -481,6 +481,15 @@ import Testing
             let ci = part?["ci"] as? [Double]
             #expect(part?["diff"] is Double && ci?.count == 2 && ci![0] <= ci![1], "\(key)")
         }
+        // The token-weighted outcome: Σ tokens · (Montessori − baseline) / Σ tokens over eval.jsonl.
+        let evaluated = try String(contentsOfFile: dir.path("exp/round-1/eval.jsonl"), encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        let tokens = evaluated.map { Double($0["tokens"] as! Int) }
+        let weighted = zip(evaluated, tokens).map { ($0["loss"] as! Double - ($0["loss_against"] as! Double)) * $1 }.reduce(0, +)
+        let outcome = result["outcome"] as! [String: Any], perToken = outcome["token_weighted"] as? [String: Any]
+        #expect(tokens.allSatisfy { $0 > 0 } && Set(tokens).count > 1)
+        #expect(abs((perToken?["diff"] as? Double ?? .nan) - weighted / tokens.reduce(0, +)) < 1e-12, "\(outcome)")
         let teacher = result["teacher"] as! [String: Any]
         let accuracy = teacher["heldout_pair_accuracy"] as? Double
         #expect(accuracy != nil && (0...1).contains(accuracy!))

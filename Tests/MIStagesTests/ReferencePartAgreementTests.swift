@@ -70,4 +70,19 @@ import Testing
         let wide = Evaluation.contrastOfMeans([(0.5, a.map { $0 * 2 }), (-0.5, b.map { $0 * 2 }), (1, c.map { $0 * 2 })])
         #expect(abs((wide.high - wide.low) - 2 * (k.high - k.low)) < 1e-9)
     }
+
+    /// Σ w·x / Σ w: weights of 1 are the plain bootstrap to the bit; integer weights are the
+    /// values repeated; a zero weight leaves a record out of the estimate.
+    @Test func weightedMean() {
+        let x = (0..<30).map { Double(($0 * 7) % 11) - 4 }
+        let plain = Evaluation.bootstrap(x), ones = Evaluation.weightedMean(x, weights: x.map { _ in 1 })
+        #expect(plain.mean == ones.mean && plain.low == ones.low && plain.high == ones.high)
+        let w = (0..<30).map { Double($0 % 4) }
+        let repeated = zip(x, w).flatMap { Array(repeating: $0.0, count: Int($0.1)) }
+        let weighted = Evaluation.weightedMean(x, weights: w)
+        #expect(abs(weighted.mean - repeated.reduce(0, +) / Double(repeated.count)) < 1e-12)
+        #expect(weighted.low <= weighted.mean && weighted.mean <= weighted.high && weighted.low < weighted.high)
+        let outlier = Evaluation.weightedMean(x + [1000], weights: w + [0])
+        #expect(abs(outlier.mean - weighted.mean) < 1e-12)
+    }
 }
