@@ -241,11 +241,11 @@ public final class MontessoriRun {
         ]
         phase.generate = sizes.over(config.probing.generate)
         phase.records = nil // the same prompts for every teacher, however many instructions they give
+        let seed = config.seed + 300 + r
         for (label, t) in teachers {
             var data = DataReport()
             let fresh = try synthesize(
-                phase, prefix: rd + "mechanism-\(label)-", teacher: t, seeds: inputs.seeds, seed: config.seed + 300 + r,
-                report: &data)
+                phase, prefix: rd + "mechanism-\(label)-", teacher: t, seeds: inputs.seeds, seed: seed, report: &data)
             let s = try probe(
                 fresh, student: student, reference: inputs.probeReference, options: config.probing.learn,
                 name: rd + "mechanism-\(label)-probe", out: rd + "mechanism-\(label)-scored.jsonl.gz", shards: config.probeShards)
@@ -254,7 +254,7 @@ public final class MontessoriRun {
         if experiment.mechanismCrossed {
             // Each teacher's instructions answered by the other, with the same answering settings.
             var seeded = RunConfig.Options()
-            seeded.entries = [("seed", ConfigNode(.scalar(String(config.seed + 300 + r)), location: ""))]
+            seeded.entries = [("seed", ConfigNode(.scalar(String(seed)), location: ""))]
             let options = phase.respond.over(config.sampling).over(seeded)
             let byLabel = Dictionary(uniqueKeysWithValues: teachers)
             guard let original = byLabel["original"], let updated = byLabel["montessori"] else { return }
