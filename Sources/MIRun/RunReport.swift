@@ -55,8 +55,7 @@ public struct RoundReport: Sendable {
     /// result.json's `mechanism_split` (nil without the crossing's four sets).
     func mechanismSplitJSON() -> JSONValue? {
         guard let split = mechanismSplit else { return nil }
-        func num(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
-        func interval(_ i: Evaluation.Interval) -> [(String, JSONValue)] { [("diff", num(i.mean)), ("ci", .array([num(i.low), num(i.high)]))] }
+        let num = JSONNumber.value, interval = Self.intervalEntries
         let fresh = experiment.fresh
         var m = JSONObject()
         m["instructions"] = .object(JSONObject(uniqueKeysAndValues: interval(split.instructions)))
@@ -74,16 +73,19 @@ public struct RoundReport: Sendable {
     func tokenWeighted(_ a: [Double], _ b: [Double]) -> JSONValue? {
         guard !heldoutTokens.isEmpty, heldoutTokens.count == a.count, a.count == b.count else { return nil }
         let d = Evaluation.weightedMean(zip(a, b).map { $0 - $1 }, weights: heldoutTokens)
-        func num(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
-        return .object(JSONObject(uniqueKeysAndValues: [("diff", num(d.mean)), ("ci", .array([num(d.low), num(d.high)]))]))
+        return .object(JSONObject(uniqueKeysAndValues: Self.intervalEntries(d)))
+    }
+
+    /// An interval as result.json writes it: "diff" (the estimate) and "ci" ([low, high]).
+    static func intervalEntries(_ i: Evaluation.Interval) -> [(String, JSONValue)] {
+        [("diff", JSONNumber.value(i.mean)), ("ci", .array([JSONNumber.value(i.low), JSONNumber.value(i.high)]))]
     }
 
     /// The round's findings as `result.json`: outcome (Montessori − baseline held-out loss,
     /// paired), mechanism (updated − original teacher's mean fresh-candidate influence), control
     /// (random-label teacher − original), the teacher's held-out pairs and the probe's agreement.
     public func resultJSON(seed: Int) -> JSONObject {
-        func num(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
-        func interval(_ i: Evaluation.Interval) -> [(String, JSONValue)] { [("diff", num(i.mean)), ("ci", .array([num(i.low), num(i.high)]))] }
+        let num = JSONNumber.value, interval = Self.intervalEntries
         var o = JSONObject()
         o["seed"] = .number(JSONNumber(seed))
         o["round"] = .number(JSONNumber(round))
