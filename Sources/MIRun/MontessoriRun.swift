@@ -101,15 +101,16 @@ public final class MontessoriRun {
         return report
     }
 
-    /// The external files, and the reference split when no held-out set is given.
+    /// The external files, the student cut to `student_layers`, and the reference split when no
+    /// held-out set is given.
     func prepareInputs(_ report: inout RunReport) throws -> Inputs {
         let teacher0 = try external(config.teacher)
         let seeds = try external(config.seeds)
         let reference = try external(config.reference)
+        let base = try baseStudent()
         guard config.heldout == nil else {
             return Inputs(
-                teacher: teacher0, seeds: seeds, probeReference: reference, heldout: try external(config.heldout!),
-                base: try external(config.student))
+                teacher: teacher0, seeds: seeds, probeReference: reference, heldout: try external(config.heldout!), base: base)
         }
         let fraction = config.heldoutFraction, spread = config.heldoutSpread
         let split = try step(
@@ -123,7 +124,20 @@ public final class MontessoriRun {
         report.split = (split.result.intValue("probe"), split.result.intValue("heldout"))
         return Inputs(
             teacher: teacher0, seeds: seeds, probeReference: try file("reference-probe.jsonl"), heldout: try file("heldout.jsonl"),
-            base: try external(config.student))
+            base: base)
+    }
+
+    /// `student`, or with `student_layers` that model cut to those blocks (F32, so nothing is
+    /// rounded twice), written into the run directory by `mi-model export`.
+    func baseStudent() throws -> Artifact {
+        let student = try external(config.student)
+        guard let layers = config.studentLayers else { return student }
+        _ = try step("student", inputs: [("model", student)], settings: "layers \(layers)", outputs: ["student.gguf"]) { _ in
+            try self.tool(
+                "mi-model", ["export", "--model", student.path, "--out", self.path("student.gguf"), "--layers", layers, "--format", "F32"])
+            return JSONObject()
+        }
+        return try file("student.gguf")
     }
 
     /// Warm-up: the student trained on the original teacher's data (its AdamW state is what the
@@ -311,7 +325,7 @@ public final class MontessoriRun {
         try evaluate(m.montessori, against: m.baseline, heldout: inputs.heldout, name: rd + "eval", out: evalPath)
         round.montessoriLoss = try Self.doubles(path(evalPath), field: "loss")
         round.baselineLoss = try Self.doubles(path(evalPath), field: "loss_against")
-        round.heldoutTokens = (try? Self.doubles(path(evalPath), field: "tokens")) ?? [] // none in older eval files
+        round.heldoutTokens = try Self.doubles(path(evalPath), field: "tokens", optional: true) // none in older eval files
         if sets.count == 3 {
             m.control = try student("control", from: m.control)
             try evaluate(m.control, against: m.baseline, heldout: inputs.heldout, name: rd + "eval-control", out: rd + "eval-control.jsonl")
@@ -806,10 +820,18 @@ public final class MontessoriRun {
         }
     }
 
-    static func doubles(_ p: String, field: String) throws -> [Double] {
+    /// Every record's number `field`. `optional`: a file whose first record lacks the field gives
+    /// none (a file from before the field); once the first has it, a record without it or with
+    /// something else there is an error.
+    static func doubles(_ p: String, field: String, optional: Bool = false) throws -> [Double] {
         let r = RecordReader(paths: [p])
         var out: [Double] = []
-        while let rec = try r.next() { out.append(try rec.object.double(field)) }
+        var first = true
+        while let rec = try r.next() {
+            if optional, first, rec.object[field] == nil { return [] }
+            first = false
+            out.append(try rec.object.double(field))
+        }
         return out
     }
 

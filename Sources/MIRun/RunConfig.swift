@@ -133,6 +133,9 @@ public struct RunConfig: Sendable {
         case base
     }
     public var studentsStart = StudentsStart.warmup
+    /// `student_layers`: the student is `student` (or the teacher) cut to these blocks, e.g.
+    /// "0-4,6-14,16-24,26-29" (`mi-model export --layers`), a student weaker than its teacher.
+    public var studentLayers: String?
     public var experiment = Experiment()
 
     /// Measurements beyond the loop itself, for showing that it works (all off by default).
@@ -160,7 +163,7 @@ public struct RunConfig: Sendable {
         "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "heldout_split", "rounds", "seed", "run_dir", "probe_shards",
         "respond_shards", "executor", "slurm",
         "sampling", "dedupe", "warmup", "probing", "pair", "dpo", "training", "eval", "commands",
-        "shuffle", "students_start", "experiment", "compute", "chat_template",
+        "shuffle", "students_start", "student_layers", "experiment", "compute", "chat_template",
     ]
     /// Flags mi-run sets itself, per tool.
     static let reserved: [String: Set<String>] = [
@@ -244,12 +247,7 @@ public struct RunConfig: Sendable {
             guard case let .bool(b) = n.kind else { throw ConfigError("\(n.location): shuffle must be true or false") }
             shuffle = b
         }
-        if let n = root["students_start"] {
-            guard case let .scalar(s) = n.kind, let v = StudentsStart(rawValue: s) else {
-                throw ConfigError("\(n.location): students_start must be warmup or base")
-            }
-            studentsStart = v
-        }
+        try readStudent(root)
         if let n = root["chat_template"] {
             guard case let .scalar(s) = n.kind, !s.isEmpty else { throw ConfigError("\(n.location): chat_template must be a format name or a file") }
             let builtIn = ChatFormat.Style(rawValue: s) != nil
@@ -262,6 +260,22 @@ public struct RunConfig: Sendable {
         if let e = root["experiment"] { experiment = try Self.experiment(e) }
         if let c = root["commands"] { commands = try Self.commands(c, base: base) }
         try readExecution(root)
+    }
+
+    /// `students_start` and `student_layers`.
+    mutating func readStudent(_ root: ConfigNode) throws(ConfigError) {
+        if let n = root["students_start"] {
+            guard case let .scalar(s) = n.kind, let v = StudentsStart(rawValue: s) else {
+                throw ConfigError("\(n.location): students_start must be warmup or base")
+            }
+            studentsStart = v
+        }
+        if let n = root["student_layers"] {
+            guard case let .scalar(s) = n.kind, (try? LlamaParameters.parseLayerList(s, layers: .max)) != nil else {
+                throw ConfigError("\(n.location): student_layers must list blocks to keep, such as 0-13,29")
+            }
+            studentLayers = s
+        }
     }
 
     /// `respond_shards`, `executor` and `slurm`.

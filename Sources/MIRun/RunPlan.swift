@@ -238,6 +238,7 @@ extension MontessoriRun {
             heldout = Int((Double(total) * config.heldoutFraction).rounded())
             add("split", "\(total) reference records", 0)
         }
+        if let layers = config.studentLayers { add("student", "blocks \(layers) of \(config.student)", 0) }
         if let warmup = config.warmup {
             let records = synthesized(warmup, prefix: "warmup/", c, add)
             add("warmup/sft", "\(sftSteps(records, warmup.learn)) steps", sftSeconds(records, warmup.learn, c))

@@ -86,6 +86,13 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Weight format: F32, F16 or Q8_0 (norms stay F32).")
     var format: GGUFWriter.Format = .q8_0
 
+    @Option(
+        help: ArgumentHelp(
+            "Keep only these transformer blocks, in this order, e.g. 0-13,29 (default: all).",
+            discussion: "Cuts a smaller model from this one: the embedding, final norm and head are kept. "
+                + "A student weaker than its teacher, starting from the teacher's own representations."))
+    var layers: String?
+
     @OptionGroup var computeOptions: ComputeOptions
     @OptionGroup var chatTemplate: ChatTemplateOption
     @OptionGroup var common: CommonOptions
@@ -96,8 +103,14 @@ struct ExportCommand: ParsableCommand {
         try StageRunner.run {
             let loaded = try LoadedModel(path: model, blockWeights: false, chatTemplate: chatTemplate.value)
             let name = model.split(separator: "/").last.map(String.init) ?? model
+            var written = loaded.model
+            if let layers {
+                let kept = try LlamaParameters.parseLayerList(layers, layers: loaded.model.config.numHiddenLayers)
+                written = LlamaModel(parameters: loaded.model.parameters.keepingLayers(kept))
+                Log.info("kept \(kept.count) of \(loaded.model.config.numHiddenLayers) blocks")
+            }
             try GGUFWriter.write(
-                model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
+                model: written, tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate,
                 name: name, format: format, to: out)
             Log.info("wrote \(out) (\(format.rawValue))")
         }

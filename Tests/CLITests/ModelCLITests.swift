@@ -80,4 +80,17 @@ import Testing
         let usage = try run("mi-model", ["generate", "--model", Self.tiny, "--top-p", "2"], stdin: [])
         #expect(usage.status == 64)
     }
+
+    @Test func exportCutsBlocksAndRefusesBadLists() throws {
+        let dir = TempDir()
+        let r = try run("mi-model", ["export", "--model", Self.tiny, "--out", dir.path("cut.gguf"), "--layers", "1", "--format", "F32"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("kept 1 of 2 blocks"))
+        let info = try #require(try lines(try run("mi-model", ["info", "--model", dir.path("cut.gguf")])).first)
+        #expect(info["layers"] as? Int == 1)
+        let bad = try run("mi-model", ["export", "--model", Self.tiny, "--out", dir.path("bad.gguf"), "--layers", "0-2"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("'0-2' is outside the model's blocks 0-1"))
+        #expect(!dir.exists("bad.gguf"))
+    }
 }

@@ -316,7 +316,8 @@ import Testing
     }
 
     /// SFT and DPO get --shuffle with a seed derived from the run's unless the config says
-    /// otherwise; students_start: base trains round 1's students from the given student.
+    /// otherwise; students_start: base trains round 1's students from the given student;
+    /// student_layers cuts the student from the given model.
     @Test func trainingIsShuffledAndStudentsStartWhereConfigured() throws {
         let dir = TempDir()
         let config = try setUp(dir, rounds: 1)
@@ -333,12 +334,22 @@ import Testing
 
         let other = TempDir()
         let plain = try setUp(other, rounds: 1)
-        let again = try run("mi-run", ["--config", plain, "--set", "shuffle=false"])
+        let again = try run("mi-run", ["--config", plain, "--set", "shuffle=false", "--set", "student_layers=1"])
         #expect(again.status == 0, "\(again.stderr)")
         let s2 = try ledger(other)
         #expect(!command(s2, "round-1/dpo").contains("--shuffle"))
         // The default start: the warmed-up student.
         #expect(command(s2, "round-1/sft-montessori").contains(other.path("run/warmup/student")))
+        // student_layers: the student is the given one cut to those blocks; the teacher is whole.
+        #expect(command(s2, "student").contains("--layers"))
+        #expect(command(s2, "warmup/sft").contains(other.path("run/student.gguf")))
+        #expect(command(s2, "round-1/probe-respond").contains(SFTCLITests.tiny))
+        for (model, layers) in [(other.path("run/warmup/student"), 1), (other.path("run/round-1/student-montessori"), 1)] {
+            let info = try run("mi-model", ["info", "--model", model])
+            try #require(info.status == 0, "\(model): \(info.stderr)")
+            let o = try JSONSerialization.jsonObject(with: Data(info.stdoutText.utf8)) as? [String: Any]
+            #expect(o?["layers"] as? Int == layers, "\(model): \(info.stdoutText)")
+        }
         let bad = try run("mi-run", ["--config", plain, "--set", "students_start=middle"])
         #expect(bad.status == 78)
         #expect(bad.stderr.contains("students_start must be warmup or base"))
@@ -432,8 +443,11 @@ import Testing
     /// configs/experiment.yaml and its length-adjusted variant at a tiny size: the control
     /// teacher, the fresh candidates of each teacher, the exact sample and result.json in the
     /// documented form.
-    @Test(arguments: ["experiment", "experiment-adjusted", "experiment-aligned"]) func theExperimentConfigRunsToAResult(_ name: String) throws {
+    @Test(arguments: ["experiment", "experiment-adjusted", "experiment-aligned", "experiment-cut-student"])
+    func theExperimentConfigRunsToAResult(_ name: String) throws {
         let dir = TempDir()
+        // The cut-student variant is the aligned one with a student cut from the teacher.
+        let aligned = name == "experiment-aligned" || name == "experiment-cut-student"
         _ = try setUp(dir, rounds: 1)
         let config = Self.repo.appendingPathComponent("configs/\(name).yaml").path
         // The stand-in generator's 12 candidates cannot reach the variant's 1,000 records. A
@@ -452,8 +466,10 @@ import Testing
                 "--set", "dpo.heldout_fraction=0.5",
             ]
         // The aligned variant splits its reference set (12 records: 3 for the probe, spread through it).
-        let heldout = name == "experiment-aligned" ? [] : ["--set", "heldout=\(dir.path("reference.jsonl"))"]
+        let heldout = aligned ? [] : ["--set", "heldout=\(dir.path("reference.jsonl"))"]
         arguments += heldout
+        // The tiny teacher has 2 blocks; the student keeps the second.
+        if name == "experiment-cut-student" { arguments += ["--set", "student_layers=1"] }
         // The plan first: it runs no step, and prices exactly the steps the run then takes.
         let plan = try run("mi-run", arguments + ["--plan"])
         #expect(plan.status == 0, "\(plan.stderr)")
@@ -493,7 +509,8 @@ import Testing
         let teacher = result["teacher"] as! [String: Any]
         let accuracy = teacher["heldout_pair_accuracy"] as? Double
         #expect(accuracy != nil && (0...1).contains(accuracy!))
-        if name == "experiment-aligned" {
+        #expect(ran.contains("student") == (name == "experiment-cut-student"))
+        if aligned {
             let probeIDs = try String(contentsOfFile: dir.path("exp/reference-probe.jsonl"), encoding: .utf8).split(separator: "\n").map {
                 (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["id"] as! String
             }

@@ -38,6 +38,14 @@ import Testing
         } throws: { "\($0)".contains("experiment.mechanism_crossed needs experiment.mechanism_prompts > 0") }
         #expect { try config("experiment: {mechanism_prompts: 8, mechanism_crossed: 2}\n") } throws: { "\($0)".contains("must be true or false") }
     }
+
+    @Test func aStudentMayBeCutToSomeBlocks() throws {
+        #expect(try config("").studentLayers == nil)
+        #expect(try config("student_layers: 0-4,6-14,29\n").studentLayers == "0-4,6-14,29")
+        for text in ["student_layers: 3-1\n", "student_layers: [1, 2]\n", "student_layers: 1,1\n"] {
+            #expect { try config(text) } throws: { "\($0)".contains("student_layers must list blocks to keep") }
+        }
+    }
 }
 
 @Suite struct SlurmConfigTests {

@@ -1,3 +1,5 @@
+import MIStream
+
 /// All parameters of a Llama model in one flat buffer, carved into named tensors with Hugging Face
 /// names and layouts (a linear weight is [out, in], row-major). Gradients and AdamW moments use
 /// the same layout, so an optimizer step is a loop over one array.
@@ -144,5 +146,62 @@ extension LlamaParameters {
                 base.update(from: t.baseAddress!, count: headDim * columns)
             }
         }
+    }
+}
+
+extension LlamaParameters {
+    /// A model of the same family with only the blocks `kept` (indices into this model's blocks,
+    /// in the order given): the embedding, final norm and head are copied, and kept block `i`
+    /// becomes block `kept.firstIndex(of: i)` of the new model. A smaller student cut from the
+    /// teacher starts from the teacher's own representations, as a depth-pruned model does.
+    public func keepingLayers(_ kept: [Int]) -> LlamaParameters {
+        precondition(!kept.isEmpty && kept.allSatisfy { layers.indices.contains($0) }, "layer indices out of range")
+        var c = config
+        c.numHiddenLayers = kept.count
+        let cut = LlamaParameters(config: c)
+        func copy(_ from: String, _ to: String) {
+            guard let s = entry(from), let d = cut.entry(to) else { preconditionFailure("no tensor \(from) or \(to)") }
+            cut.buffer.pointer.advanced(by: d.offset).update(from: buffer.pointer + s.offset, count: s.count)
+        }
+        for e in cut.entries {
+            let parts = e.name.split(separator: ".", maxSplits: 3)
+            if parts.count == 4, parts[0] == "model", parts[1] == "layers", let i = Int(parts[2]) {
+                copy("model.layers.\(kept[i]).\(parts[3])", e.name)
+            } else {
+                copy(e.name, e.name)
+            }
+        }
+        return cut
+    }
+
+    /// Parses a list of block indices such as `0-13,29` (ranges inclusive, in the order written).
+    public static func parseLayerList(_ text: String, layers: Int) throws(LayerListError) -> [Int] {
+        var out: [Int] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let bounds = item.split(separator: "-", omittingEmptySubsequences: false).compactMap { Int($0) }
+            guard (1...2).contains(bounds.count), bounds.count == item.split(separator: "-", omittingEmptySubsequences: false).count,
+                let lo = bounds.first, let hi = bounds.last, lo <= hi
+            else { throw .malformed(String(item)) }
+            guard lo >= 0, hi < layers else { throw .outOfRange(String(item), layers: layers) }
+            out += Array(lo...hi)
+        }
+        guard Set(out).count == out.count else { throw .repeated(text) }
+        return out
+    }
+
+    public enum LayerListError: StageError, Equatable {
+        case malformed(String)
+        case outOfRange(String, layers: Int)
+        case repeated(String)
+
+        public var description: String {
+            switch self {
+            case let .malformed(s): return "layer list item '\(s)' is not an index or a range a-b"
+            case let .outOfRange(s, n): return "layer list item '\(s)' is outside the model's blocks 0-\(n - 1)"
+            case let .repeated(s): return "layer list '\(s)' names a block twice"
+            }
+        }
+
+        public var exitStatus: ExitStatus { .usage }
     }
 }
