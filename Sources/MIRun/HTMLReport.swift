@@ -95,10 +95,7 @@ public struct HTMLReport {
             for label in ["original", "montessori", "control"] {
                 out.append(("round \(r): fresh, \(label) teacher", rd + "mechanism-\(label)-", rd + "mechanism-\(label)-scored.jsonl.gz", nil))
             }
-            for (label, name) in [
-                ("montessori-instructions", "Montessori instructions, original answers"),
-                ("montessori-answers", "original instructions, Montessori answers"),
-            ] {
+            for (label, name) in RoundReport.crossings {
                 out.append(("round \(r): fresh, \(name)", rd + "mechanism-\(label)-", rd + "mechanism-\(label)-scored.jsonl.gz", nil))
             }
             for label in ["montessori", "baseline", "control"] {

@@ -267,9 +267,7 @@ public final class MontessoriRun {
         }
         if experiment.mechanismCrossed {
             // Each teacher's instructions answered by the other, with the same answering settings.
-            var seeded = RunConfig.Options()
-            seeded.entries = [("seed", ConfigNode(.scalar(String(seed)), location: ""))]
-            let options = phase.respond.over(config.sampling).over(seeded)
+            let options = sampled(phase.respond, seed: seed)
             let byLabel = Dictionary(uniqueKeysWithValues: teachers)
             guard let original = byLabel["original"], let updated = byLabel["montessori"] else { return }
             let crossings = [
@@ -467,15 +465,20 @@ public final class MontessoriRun {
         return options.over(defaults)
     }
 
+    /// A phase's flags for mi-generate or mi-respond over the run's `sampling`, with `seed` as the
+    /// sampling seed unless the phase sets its own.
+    func sampled(_ options: RunConfig.Options, seed: Int) -> RunConfig.Options {
+        var seeded = RunConfig.Options()
+        seeded.entries = [("seed", ConfigNode(.scalar(String(seed)), location: ""))]
+        return options.over(config.sampling).over(seeded)
+    }
+
     /// Generate → dedupe (against the seeds) → respond, each its own step and file.
     func synthesize(
         _ phase: RunConfig.Phase, prefix: String, teacher: Artifact, seeds: Artifact, seed: Int,
         report: inout DataReport
     ) throws -> Artifact {
-        var seeded = RunConfig.Options()
-        seeded.entries = [("seed", ConfigNode(.scalar(String(seed)), location: ""))]
-        let generate = phase.generate.over(config.sampling).over(seeded)
-        let respond = phase.respond.over(config.sampling).over(seeded)
+        let generate = sampled(phase.generate, seed: seed), respond = sampled(phase.respond, seed: seed)
         let answered = prefix + "answered.jsonl.gz"
         let (i, d) =
             try phase.records.map { try instructions(count: $0, generate: generate, prefix: prefix, teacher: teacher, seeds: seeds) }

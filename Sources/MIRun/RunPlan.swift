@@ -279,7 +279,7 @@ extension MontessoriRun {
                 if config.experiment.mechanismCrossed {
                     let r = phase.respond.over(config.sampling), rb = max(1, Self.int(r, "batch_size", 16)), batches = (fresh + rb - 1) / rb
                     let tokens = Double(Self.int(r, "max_tokens", 512)) / c.respondTokens
-                    for label in ["montessori-instructions", "montessori-answers"] {
+                    for (label, _) in RoundReport.crossings {
                         add(
                             rd + "mechanism-\(label)-respond", "\(fresh) records, \(batches) batches",
                             c.load + Double(batches) * max(0, c.respondBatch - c.load) * tokens)

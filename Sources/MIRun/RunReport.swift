@@ -33,9 +33,14 @@ public struct RoundReport: Sendable {
     public var heldoutTokens: [Double] = []
     public var experiment = ExperimentReport()
 
-    /// The fresh-candidate sets of experiment.mechanism_crossed: both teachers' own, and each
-    /// teacher's instructions answered by the other.
-    static let crossedCells = ["original", "montessori", "montessori-instructions", "montessori-answers"]
+    /// The two crossings of experiment.mechanism_crossed (each teacher's instructions answered by
+    /// the other): the step label (`mechanism-LABEL-…`) and how reports name the cell.
+    static let crossings = [
+        (label: "montessori-instructions", name: "Montessori instructions, original answers"),
+        (label: "montessori-answers", name: "original instructions, Montessori answers"),
+    ]
+    /// The fresh-candidate sets of experiment.mechanism_crossed: both teachers' own, and the crossings.
+    static let crossedCells = ["original", "montessori"] + crossings.map(\.label)
 
     /// The mechanism split by the 2 × 2 crossing (experiment.mechanism_crossed): what the updated
     /// teacher's instructions add to the mean fresh influence, averaged over both answering
@@ -280,10 +285,7 @@ public struct RunReport: Sendable {
                 let d = Evaluation.differenceOfMeans(a, b)
                 rows.append((p + "mean fresh influence, \(label) − original (95 % CI)", "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6)))"))
             }
-            for (label, name) in [
-                ("montessori-instructions", "Montessori instructions, original answers"),
-                ("montessori-answers", "original instructions, Montessori answers"),
-            ] {
+            for (label, name) in RoundReport.crossings {
                 guard let v = fresh[label], !v.isEmpty else { continue }
                 let mean = v.reduce(0, +) / Double(v.count)
                 rows.append((p + "fresh candidates, \(name): n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
