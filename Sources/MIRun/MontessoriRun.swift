@@ -287,12 +287,14 @@ public final class MontessoriRun {
     }
 
     /// Training sets from the updated and the original teacher (and the control teacher, with
-    /// experiment.control_student), cut to the same size; SFT of each student; held-out losses.
+    /// experiment.control_student), cut to the same size; SFT of each student; held-out losses
+    /// (in an experiment also the start's, the model the students were trained from).
     func trainStudents(
         _ r: Int, inputs: Inputs, teacher updated: Artifact, controlTeacher: Artifact?, models m: inout Models,
         report round: inout RoundReport
     ) throws {
         let rd = "round-\(r)/", seed = config.seed + 200 + r
+        let start = m.baseline
         var teachers = [("montessori", updated), ("baseline", inputs.teacher)]
         if config.experiment.controlStudent, let controlTeacher { teachers.append(("control", controlTeacher)) }
         var sets: [(String, Artifact)] = []
@@ -328,6 +330,11 @@ public final class MontessoriRun {
             m.control = try student("control", from: m.control)
             try evaluate(m.control, against: m.baseline, heldout: inputs.heldout, name: rd + "eval-control", out: rd + "eval-control.jsonl")
             round.experiment.controlLoss = try Self.doubles(path(rd + "eval-control.jsonl"), field: "loss")
+        }
+        if config.experiment.enabled {
+            // What the training data did: the baseline student against the model the students started from.
+            try evaluate(m.baseline, against: start, heldout: inputs.heldout, name: rd + "eval-start", out: rd + "eval-start.jsonl")
+            round.experiment.startLoss = try Self.doubles(path(rd + "eval-start.jsonl"), field: "loss_against")
         }
     }
 

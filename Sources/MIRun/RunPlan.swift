@@ -296,6 +296,9 @@ extension MontessoriRun {
             }
             add(rd + "eval", "\(heldout) records, 2 models", 2 * c.load + Double(heldout) * c.evalRecord)
             if students.count == 3 { add(rd + "eval-control", "\(heldout) records, 2 models", 2 * c.load + Double(heldout) * c.evalRecord) }
+            if config.experiment.enabled {
+                add(rd + "eval-start", "\(heldout) records, 2 models", 2 * c.load + Double(heldout) * c.evalRecord)
+            }
         }
         return rows
     }

@@ -72,6 +72,35 @@ public struct RoundReport: Sendable {
         return .object(m)
     }
 
+    /// What training did to each student: its held-out loss minus that of the model it started
+    /// from, paired by record (negative: the training data helped), and on how many records it is
+    /// lower; nil without the start's losses.
+    func studentsVersusStart() -> (startLoss: Double, students: [(label: String, loss: [Double], diff: Evaluation.Interval, betterOn: Int)])? {
+        guard let start = experiment.startLoss, start.count == baselineLoss.count, !start.isEmpty else { return nil }
+        var students = [("baseline", baselineLoss), ("montessori", montessoriLoss)]
+        if let c = experiment.controlLoss { students.append(("control", c)) }
+        return (
+            start.reduce(0, +) / Double(start.count),
+            students.filter { $0.1.count == start.count }.map { label, loss in
+                (label, loss, Evaluation.bootstrap(zip(loss, start).map { $0 - $1 }), zip(loss, start).filter { $0 < $1 }.count)
+            }
+        )
+    }
+
+    /// `students_vs_start` of result.json.
+    func studentsVersusStartJSON() -> JSONValue? {
+        guard let v = studentsVersusStart(), let start = experiment.startLoss else { return nil }
+        var o = JSONObject()
+        o["start_loss"] = JSONNumber.value(v.startLoss)
+        for s in v.students {
+            var d = JSONObject(uniqueKeysAndValues: Self.intervalEntries(s.diff))
+            d["better_on"] = .number(JSONNumber(s.betterOn))
+            if let w = tokenWeighted(s.loss, start) { d["token_weighted"] = w }
+            o[s.label] = .object(d)
+        }
+        return .object(o)
+    }
+
     /// The paired difference a − b of per-record held-out losses weighted by the records' response
     /// tokens (the difference of the loss per token over all records), with its bootstrap
     /// interval; nil without token counts.
@@ -135,6 +164,7 @@ public struct RoundReport: Sendable {
                 o["montessori_vs_control"] = .object(m)
             }
         }
+        if let start = studentsVersusStartJSON() { o["students_vs_start"] = start }
         var teacher = JSONObject()
         if let h = dpo.last(where: { (try? $0.string("stage")) == "dpo-heldout" }) {
             teacher["heldout_pair_accuracy"] = h["accuracy"] ?? .null
@@ -187,6 +217,8 @@ public struct ExperimentReport: Sendable {
     public var fresh: [String: [Double]] = [:]
     public var controlDPO: [JSONObject] = []
     public var controlLoss: [Double]?
+    /// Held-out loss per record of the model the round's students started from (`eval-start`).
+    public var startLoss: [Double]?
     public var exactAgreement: ExactAgreement?
     /// With `probe: {reference_parts: K}`: how far influences on the reference parts agree.
     public var referenceParts: ReferencePartAgreement?
@@ -256,6 +288,16 @@ public struct RunReport: Sendable {
                         (
                             p + "Montessori − baseline per token (records weighted by their tokens; 95 % CI)",
                             "\(f(w.mean, 4)) (\(f(w.low, 4))–\(f(w.high, 4)))"
+                        ))
+                }
+            }
+            if let v = r.studentsVersusStart() {
+                rows.append((p + "held-out loss: the model the students started from", f(v.startLoss, 4)))
+                for st in v.students {
+                    rows.append(
+                        (
+                            p + "\(st.label) student − its start (paired 95 % CI); lower on",
+                            "\(f(st.diff.mean, 4)) (\(f(st.diff.low, 4))–\(f(st.diff.high, 4))); \(st.betterOn) of \(st.loss.count) records"
                         ))
                 }
             }

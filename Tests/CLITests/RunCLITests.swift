@@ -506,6 +506,19 @@ import Testing
         let outcome = result["outcome"] as! [String: Any], perToken = outcome["token_weighted"] as? [String: Any]
         #expect(tokens.allSatisfy { $0 > 0 } && Set(tokens).count > 1)
         #expect(abs((perToken?["diff"] as? Double ?? .nan) - weighted / tokens.reduce(0, +)) < 1e-12, "\(outcome)")
+        // eval-start: the baseline student against the model the students started from. Its
+        // baseline losses are eval.jsonl's to the bit, and each student's difference from the
+        // start is the mean of its losses minus the start's.
+        let fromStart = try String(contentsOfFile: dir.path("exp/round-1/eval-start.jsonl"), encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        #expect(fromStart.map { $0["loss"] as! Double } == evaluated.map { $0["loss_against"] as! Double })
+        let startLoss = fromStart.map { $0["loss_against"] as! Double }
+        let versusStart = try #require(result["students_vs_start"] as? [String: Any])
+        #expect(abs((versusStart["start_loss"] as? Double ?? .nan) - startLoss.reduce(0, +) / Double(startLoss.count)) < 1e-12)
+        let montessoriFromStart = zip(evaluated, startLoss).map { ($0["loss"] as! Double) - $1 }.reduce(0, +) / Double(startLoss.count)
+        #expect(abs(((versusStart["montessori"] as? [String: Any])?["diff"] as? Double ?? .nan) - montessoriFromStart) < 1e-12)
+        #expect((versusStart["control"] as? [String: Any])?["better_on"] is Int)
         let teacher = result["teacher"] as! [String: Any]
         let accuracy = teacher["heldout_pair_accuracy"] as? Double
         #expect(accuracy != nil && (0...1).contains(accuracy!))
