@@ -53,6 +53,11 @@ import Testing
         #expect(try run("mi-eval", ["--model", model, "--data", records, "--chat-template", file]).status == 0)
         let unknown = try run("mi-eval", ["--model", model, "--data", records, "--chat-template", "vicuna"])
         #expect(unknown.status == 65 && unknown.stderr.contains("--chat-template vicuna: neither a built-in format"), "\(unknown.stderr)")
+        // A file that exists says what is wrong with it: empty, or not readable (a directory here).
+        let empty = try run("mi-eval", ["--model", model, "--data", records, "--chat-template", dir.write("empty.jinja", "\n")])
+        #expect(empty.status == 65 && empty.stderr.contains("empty.jinja: the template file is empty"), "\(empty.stderr)")
+        let folder = try run("mi-eval", ["--model", model, "--data", records, "--chat-template", dir.url.path])
+        #expect(folder.status == 65 && folder.stderr.contains("cannot open: not a regular file"), "\(folder.stderr)")
     }
 
     /// The Llama 2 chat format end to end: the tool's log-probs of a completion equal

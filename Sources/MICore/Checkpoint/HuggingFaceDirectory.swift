@@ -19,6 +19,7 @@ public struct HuggingFaceDirectory {
     static func readJSON(_ path: String) throws(CheckpointError) -> JSONObject {
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw .cannotOpen(path) }
+        defer { withExtendedLifetime(file) {} } // the map lives until the parse is done
         do {
             guard case let .object(o) = try JSONParser(maxDepth: 64).parse(file.bytes) else {
                 throw CheckpointError.malformed(path, "not a JSON object")
@@ -84,7 +85,7 @@ public struct HuggingFaceDirectory {
             guard let file = try? MappedFile(path: templatePath), UTF8Check.firstInvalidByte(file.bytes) == nil else {
                 throw .malformed(templatePath, "not UTF-8 text")
             }
-            cfg["chat_template"] = .string(String(decoding: file.bytes, as: UTF8.self))
+            cfg["chat_template"] = .string(withExtendedLifetime(file) { String(decoding: file.bytes, as: UTF8.self) })
         }
         return try TokenizerJSON.load(tok, config: cfg, path: tokPath)
     }

@@ -89,8 +89,16 @@ public final class LoadedModel: @unchecked Sendable {
         let t = tokenizer
         let bos = t.bos.map { t.vocabulary[Int($0)] } ?? "<s>", eos = t.eos.map { t.vocabulary[Int($0)] } ?? "</s>"
         if let override {
-            let isName = ChatFormat.Style(rawValue: override) != nil
-            let text = isName ? nil : (try? MappedFile(path: override)).map { String(decoding: $0.bytes, as: UTF8.self) }
+            var text: String?
+            if ChatFormat.Style(rawValue: override) == nil, access(override, F_OK) == 0 {
+                // A path that exists is a template file: one it cannot read or an empty one is
+                // refused as such, not as an unknown name.
+                do {
+                    let file = try MappedFile(path: override)
+                    text = withExtendedLifetime(file) { String(decoding: file.bytes, as: UTF8.self) }
+                } catch { throw .chatTemplate(.unreadable(error.description)) }
+                if text!.allSatisfy(\.isWhitespace) { throw .chatTemplate(.empty(override)) }
+            }
             switch ChatFormat.named(override, fileText: text, bos: bos, eos: eos) {
             case let .success(format):
                 chat = format

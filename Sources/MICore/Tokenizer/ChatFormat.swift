@@ -178,12 +178,17 @@ public enum ChatTemplateError: Error, Equatable, CustomStringConvertible {
     case unrecognised(String)
     case missing(String)
     case notRecognised(String)
+    /// A template file that exists but cannot be read (the reason, with the path).
+    case unreadable(String)
+    case empty(String)
 
     static let names = ChatFormat.Style.allCases.map(\.rawValue).joined(separator: ", ")
 
     public var description: String {
         switch self {
-        case let .unknown(a): return "--chat-template \(a): neither a built-in format (\(Self.names)) nor a readable file"
+        case let .unknown(a): return "--chat-template \(a): neither a built-in format (\(Self.names)) nor a file"
+        case let .unreadable(why): return "--chat-template \(why)"
+        case let .empty(f): return "--chat-template \(f): the template file is empty"
         case let .unrecognised(f): return "\(f): a chat template this tool does not know; name one of \(Self.names) with --chat-template"
         case let .missing(m): return "\(m): the model has no chat template; name one with --chat-template (\(Self.names)) or a template file"
         case let .notRecognised(m):
