@@ -851,8 +851,11 @@ public final class MontessoriRun {
         var agreement = ReferencePartAgreement()
         while let rec = try r.next() {
             guard case .array(let parts)? = rec.object["influence_parts"] else { return nil }
+            var length: Int?
+            if case .string(let response)? = rec.object["response"] { length = response.unicodeScalars.count }
             agreement.add(
-                parts: parts.map { if case .number(let n) = $0 { n.double } else { .nan } }, prompt: try? rec.object.string("prompt_id"))
+                parts: parts.map { if case .number(let n) = $0 { n.double } else { .nan } }, prompt: try? rec.object.string("prompt_id"),
+                responseLength: length)
         }
         return agreement.records > 0 ? agreement : nil
     }

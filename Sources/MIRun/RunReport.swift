@@ -185,6 +185,14 @@ public struct RoundReport: Sendable {
             teacher["control_heldout_pair_accuracy"] = h["accuracy"] ?? .null
         }
         o["teacher"] = .object(teacher)
+        o["probe"] = .object(probeJSON())
+        return o
+    }
+
+    /// `probe` of result.json: the probing set's influences, first-order against exact, and how
+    /// far the reference parts agree.
+    func probeJSON() -> JSONObject {
+        let num = JSONNumber.value
         var probe = JSONObject()
         probe["candidates"] = .number(JSONNumber(influences.count))
         probe["helpful"] = .number(JSONNumber(influences.filter { $0 > 0 }.count))
@@ -198,9 +206,15 @@ public struct RoundReport: Sendable {
             let order = a.withinPromptOrder
             probe["parts_within_prompt_order_agree"] = .number(JSONNumber(order.agree))
             probe["parts_within_prompt_order_pairs"] = .number(JSONNumber(order.pairs))
+            if let adjusted = a.lengthAdjusted {
+                // What length-adjusted pairs are decided by: each part's residual on ln(length).
+                probe["parts_length_adjusted_correlation"] = adjusted.correlation.map(num) ?? .null
+                let o = adjusted.withinPromptOrder
+                probe["parts_length_adjusted_within_prompt_order_agree"] = .number(JSONNumber(o.agree))
+                probe["parts_length_adjusted_within_prompt_order_pairs"] = .number(JSONNumber(o.pairs))
+            }
         }
-        o["probe"] = .object(probe)
-        return o
+        return probe
     }
 }
 

@@ -6,16 +6,37 @@
 public struct ReferencePartAgreement: Sendable {
     private var values: [[Double]] = []
     private var byPrompt: [String: [Int]] = [:]
+    /// Response characters of each record, when every record gave one.
+    private var lengths: [Int]? = []
 
     public init() {}
 
     public var records: Int { values.count }
 
-    /// One record's influence on each part; `prompt` groups records for the within-prompt order.
-    public mutating func add(parts: [Double], prompt: String?) {
+    /// One record's influence on each part; `prompt` groups records for the within-prompt order;
+    /// `responseLength` (characters, as mi-pair counts them) for `lengthAdjusted`.
+    public mutating func add(parts: [Double], prompt: String?, responseLength: Int? = nil) {
         precondition(values.isEmpty || values[0].count == parts.count, "every record has the same number of parts")
         if let prompt { byPrompt[prompt, default: []].append(values.count) }
         values.append(parts)
+        if let n = responseLength { lengths?.append(n) } else { lengths = nil }
+    }
+
+    /// The same agreement over what `mi-pair --length-adjust` decides pairs by: each part's
+    /// influence less its own least-squares line on ln(response characters). Nil unless every
+    /// record gave its response length.
+    public var lengthAdjusted: ReferencePartAgreement? {
+        guard let lengths, lengths.count == values.count, !values.isEmpty else { return nil }
+        let k = values[0].count
+        let fits = (0..<k).map { part in
+            var fit = Pairing.LengthFit()
+            for (v, n) in zip(values, lengths) { fit.add(influence: v[part], length: n) }
+            return fit
+        }
+        var adjusted = self
+        adjusted.values = zip(values, lengths).map { v, n in (0..<k).map { fits[$0].residual(influence: v[$0], length: n) } }
+        adjusted.lengths = nil
+        return adjusted
     }
 
     var partPairs: [(Int, Int)] {

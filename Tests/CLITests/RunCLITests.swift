@@ -554,6 +554,9 @@ import Testing
             let scored = try zcat(dir.path("exp/round-1/scored.jsonl.gz")).split(separator: "\n")
             #expect(!scored.isEmpty && scored.allSatisfy { $0.contains("\"influence_parts\":[") })
             #expect(probe["parts_correlation"] != nil && probe["parts_within_prompt_order_pairs"] is Int, "\(probe)")
+            // The same over what length-adjusted pairs are decided by: one pair of candidates
+            // per prompt pair, as for the raw influences.
+            #expect(probe["parts_length_adjusted_within_prompt_order_pairs"] as? Int == probe["parts_within_prompt_order_pairs"] as? Int)
         } else {
             #expect(probe["parts_correlation"] == nil)
         }

@@ -1,3 +1,4 @@
+import Foundation
 import MIStages
 import Testing
 
@@ -36,6 +37,30 @@ import Testing
         var flat = ReferencePartAgreement()
         for x in [1.0, 2, 3] { flat.add(parts: [x, 0], prompt: nil) }
         #expect(flat.correlation == nil)
+    }
+}
+
+extension ReferencePartAgreementTests {
+    /// Two parts that share a length trend and disagree on everything else: raw they correlate,
+    /// length-adjusted they are opposed. The residuals are checked against a fit done by hand.
+    @Test func lengthAdjustedAgreementIsOnTheResidualsOfEachPartsOwnFit() throws {
+        let lengths = [10, 20, 40, 80, 160, 320]
+        let noise = [0.3, -0.2, 0.1, -0.4, 0.25, -0.05]
+        var a = ReferencePartAgreement()
+        for (i, n) in lengths.enumerated() {
+            let trend = log(Double(n))
+            a.add(parts: [2 * trend + noise[i], trend - noise[i] + 5], prompt: "p\(i / 3)", responseLength: n)
+        }
+        #expect(a.correlation! > 0.9)
+        let adjusted = try #require(a.lengthAdjusted)
+        // Part 0 is 2·x + noise, part 1 is x − noise + 5: each fit removes its own line, so the
+        // residuals are the noise less its own fit on x, and exactly opposed (r = −1).
+        #expect(abs(adjusted.correlation! + 1) < 1e-9)
+        #expect(adjusted.withinPromptOrder.agree == 0 && adjusted.withinPromptOrder.pairs == 6)
+        var noLength = ReferencePartAgreement()
+        noLength.add(parts: [1, 2], prompt: nil, responseLength: 5)
+        noLength.add(parts: [2, 3], prompt: nil)
+        #expect(noLength.lengthAdjusted == nil)
     }
 }
 
