@@ -378,6 +378,14 @@ public struct HTMLReport {
             add("control: mean fresh influence, random-label − original", c["diff"])
             add("control: 95 % interval", c["ci"])
         }
+        if let start = try? result.object("students_vs_start") {
+            add("held-out loss of the model the students started from", start["start_loss"])
+            for label in ["baseline", "montessori", "control"] {
+                guard let d = try? start.object(label) else { continue }
+                add("\(label) student − its start", d["diff"])
+                add("\(label) student − its start: 95 % interval", d["ci"])
+            }
+        }
         if let t = try? result.object("teacher") { add("teacher: held-out pair accuracy", t["heldout_pair_accuracy"]) }
         guard !rows.isEmpty else { return "" }
         return "<h2>Result</h2>\n<p>From <a href=\"result.json\">result.json</a>.</p>\n" + table(["measure", "value"], rows.map { [$0.0, $0.1] })

@@ -597,6 +597,11 @@ import Testing
         let row = page.rows.first { $0.first == "round 1: probing set" }
         #expect(row?[3] == String(answered) && row?[4] == String(scored))
         #expect(page.links.contains("round-1/scored.jsonl.gz") && page.links.contains("result.json"))
+        // The result table carries result.json's students_vs_start.
+        let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path("exp/result.json")))) as! [String: Any]
+        let fromStart = (result["students_vs_start"] as? [String: Any])?["baseline"] as? [String: Any]
+        let startRow = page.rows.first { $0.first == "baseline student − its start" }
+        #expect(startRow.map { Double($0[1]) } == (fromStart?["diff"] as? Double).map { $0 }, "\(String(describing: startRow))")
         #expect(page.links.allSatisfy { FileManager.default.fileExists(atPath: dir.path("exp/" + $0)) })
         #expect(page.externalReferences.isEmpty, "nothing fetched")
 
