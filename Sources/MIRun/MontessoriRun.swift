@@ -133,11 +133,15 @@ public final class MontessoriRun {
         let student = try external(config.student)
         guard let layers = config.studentLayers else { return student }
         _ = try step("student", inputs: [("model", student)], settings: "layers \(layers)", outputs: ["student.gguf"]) { _ in
-            try self.tool(
-                "mi-model", ["export", "--model", student.path, "--out", self.path("student.gguf"), "--layers", layers, "--format", "F32"])
+            try self.tool("mi-model", Self.cutArguments(student.path, layers: layers, out: self.path("student.gguf")))
             return JSONObject()
         }
         return try file("student.gguf")
+    }
+
+    /// mi-model's arguments that write `model` cut to the blocks `layers`, as F32, to `out`.
+    static func cutArguments(_ model: String, layers: String, out: String) -> [String] {
+        ["export", "--model", model, "--out", out, "--layers", layers, "--format", "F32"]
     }
 
     /// Warm-up: the student trained on the original teacher's data (its AdamW state is what the
@@ -332,9 +336,10 @@ public final class MontessoriRun {
             round.experiment.controlLoss = try Self.doubles(path(rd + "eval-control.jsonl"), field: "loss")
         }
         if config.experiment.enabled {
-            // What the training data did: the baseline student against the model the students started from.
-            try evaluate(m.baseline, against: start, heldout: inputs.heldout, name: rd + "eval-start", out: rd + "eval-start.jsonl")
-            round.experiment.startLoss = try Self.doubles(path(rd + "eval-start.jsonl"), field: "loss_against")
+            // What the training data did: the model the students started from, on the same held-out
+            // records (the students' own losses are eval.jsonl's).
+            try evaluate(start, heldout: inputs.heldout, name: rd + "eval-start", out: rd + "eval-start.jsonl")
+            round.experiment.startLoss = try Self.doubles(path(rd + "eval-start.jsonl"), field: "loss")
         }
     }
 
@@ -447,18 +452,18 @@ public final class MontessoriRun {
         return Artifact(path: path(out), fingerprint: "step:" + s.fingerprint)
     }
 
-    func evaluate(_ model: Artifact, against: Artifact, heldout: Artifact, name: String, out: String) throws {
+    /// Held-out loss per record of `model`, and of `against` on the same records when given.
+    func evaluate(_ model: Artifact, against: Artifact? = nil, heldout: Artifact, name: String, out: String) throws {
         let evalOptions = config.eval
+        let models = against.map { [("montessori", model), ("baseline", $0)] } ?? [("model", model)]
         _ = try step(
-            name, inputs: [("montessori", model), ("baseline", against), ("heldout", heldout)],
+            name, inputs: models + [("heldout", heldout)],
             settings: command("mi-eval") + evalOptions.canonical, outputs: [out]
         ) { _ in
             try self.tool(
                 "mi-eval",
-                [
-                    "--model", model.path, "--against", against.path, "--data", heldout.path,
-                    "-o", self.path(out),
-                ] + evalOptions.arguments())
+                ["--model", model.path] + (against.map { ["--against", $0.path] } ?? [])
+                    + ["--data", heldout.path, "-o", self.path(out)] + evalOptions.arguments())
             return [:]
         }
     }

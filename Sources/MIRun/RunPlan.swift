@@ -1,3 +1,4 @@
+import MICore
 import MIStream
 
 #if canImport(Glibc)
@@ -87,6 +88,9 @@ extension MontessoriRun {
             ("respond batch s", costs.respondBatch), ("SFT step s", costs.sftStep), ("DPO step s", costs.dpoStep),
             ("probe s/record", costs.probeRecord), ("exact probe s/record", costs.exactRecord), ("eval s/record", costs.evalRecord),
         ]
+        if let layers = config.studentLayers, let blocks = try? LlamaParameters.parseLayerList(layers, layers: Int.max).count {
+            plan.calibration.append(("cut student blocks", Double(blocks)))
+        }
         plan.rows = try priced(costs)
         return plan
     }
@@ -141,10 +145,16 @@ extension MontessoriRun {
     /// mi-eval on four records.
     func calibrateTraining(_ dir: String, _ c: inout Costs) throws {
         let p = { self.path(dir + $0) }
+        var student = config.student
+        if let layers = config.studentLayers {
+            // The students are the cut model, so their steps are timed on it.
+            _ = try timed("mi-model", Self.cutArguments(student, layers: layers, out: p("cut.gguf")))
+            student = p("cut.gguf")
+        }
         let sft = config.training.learn.setting([("max_steps", "4"), ("epochs", "8")])
         let ts = try timed(
             "mi-sft",
-            ["--model", config.student, "--data", p("answered.jsonl"), "--out", p("student"), "--save-optimizer", "--metrics", p("sft.jsonl")]
+            ["--model", student, "--data", p("answered.jsonl"), "--out", p("student"), "--save-optimizer", "--metrics", p("sft.jsonl")]
                 + sft.arguments())
         (c.sftStep, c.sftFixed) = try Self.perStep(p("sft.jsonl"), wall: ts)
         let perStep = Self.int(config.dpo, "batch_size", 1) * Self.int(config.dpo, "grad_accum", 1)
@@ -297,7 +307,7 @@ extension MontessoriRun {
             add(rd + "eval", "\(heldout) records, 2 models", 2 * c.load + Double(heldout) * c.evalRecord)
             if students.count == 3 { add(rd + "eval-control", "\(heldout) records, 2 models", 2 * c.load + Double(heldout) * c.evalRecord) }
             if config.experiment.enabled {
-                add(rd + "eval-start", "\(heldout) records, 2 models", 2 * c.load + Double(heldout) * c.evalRecord)
+                add(rd + "eval-start", "\(heldout) records, 1 model", c.load + Double(heldout) * c.evalRecord / 2)
             }
         }
         return rows

@@ -104,10 +104,14 @@ public struct RoundReport: Sendable {
     /// The paired difference a − b of per-record held-out losses weighted by the records' response
     /// tokens (the difference of the loss per token over all records), with its bootstrap
     /// interval; nil without token counts.
-    func tokenWeighted(_ a: [Double], _ b: [Double]) -> JSONValue? {
+    func tokenWeightedInterval(_ a: [Double], _ b: [Double]) -> Evaluation.Interval? {
         guard !heldoutTokens.isEmpty, heldoutTokens.count == a.count, a.count == b.count else { return nil }
-        let d = Evaluation.weightedMean(zip(a, b).map { $0 - $1 }, weights: heldoutTokens)
-        return .object(JSONObject(uniqueKeysAndValues: Self.intervalEntries(d)))
+        return Evaluation.weightedMean(zip(a, b).map { $0 - $1 }, weights: heldoutTokens)
+    }
+
+    /// `tokenWeightedInterval` as result.json writes it.
+    func tokenWeighted(_ a: [Double], _ b: [Double]) -> JSONValue? {
+        tokenWeightedInterval(a, b).map { .object(JSONObject(uniqueKeysAndValues: Self.intervalEntries($0))) }
     }
 
     /// An interval as result.json writes it: "diff" (the estimate) and "ci" ([low, high]).
@@ -296,8 +300,7 @@ public struct RunReport: Sendable {
                         "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); "
                             + "\(wins) of \(r.montessoriLoss.count) records"
                     ))
-                if r.heldoutTokens.count == r.montessoriLoss.count {
-                    let w = Evaluation.weightedMean(zip(r.montessoriLoss, r.baselineLoss).map { $0 - $1 }, weights: r.heldoutTokens)
+                if let w = r.tokenWeightedInterval(r.montessoriLoss, r.baselineLoss) {
                     rows.append(
                         (
                             p + "Montessori − baseline per token (records weighted by their tokens; 95 % CI)",

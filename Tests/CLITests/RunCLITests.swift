@@ -443,11 +443,13 @@ import Testing
     /// configs/experiment.yaml and its length-adjusted variant at a tiny size: the control
     /// teacher, the fresh candidates of each teacher, the exact sample and result.json in the
     /// documented form.
-    @Test(arguments: ["experiment", "experiment-adjusted", "experiment-aligned", "experiment-cut-student"])
+    @Test(arguments: ["experiment", "experiment-adjusted", "experiment-aligned", "experiment-cut-student", "experiment-rank"])
     func theExperimentConfigRunsToAResult(_ name: String) throws {
         let dir = TempDir()
-        // The cut-student variant is the aligned one with a student cut from the teacher.
-        let aligned = name == "experiment-aligned" || name == "experiment-cut-student"
+        // The cut-student variant is the aligned one with a student cut from the teacher; the rank
+        // variant is the cut-student one with other pairs.
+        let cut = name == "experiment-cut-student" || name == "experiment-rank"
+        let aligned = name == "experiment-aligned" || cut
         _ = try setUp(dir, rounds: 1)
         let config = Self.repo.appendingPathComponent("configs/\(name).yaml").path
         // The stand-in generator's 12 candidates cannot reach the variant's 1,000 records. A
@@ -469,7 +471,7 @@ import Testing
         let heldout = aligned ? [] : ["--set", "heldout=\(dir.path("reference.jsonl"))"]
         arguments += heldout
         // The tiny teacher has 2 blocks; the student keeps the second.
-        if name == "experiment-cut-student" { arguments += ["--set", "student_layers=1"] }
+        if cut { arguments += ["--set", "student_layers=1"] }
         // The plan first: it runs no step, and prices exactly the steps the run then takes.
         let plan = try run("mi-run", arguments + ["--plan"])
         #expect(plan.status == 0, "\(plan.stderr)")
@@ -481,6 +483,9 @@ import Testing
         #expect(seconds.allSatisfy { $0 >= 0 } && abs(seconds.reduce(0, +) - (planned["total_seconds"] as! Double)) < 1e-6)
         #expect(plan.stdoutText.contains("| round-1/probe-exact | ") && plan.stdoutText.contains("| **total** |"))
         #expect(!FileManager.default.fileExists(atPath: dir.path("exp/.mi-run/plan")), "the calibration's files are removed")
+        // A cut student is timed as cut (1 of the test model's 2 blocks).
+        let blocks = (planned["calibration"] as? [String: Any])?["cut student blocks"] as? Double
+        #expect(blocks == (cut ? 1 : nil))
 
         let r = try run("mi-run", arguments)
         #expect(r.status == 0, "\(r.stderr)")
@@ -506,23 +511,27 @@ import Testing
         let outcome = result["outcome"] as! [String: Any], perToken = outcome["token_weighted"] as? [String: Any]
         #expect(tokens.allSatisfy { $0 > 0 } && Set(tokens).count > 1)
         #expect(abs((perToken?["diff"] as? Double ?? .nan) - weighted / tokens.reduce(0, +)) < 1e-12, "\(outcome)")
-        // eval-start: the baseline student against the model the students started from. Its
-        // baseline losses are eval.jsonl's to the bit, and each student's difference from the
-        // start is the mean of its losses minus the start's.
+        // eval-start: the model the students started from, alone, on the same records (the
+        // students' losses are eval.jsonl's). Each student's difference from the start is the
+        // mean of its losses minus the start's.
         let fromStart = try String(contentsOfFile: dir.path("exp/round-1/eval-start.jsonl"), encoding: .utf8).split(separator: "\n").map {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
         }
-        #expect(fromStart.map { $0["loss"] as! Double } == evaluated.map { $0["loss_against"] as! Double })
-        let startLoss = fromStart.map { $0["loss_against"] as! Double }
+        #expect(fromStart.map { $0["instruction"] as? String } == evaluated.map { $0["instruction"] as? String })
+        #expect(fromStart.allSatisfy { $0["loss_against"] == nil })
+        let startLoss = fromStart.map { $0["loss"] as! Double }
         let versusStart = try #require(result["students_vs_start"] as? [String: Any])
         #expect(abs((versusStart["start_loss"] as? Double ?? .nan) - startLoss.reduce(0, +) / Double(startLoss.count)) < 1e-12)
-        let montessoriFromStart = zip(evaluated, startLoss).map { ($0["loss"] as! Double) - $1 }.reduce(0, +) / Double(startLoss.count)
-        #expect(abs(((versusStart["montessori"] as? [String: Any])?["diff"] as? Double ?? .nan) - montessoriFromStart) < 1e-12)
+        func fromStartMean(_ field: String) -> Double {
+            zip(evaluated, startLoss).map { ($0[field] as! Double) - $1 }.reduce(0, +) / Double(startLoss.count)
+        }
+        #expect(abs(((versusStart["montessori"] as? [String: Any])?["diff"] as? Double ?? .nan) - fromStartMean("loss")) < 1e-12)
+        #expect(abs(((versusStart["baseline"] as? [String: Any])?["diff"] as? Double ?? .nan) - fromStartMean("loss_against")) < 1e-12)
         #expect((versusStart["control"] as? [String: Any])?["better_on"] is Int)
         let teacher = result["teacher"] as! [String: Any]
         let accuracy = teacher["heldout_pair_accuracy"] as? Double
         #expect(accuracy != nil && (0...1).contains(accuracy!))
-        #expect(ran.contains("student") == (name == "experiment-cut-student"))
+        #expect(ran.contains("student") == cut)
         if aligned {
             let probeIDs = try String(contentsOfFile: dir.path("exp/reference-probe.jsonl"), encoding: .utf8).split(separator: "\n").map {
                 (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["id"] as! String
@@ -565,7 +574,11 @@ import Testing
         let pairs = try zcat(dir.path("exp/round-1/pairs.jsonl.gz")).split(separator: "\n")
         #expect(random.count == pairs.count)
         if name != "experiment" {
-            #expect(!pairs.isEmpty && pairs.allSatisfy { $0.contains("\"chosen_adjusted_influence\"") })
+            // Length-adjusted pairs, except the rank variant's: one per prompt, on the raw influence.
+            let prompts = Set(
+                try pairs.map { "\((try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["prompt_id"] ?? "none")" })
+            #expect(!pairs.isEmpty && pairs.allSatisfy { $0.contains("\"chosen_adjusted_influence\"") != (name == "experiment-rank") })
+            if name == "experiment-rank" { #expect(prompts.count == pairs.count) }
             for label in ["montessori", "baseline", "control"] {
                 #expect(try zcat(dir.path("exp/round-1/train-\(label).jsonl.gz")).split(separator: "\n").count == 5, "\(label)")
             }

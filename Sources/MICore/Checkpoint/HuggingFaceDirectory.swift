@@ -19,9 +19,8 @@ public struct HuggingFaceDirectory {
     static func readJSON(_ path: String) throws(CheckpointError) -> JSONObject {
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch { throw .cannotOpen(path) }
-        defer { withExtendedLifetime(file) {} } // the map lives until the parse is done
         do {
-            guard case let .object(o) = try JSONParser(maxDepth: 64).parse(file.bytes) else {
+            guard case let .object(o) = try file.withBytes({ try JSONParser(maxDepth: 64).parse($0) }) else {
                 throw CheckpointError.malformed(path, "not a JSON object")
             }
             return o
@@ -82,10 +81,11 @@ public struct HuggingFaceDirectory {
         // transformers 5 keeps the chat template in its own file.
         let templatePath = path + "/chat_template.jinja"
         if cfg["chat_template"] == nil, access(templatePath, R_OK) == 0 {
-            guard let file = try? MappedFile(path: templatePath), UTF8Check.firstInvalidByte(file.bytes) == nil else {
-                throw .malformed(templatePath, "not UTF-8 text")
+            let text = (try? MappedFile(path: templatePath))?.withBytes { bytes in
+                UTF8Check.firstInvalidByte(bytes) == nil ? String(decoding: bytes, as: UTF8.self) : nil
             }
-            cfg["chat_template"] = .string(withExtendedLifetime(file) { String(decoding: file.bytes, as: UTF8.self) })
+            guard let text else { throw .malformed(templatePath, "not UTF-8 text") }
+            cfg["chat_template"] = .string(text)
         }
         return try TokenizerJSON.load(tok, config: cfg, path: tokPath)
     }

@@ -82,7 +82,7 @@ public struct SHA256 {
     public static func file(_ path: String) throws(MappedFile.Failure) -> String {
         let f = try MappedFile(path: path)
         var s = SHA256()
-        withExtendedLifetime(f) { s.update(f.bytes) } // the map lives as long as f
+        f.withBytes { s.update($0) }
         return s.finish()
     }
 }

@@ -178,9 +178,9 @@ extension LlamaParameters {
     public static func parseLayerList(_ text: String, layers: Int) throws(LayerListError) -> [Int] {
         var out: [Int] = []
         for item in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let bounds = item.split(separator: "-", omittingEmptySubsequences: false).compactMap { Int($0) }
-            guard (1...2).contains(bounds.count), bounds.count == item.split(separator: "-", omittingEmptySubsequences: false).count,
-                let lo = bounds.first, let hi = bounds.last, lo <= hi
+            let parts = item.split(separator: "-", omittingEmptySubsequences: false)
+            let bounds = parts.compactMap { Int($0) }
+            guard (1...2).contains(parts.count), bounds.count == parts.count, let lo = bounds.first, let hi = bounds.last, lo <= hi
             else { throw .malformed(String(item)) }
             guard lo >= 0, hi < layers else { throw .outOfRange(String(item), layers: layers) }
             out += Array(lo...hi)

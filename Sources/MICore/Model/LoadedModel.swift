@@ -93,11 +93,12 @@ public final class LoadedModel: @unchecked Sendable {
             if ChatFormat.Style(rawValue: override) == nil, access(override, F_OK) == 0 {
                 // A path that exists is a template file: one it cannot read or an empty one is
                 // refused as such, not as an unknown name.
+                let fileText: String
                 do {
-                    let file = try MappedFile(path: override)
-                    text = withExtendedLifetime(file) { String(decoding: file.bytes, as: UTF8.self) }
+                    fileText = try MappedFile(path: override).withBytes { String(decoding: $0, as: UTF8.self) }
                 } catch { throw .chatTemplate(.unreadable(error.description)) }
-                if text!.allSatisfy(\.isWhitespace) { throw .chatTemplate(.empty(override)) }
+                if fileText.allSatisfy(\.isWhitespace) { throw .chatTemplate(.empty(override)) }
+                text = fileText
             }
             switch ChatFormat.named(override, fileText: text, bos: bos, eos: eos) {
             case let .success(format):
