@@ -267,7 +267,7 @@ public final class MontessoriRun {
             let s = try probe(
                 fresh, student: student, reference: inputs.probeReference, options: config.probing.learn,
                 name: rd + "mechanism-\(label)-probe", out: rd + "mechanism-\(label)-scored.jsonl.gz", shards: config.probeShards)
-            round.experiment.fresh[label] = try Self.doubles(s.path, field: "influence")
+            try round.experiment.readFresh(label, from: s.path)
         }
         if experiment.mechanismCrossed {
             // Each teacher's instructions answered by the other, with the same answering settings.
@@ -285,7 +285,7 @@ public final class MontessoriRun {
                 let s = try probe(
                     answered, student: student, reference: inputs.probeReference, options: config.probing.learn,
                     name: name + "probe", out: name + "scored.jsonl.gz", shards: config.probeShards)
-                round.experiment.fresh[label] = try Self.doubles(s.path, field: "influence")
+                try round.experiment.readFresh(label, from: s.path)
             }
         }
     }
@@ -850,6 +850,16 @@ public final class MontessoriRun {
         return out
     }
 
+    /// Each scored record's response length in characters (as mi-pair counts them; 0 without one).
+    static func responseLengths(_ p: String) throws -> [Int] {
+        let r = RecordReader(paths: [p])
+        var out: [Int] = []
+        while let rec = try r.next() {
+            if case .string(let response)? = rec.object["response"] { out.append(response.unicodeScalars.count) } else { out.append(0) }
+        }
+        return out
+    }
+
     /// How far the probe's reference parts agree (nil: the records have no `influence_parts`).
     static func referencePartAgreement(_ p: String) throws -> ReferencePartAgreement? {
         let r = RecordReader(paths: [p])
@@ -887,4 +897,12 @@ extension JSONObject: ExpressibleByDictionaryLiteral {
 
 extension JSONObject {
     func intValue(_ key: String) -> Int { (try? int(key)) ?? 0 }
+}
+
+extension ExperimentReport {
+    /// A fresh set's influences and response lengths, from its scored file.
+    mutating func readFresh(_ label: String, from path: String) throws {
+        fresh[label] = try MontessoriRun.doubles(path, field: "influence")
+        freshLength[label] = try MontessoriRun.responseLengths(path)
+    }
 }

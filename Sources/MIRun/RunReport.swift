@@ -72,6 +72,22 @@ public struct RoundReport: Sendable {
         return .object(m)
     }
 
+    /// Fresh candidates of teacher `a` against those of `b` with what the answers' length explains
+    /// taken out: one least-squares line of influence on ln(response characters) over both sets
+    /// (mi-pair's length fit), then the difference of the two sets' mean residuals with its
+    /// bootstrap interval, and each set's mean response length. Nil without lengths.
+    func lengthAdjustedFresh(_ a: String, _ b: String) -> (diff: Evaluation.Interval, chars: (Double, Double))? {
+        let fresh = experiment.fresh, lengths = experiment.freshLength
+        guard let ia = fresh[a], let ib = fresh[b], let la = lengths[a], let lb = lengths[b], la.count == ia.count, lb.count == ib.count,
+            !ia.isEmpty, !ib.isEmpty
+        else { return nil }
+        var fit = Pairing.LengthFit()
+        for (y, n) in zip(ia + ib, la + lb) { fit.add(influence: y, length: n) }
+        let residuals = { (i: [Double], l: [Int]) in zip(i, l).map { fit.residual(influence: $0, length: $1) } }
+        let mean = { (l: [Int]) in Double(l.reduce(0, +)) / Double(l.count) }
+        return (Evaluation.differenceOfMeans(residuals(ia, la), residuals(ib, lb)), (mean(la), mean(lb)))
+    }
+
     /// What training did to each student: its held-out loss minus that of the model it started
     /// from, paired by record (negative: the training data helped), and on how many records it is
     /// lower; nil without the start's losses.
@@ -151,6 +167,11 @@ public struct RoundReport: Sendable {
             m["helpful_share"] = .array([
                 num(helpful(a).reduce(0, +) / Double(max(a.count, 1))), num(helpful(b).reduce(0, +) / Double(max(b.count, 1))),
             ])
+            if let adjusted = lengthAdjustedFresh(label, "original") {
+                m["response_chars"] = .array([num(adjusted.chars.0), num(adjusted.chars.1)])
+                m["length_adjusted_diff"] = num(adjusted.diff.mean)
+                m["length_adjusted_ci"] = .array([num(adjusted.diff.low), num(adjusted.diff.high)])
+            }
             return .object(m)
         }
         if let m = freshComparison("montessori") { o["mechanism"] = m }
@@ -233,6 +254,8 @@ public struct ExactAgreement: Sendable {
 public struct ExperimentReport: Sendable {
     /// Influences of fresh candidates per teacher ("original", "montessori", "control").
     public var fresh: [String: [Double]] = [:]
+    /// The same candidates' response lengths (characters, as mi-pair counts them), in the same order.
+    public var freshLength: [String: [Int]] = [:]
     public var controlDPO: [JSONObject] = []
     public var controlLoss: [Double]?
     /// Held-out loss per record of the model the round's students started from (`eval-start`).
@@ -343,6 +366,14 @@ public struct RunReport: Sendable {
                 guard let a = fresh[label], let b = fresh["original"] else { continue }
                 let d = Evaluation.differenceOfMeans(a, b)
                 rows.append((p + "mean fresh influence, \(label) − original (95 % CI)", "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6)))"))
+                if let adjusted = r.lengthAdjustedFresh(label, "original") {
+                    let d = adjusted.diff
+                    rows.append(
+                        (
+                            p + "the same with length taken out (95 % CI); answer characters \(label), original",
+                            "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6))); \(f(adjusted.chars.0, 0)), \(f(adjusted.chars.1, 0))"
+                        ))
+                }
             }
             for (label, name) in RoundReport.crossings {
                 guard let v = fresh[label], !v.isEmpty else { continue }

@@ -528,6 +528,17 @@ import Testing
         #expect(abs(((versusStart["montessori"] as? [String: Any])?["diff"] as? Double ?? .nan) - fromStartMean("loss")) < 1e-12)
         #expect(abs(((versusStart["baseline"] as? [String: Any])?["diff"] as? Double ?? .nan) - fromStartMean("loss_against")) < 1e-12)
         #expect((versusStart["control"] as? [String: Any])?["better_on"] is Int)
+        // The mechanism's answer lengths are its fresh sets' own (characters as mi-pair counts them).
+        func meanChars(_ label: String) throws -> Double {
+            let lengths = try zcat(dir.path("exp/round-1/mechanism-\(label)-scored.jsonl.gz")).split(separator: "\n").map {
+                let record = try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+                return Double((record["response"] as! String).unicodeScalars.count)
+            }
+            return lengths.reduce(0, +) / Double(lengths.count)
+        }
+        let chars = (result["mechanism"] as? [String: Any])?["response_chars"] as? [Double]
+        #expect(chars == [try meanChars("montessori"), try meanChars("original")])
+        #expect((result["mechanism"] as? [String: Any])?["length_adjusted_diff"] is Double)
         let teacher = result["teacher"] as! [String: Any]
         let accuracy = teacher["heldout_pair_accuracy"] as? Double
         #expect(accuracy != nil && (0...1).contains(accuracy!))
