@@ -201,7 +201,7 @@ public struct HTMLReport {
         var helpful: [(x: Double, y: Double)] = [], harmful: [(x: Double, y: Double)] = [], cut: [(x: Double, y: Double)] = []
         for o in scored {
             guard let v = try? o.double("influence"), v.isFinite, let response = try? o.string("response") else { continue }
-            let p = (x: Double(response.unicodeScalars.count), y: v)
+            let p = (x: Double(Pairing.characters(response)), y: v)
             if (try? o.bool("truncated")) == true { cut.append(p) } else if v > 0 { helpful.append(p) } else { harmful.append(p) }
         }
         var chart = SVGChart(
@@ -219,7 +219,7 @@ public struct HTMLReport {
     func scatterCaption(_ scored: [JSONObject]) -> String {
         let pairs = scored.compactMap { o -> (Double, Double)? in
             guard let v = try? o.double("influence"), v.isFinite, let s = try? o.string("response") else { return nil }
-            return (Double(s.unicodeScalars.count), v)
+            return (Double(Pairing.characters(s)), v)
         }
         guard let r = Self.pearson(pairs) else { return "One dot per probed candidate." }
         return "One dot per probed candidate; Pearson correlation of length and influence \(SVGChart.trimmed(r, 2))."

@@ -166,6 +166,9 @@ public final class MontessoriRun {
         let rd = "round-\(r)/"
         let scored = try probePhase(r, inputs: inputs, models: m, report: &round)
         let pairs = try pairPhase(scored, round: rd, report: &round)
+        if config.experiment.selection, round.pairs > 0 {
+            round.experiment.selection = try selectionCheck(scored, pairs: pairs, round: r, heldout: inputs.heldout, start: m.baseline)
+        }
         let (updated, controlTeacher) = try updateTeacher(m.teacher, pairs: pairs, round: r, report: &round)
         if config.experiment.mechanismPrompts > 0 {
             var teachers = [("original", m.teacher)]
@@ -850,27 +853,15 @@ public final class MontessoriRun {
         return out
     }
 
-    /// Each scored record's response length in characters (as mi-pair counts them; 0 without one).
-    static func responseLengths(_ p: String) throws -> [Int] {
-        let r = RecordReader(paths: [p])
-        var out: [Int] = []
-        while let rec = try r.next() {
-            if case .string(let response)? = rec.object["response"] { out.append(response.unicodeScalars.count) } else { out.append(0) }
-        }
-        return out
-    }
-
     /// How far the probe's reference parts agree (nil: the records have no `influence_parts`).
     static func referencePartAgreement(_ p: String) throws -> ReferencePartAgreement? {
         let r = RecordReader(paths: [p])
         var agreement = ReferencePartAgreement()
         while let rec = try r.next() {
             guard case .array(let parts)? = rec.object["influence_parts"] else { return nil }
-            var length: Int?
-            if case .string(let response)? = rec.object["response"] { length = response.unicodeScalars.count }
             agreement.add(
                 parts: parts.map { if case .number(let n) = $0 { n.double } else { .nan } }, prompt: try? rec.object.string("prompt_id"),
-                responseLength: length)
+                responseLength: Pairing.responseCharacters(rec.object))
         }
         return agreement.records > 0 ? agreement : nil
     }
@@ -897,12 +888,19 @@ extension JSONObject: ExpressibleByDictionaryLiteral {
 
 extension JSONObject {
     func intValue(_ key: String) -> Int { (try? int(key)) ?? 0 }
+    func doubleValue(_ key: String) -> Double { (try? double(key)) ?? .nan }
 }
 
 extension ExperimentReport {
-    /// A fresh set's influences and response lengths, from its scored file.
+    /// A fresh set's influences and response lengths (0 without a response), from its scored file.
     mutating func readFresh(_ label: String, from path: String) throws {
-        fresh[label] = try MontessoriRun.doubles(path, field: "influence")
-        freshLength[label] = try MontessoriRun.responseLengths(path)
+        let r = RecordReader(paths: [path])
+        var influences: [Double] = [], lengths: [Int] = []
+        while let rec = try r.next() {
+            influences.append(try rec.object.double("influence"))
+            lengths.append(Pairing.responseCharacters(rec.object) ?? 0)
+        }
+        fresh[label] = influences
+        freshLength[label] = lengths
     }
 }

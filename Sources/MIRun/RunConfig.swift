@@ -156,7 +156,10 @@ public struct RunConfig: Sendable {
         /// With a first-order probe: this fraction of the probing set also probed exactly, for
         /// the rank correlation of the two.
         public var exactFraction = 0.0
-        public var enabled: Bool { mechanismPrompts > 0 || control || exactFraction > 0 }
+        /// The selection check (`SelectionCheck`): students trained on the pairs' chosen and on
+        /// their rejected candidates, compared on the held-out set.
+        public var selection = false
+        public var enabled: Bool { mechanismPrompts > 0 || control || exactFraction > 0 || selection }
     }
 
     static let topLevel: Set<String> = [
@@ -316,6 +319,7 @@ public struct RunConfig: Sendable {
             case "mechanism_crossed": experiment.mechanismCrossed = try bool()
             case "control": experiment.control = try bool()
             case "control_student": experiment.controlStudent = try bool()
+            case "selection": experiment.selection = try bool()
             case "exact_fraction":
                 guard case let .scalar(s) = value.kind, let f = Double(s), f >= 0, f <= 1 else {
                     throw ConfigError("\(value.location): experiment.exact_fraction must be a number between 0 and 1")
@@ -323,7 +327,7 @@ public struct RunConfig: Sendable {
                 experiment.exactFraction = f
             default:
                 throw ConfigError(
-                    "\(value.keyLocation ?? value.location): unknown key \"experiment.\(key)\" (known: control, control_student, exact_fraction, mechanism_crossed, mechanism_prompts, mechanism_samples)"
+                    "\(value.keyLocation ?? value.location): unknown key \"experiment.\(key)\" (known: control, control_student, exact_fraction, mechanism_crossed, mechanism_prompts, mechanism_samples, selection)"
                 )
             }
         }

@@ -268,6 +268,14 @@ extension MontessoriRun {
             let prompts = Self.int(config.probing.generate.over(config.sampling), "prompts", 16)
             let pairs = Int(Double(prompts) * ((config.pair.value("mode") ?? "all") == "all" ? 0.8 : 0.5))
             let dpoSteps = self.dpoSteps(pairs)
+            if config.experiment.selection {
+                // About one chosen and one rejected candidate per pair.
+                add(rd + "selection-sets", "about \(pairs) records per set", 0)
+                for label in ["chosen", "rejected"] {
+                    add(rd + "sft-selection-\(label)", "\(sftSteps(pairs, config.training.learn)) steps", sftSeconds(pairs, config.training.learn, c))
+                }
+                add(rd + "eval-selection", "\(heldout) records, 2 models", 2 * c.load + Double(heldout) * c.evalRecord)
+            }
             add(rd + "dpo", "about \(pairs) pairs, \(dpoSteps) steps", c.dpoFixed + Double(dpoSteps) * c.dpoStep)
             if config.experiment.control {
                 add(rd + "pairs-random", "", 0)

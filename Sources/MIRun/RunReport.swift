@@ -190,6 +190,7 @@ public struct RoundReport: Sendable {
             }
         }
         if let start = studentsVersusStartJSON() { o["students_vs_start"] = start }
+        if let s = experiment.selection { o["selection"] = .object(s.json(tokens: heldoutTokens)) }
         var teacher = JSONObject()
         if let h = dpo.last(where: { (try? $0.string("stage")) == "dpo-heldout" }) {
             teacher["heldout_pair_accuracy"] = h["accuracy"] ?? .null
@@ -263,6 +264,8 @@ public struct ExperimentReport: Sendable {
     public var exactAgreement: ExactAgreement?
     /// With `probe: {reference_parts: K}`: how far influences on the reference parts agree.
     public var referenceParts: ReferencePartAgreement?
+    /// experiment.selection: the students trained on the pairs' chosen and rejected candidates.
+    public var selection: SelectionCheck?
 }
 
 /// What the run did and found, as the table `make demo` ends with.
@@ -292,6 +295,15 @@ public struct RunReport: Sendable {
                     ))
             }
             rows.append((p + "preference pairs (prompts with pairs)", "\(r.pairs) (\(r.promptsWithPairs))"))
+            if let s = r.experiment.selection {
+                let d = s.diff, wins = zip(s.chosenLoss, s.rejectedLoss).filter { $0 < $1 }.count
+                rows.append(
+                    (
+                        p
+                            + "selection check: student on the pairs' chosen − on their rejected candidates (\(s.records) records each; paired 95 % CI); lower on",
+                        "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); \(wins) of \(s.chosenLoss.count) records"
+                    ))
+            }
             let dpoSteps = r.dpo.filter { (try? $0.string("stage")) != "dpo-heldout" }
             if let last = dpoSteps.last {
                 let acc = dpoSteps.compactMap { try? $0.double("accuracy") }

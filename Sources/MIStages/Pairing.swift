@@ -85,11 +85,20 @@ public struct Pairing {
         public let object: JSONObject
     }
 
+    /// How long an answer is, wherever answer lengths are compared: its characters (Unicode scalars).
+    public static func characters(_ response: String) -> Int { response.unicodeScalars.count }
+
+    /// A record's answer length (`characters` of its `response`); nil without one.
+    public static func responseCharacters(_ record: JSONObject) -> Int? {
+        guard case .string(let response)? = record["response"] else { return nil }
+        return characters(response)
+    }
+
     /// `needsLength`: the response is read (a required field) for `maxLengthRatio`.
     public static func candidate(_ o: JSONObject, fallbackID: String, needsLength: Bool = false) throws(FieldError) -> Candidate {
         Candidate(
             id: (try? o.string("id")) ?? fallbackID, prompt: try o.string("prompt"), raw: try o.string("raw"),
-            influence: try o.double("influence"), responseLength: needsLength ? try o.string("response").unicodeScalars.count : 0,
+            influence: try o.double("influence"), responseLength: needsLength ? characters(try o.string("response")) : 0,
             object: o)
     }
 

@@ -1,0 +1,120 @@
+import MIStages
+import MIStream
+
+/// experiment.selection: does the probe's label pick data that trains a better student? The
+/// teacher never enters it: the pairs' chosen candidates and their rejected ones, as two training
+/// sets of the same size, each train a student from the round's start with the training settings,
+/// and both are scored on the held-out set. If the student trained on the chosen candidates is not
+/// better, no teacher that learns the pairs perfectly can make a better student from them.
+public struct SelectionCheck: Sendable {
+    /// Training records per student.
+    public var records: Int
+    /// Held-out loss per record of the student trained on the chosen and on the rejected candidates.
+    public var chosenLoss: [Double]
+    public var rejectedLoss: [Double]
+    /// Mean answer characters of the two training sets.
+    public var responseChars: (chosen: Double, rejected: Double)
+
+    public init(records: Int, chosenLoss: [Double], rejectedLoss: [Double], responseChars: (chosen: Double, rejected: Double)) {
+        self.records = records
+        self.chosenLoss = chosenLoss
+        self.rejectedLoss = rejectedLoss
+        self.responseChars = responseChars
+    }
+
+    /// result.json's `selection`: chosen − rejected held-out loss (paired; below 0 the labels pick
+    /// helpful data), the records the chosen student wins, the sets' size and answer lengths.
+    func json(tokens: [Double]) -> JSONObject {
+        let num = JSONNumber.value
+        var o = JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries(diff))
+        o["chosen_wins"] = .number(JSONNumber(zip(chosenLoss, rejectedLoss).filter { $0 < $1 }.count))
+        o["records"] = .number(JSONNumber(chosenLoss.count))
+        o["training_records"] = .number(JSONNumber(records))
+        o["chosen_loss"] = num(chosenLoss.reduce(0, +) / Double(max(chosenLoss.count, 1)))
+        o["rejected_loss"] = num(rejectedLoss.reduce(0, +) / Double(max(rejectedLoss.count, 1)))
+        o["response_chars"] = .array([num(responseChars.chosen), num(responseChars.rejected)])
+        if !tokens.isEmpty, tokens.count == chosenLoss.count {
+            let w = Evaluation.weightedMean(zip(chosenLoss, rejectedLoss).map { $0 - $1 }, weights: tokens)
+            o["token_weighted"] = .object(JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries(w)))
+        }
+        return o
+    }
+
+    var diff: Evaluation.Interval { Evaluation.bootstrap(zip(chosenLoss, rejectedLoss).map { $0 - $1 }) }
+}
+
+extension MontessoriRun {
+    /// The selection check of one round (see `SelectionCheck`), from the scored probing set and
+    /// the pairs made of it; the students start from `start`, as the round's students do.
+    func selectionCheck(_ scored: Artifact, pairs: Artifact, round r: Int, heldout: Artifact, start: Artifact) throws -> SelectionCheck? {
+        let rd = "round-\(r)/", labels = ["chosen", "rejected"]
+        let sets = labels.map { rd + "selection-\($0).jsonl.gz" }
+        let made = try step(
+            rd + "selection-sets", inputs: [("scored", scored), ("pairs", pairs)],
+            settings: "the pairs' chosen and rejected candidates, each once, cut to the same size", outputs: sets
+        ) { _ in
+            try Self.selectionSets(scored: scored.path, pairs: pairs.path, chosen: self.path(sets[0]), rejected: self.path(sets[1]))
+        }
+        let records = made.result.intValue("records")
+        guard records > 0 else {
+            Log.info("round \(r): no candidate is only chosen or only rejected; no selection check")
+            return nil
+        }
+        // The round's training settings and shuffling seed: the two students differ only in their data.
+        let seed = config.seed + 200 + r
+        let students = try labels.map { label in
+            try train(
+                from: start, data: try file(rd + "selection-\(label).jsonl.gz"), options: config.training.learn,
+                name: rd + "sft-selection-\(label)", out: rd + "student-selection-\(label)", seed: seed)
+        }
+        let out = rd + "eval-selection.jsonl"
+        try evaluate(students[0], against: students[1], heldout: heldout, name: rd + "eval-selection", out: out)
+        return SelectionCheck(
+            records: records, chosenLoss: try Self.doubles(path(out), field: "loss"),
+            rejectedLoss: try Self.doubles(path(out), field: "loss_against"),
+            responseChars: (made.result.doubleValue("chosen_chars"), made.result.doubleValue("rejected_chars")))
+    }
+
+    /// The scored records the pairs chose (`chosen_id`) into `chosen` and those they rejected into
+    /// `rejected`, each once, in the scored file's order, both cut to the smaller count. A
+    /// candidate chosen in one pair and rejected in another belongs to neither.
+    public static func selectionSets(scored: String, pairs: String, chosen: String, rejected: String) throws -> JSONObject {
+        var chosenIDs = Set<String>(), rejectedIDs = Set<String>()
+        let p = RecordReader(paths: [pairs])
+        while let rec = try p.next() {
+            guard let c = try? rec.object.string("chosen_id"), let j = try? rec.object.string("rejected_id") else {
+                throw RunError("\(rec.location): a pair without chosen_id and rejected_id", exitStatus: ExitStatus.dataError.rawValue)
+            }
+            chosenIDs.insert(c)
+            rejectedIDs.insert(j)
+        }
+        let both = chosenIDs.intersection(rejectedIDs)
+        chosenIDs.subtract(both)
+        rejectedIDs.subtract(both)
+        var sets: ([JSONObject], [JSONObject]) = ([], [])
+        let s = RecordReader(paths: [scored])
+        var found = Set<String>()
+        while let rec = try s.next() {
+            guard let id = try? rec.object.string("id") else { continue }
+            if chosenIDs.contains(id) { sets.0.append(rec.object) } else if rejectedIDs.contains(id) { sets.1.append(rec.object) } else { continue }
+            guard found.insert(id).inserted else {
+                throw RunError("\(rec.location): id \(id) appears twice in the scored file", exitStatus: ExitStatus.dataError.rawValue)
+            }
+        }
+        let missing = chosenIDs.union(rejectedIDs).subtracting(found)
+        if let id = missing.sorted().first {
+            throw RunError(
+                "\(pairs): \(missing.count) paired candidate(s) not in \(scored), e.g. id \(id)", exitStatus: ExitStatus.dataError.rawValue)
+        }
+        let n = min(sets.0.count, sets.1.count)
+        var result: JSONObject = ["records": .number(JSONNumber(n)), "in_both": .number(JSONNumber(both.count))]
+        for (label, records, out) in [("chosen", sets.0, chosen), ("rejected", sets.1, rejected)] {
+            let w = try JSONLWriter(path: out)
+            for record in records.prefix(n) { try w.write(record) }
+            try w.commit()
+            let chars = records.prefix(n).map { Double(Pairing.responseCharacters($0) ?? 0) }
+            result[label + "_chars"] = JSONNumber.value(chars.reduce(0, +) / Double(max(n, 1)))
+        }
+        return result
+    }
+}
