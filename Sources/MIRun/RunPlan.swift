@@ -271,10 +271,11 @@ extension MontessoriRun {
             if config.experiment.selection {
                 // About one chosen and one rejected candidate per pair.
                 add(rd + "selection-sets", "about \(pairs) records per set", 0)
-                for label in ["chosen", "rejected"] {
+                for label in ["chosen", "rejected", "random"] {
                     add(rd + "sft-selection-\(label)", "\(sftSteps(pairs, config.training.learn)) steps", sftSeconds(pairs, config.training.learn, c))
                 }
                 add(rd + "eval-selection", "\(heldout) records, 2 models", 2 * c.load + Double(heldout) * c.evalRecord)
+                add(rd + "eval-selection-random", "\(heldout) records, 1 model", c.load + Double(heldout) * c.evalRecord / 2)
             }
             add(rd + "dpo", "about \(pairs) pairs, \(dpoSteps) steps", c.dpoFixed + Double(dpoSteps) * c.dpoStep)
             if config.experiment.control {

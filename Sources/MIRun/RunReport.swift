@@ -303,6 +303,13 @@ public struct RunReport: Sendable {
                             + "selection check: student on the pairs' chosen − on their rejected candidates (\(s.records) records each; paired 95 % CI); lower on",
                         "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); \(wins) of \(s.chosenLoss.count) records"
                     ))
+                if let d = s.randomDiff {
+                    rows.append(
+                        (
+                            p + "selection check: student on the chosen − on a random candidate of each prompt (paired 95 % CI)",
+                            "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4)))"
+                        ))
+                }
             }
             let dpoSteps = r.dpo.filter { (try? $0.string("stage")) != "dpo-heldout" }
             if let last = dpoSteps.last {

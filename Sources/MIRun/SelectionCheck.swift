@@ -1,3 +1,4 @@
+import MICore
 import MIStages
 import MIStream
 
@@ -5,20 +6,26 @@ import MIStream
 /// teacher never enters it: the pairs' chosen candidates and their rejected ones, as two training
 /// sets of the same size, each train a student from the round's start with the training settings,
 /// and both are scored on the held-out set. If the student trained on the chosen candidates is not
-/// better, no teacher that learns the pairs perfectly can make a better student from them.
+/// better, no teacher that learns the pairs perfectly can make a better student from them. A third
+/// student, trained on one candidate drawn at random for each of the pairs' prompts (what the
+/// original teacher gives on average), measures how much a perfect learner could gain over it.
 public struct SelectionCheck: Sendable {
     /// Training records per student.
     public var records: Int
     /// Held-out loss per record of the student trained on the chosen and on the rejected candidates.
     public var chosenLoss: [Double]
     public var rejectedLoss: [Double]
-    /// Mean answer characters of the two training sets.
-    public var responseChars: (chosen: Double, rejected: Double)
+    /// The same for the student trained on a random candidate of each prompt (nil in a run
+    /// directory from before that student).
+    public var randomLoss: [Double]?
+    /// Mean answer characters of the training sets: chosen, rejected, random.
+    public var responseChars: [Double]
 
-    public init(records: Int, chosenLoss: [Double], rejectedLoss: [Double], responseChars: (chosen: Double, rejected: Double)) {
+    public init(records: Int, chosenLoss: [Double], rejectedLoss: [Double], randomLoss: [Double]? = nil, responseChars: [Double]) {
         self.records = records
         self.chosenLoss = chosenLoss
         self.rejectedLoss = rejectedLoss
+        self.randomLoss = randomLoss
         self.responseChars = responseChars
     }
 
@@ -32,36 +39,54 @@ public struct SelectionCheck: Sendable {
         o["training_records"] = .number(JSONNumber(records))
         o["chosen_loss"] = num(chosenLoss.reduce(0, +) / Double(max(chosenLoss.count, 1)))
         o["rejected_loss"] = num(rejectedLoss.reduce(0, +) / Double(max(rejectedLoss.count, 1)))
-        o["response_chars"] = .array([num(responseChars.chosen), num(responseChars.rejected)])
-        if !tokens.isEmpty, tokens.count == chosenLoss.count {
-            let w = Evaluation.weightedMean(zip(chosenLoss, rejectedLoss).map { $0 - $1 }, weights: tokens)
-            o["token_weighted"] = .object(JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries(w)))
+        o["response_chars"] = .array(responseChars.map(num))
+        if let w = Self.tokenWeighted(chosenLoss, rejectedLoss, tokens) { o["token_weighted"] = w }
+        if let randomLoss, randomLoss.count == chosenLoss.count {
+            // What a teacher that always wrote the chosen candidate would gain over the original's average one.
+            var r = JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries(Evaluation.bootstrap(zip(chosenLoss, randomLoss).map { $0 - $1 })))
+            r["chosen_wins"] = .number(JSONNumber(zip(chosenLoss, randomLoss).filter { $0 < $1 }.count))
+            r["random_loss"] = num(randomLoss.reduce(0, +) / Double(max(randomLoss.count, 1)))
+            if let w = Self.tokenWeighted(chosenLoss, randomLoss, tokens) { r["token_weighted"] = w }
+            o["chosen_vs_random"] = .object(r)
         }
         return o
     }
 
+    static func tokenWeighted(_ a: [Double], _ b: [Double], _ tokens: [Double]) -> JSONValue? {
+        guard !tokens.isEmpty, tokens.count == a.count, a.count == b.count else { return nil }
+        let w = Evaluation.weightedMean(zip(a, b).map { $0 - $1 }, weights: tokens)
+        return .object(JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries(w)))
+    }
+
     var diff: Evaluation.Interval { Evaluation.bootstrap(zip(chosenLoss, rejectedLoss).map { $0 - $1 }) }
+    var randomDiff: Evaluation.Interval? {
+        guard let randomLoss, randomLoss.count == chosenLoss.count else { return nil }
+        return Evaluation.bootstrap(zip(chosenLoss, randomLoss).map { $0 - $1 })
+    }
 }
 
 extension MontessoriRun {
     /// The selection check of one round (see `SelectionCheck`), from the scored probing set and
     /// the pairs made of it; the students start from `start`, as the round's students do.
     func selectionCheck(_ scored: Artifact, pairs: Artifact, round r: Int, heldout: Artifact, start: Artifact) throws -> SelectionCheck? {
-        let rd = "round-\(r)/", labels = ["chosen", "rejected"]
+        let rd = "round-\(r)/", labels = ["chosen", "rejected", "random"]
         let sets = labels.map { rd + "selection-\($0).jsonl.gz" }
+        let seed = config.seed + 200 + r
         let made = try step(
             rd + "selection-sets", inputs: [("scored", scored), ("pairs", pairs)],
-            settings: "the pairs' chosen and rejected candidates, each once, cut to the same size", outputs: sets
+            settings: "the pairs' chosen and rejected candidates, each once, and a random one per prompt (seed \(seed)), cut to the same size",
+            outputs: sets
         ) { _ in
-            try Self.selectionSets(scored: scored.path, pairs: pairs.path, chosen: self.path(sets[0]), rejected: self.path(sets[1]))
+            try Self.selectionSets(
+                scored: scored.path, pairs: pairs.path, chosen: self.path(sets[0]), rejected: self.path(sets[1]), random: self.path(sets[2]),
+                seed: UInt64(seed))
         }
         let records = made.result.intValue("records")
         guard records > 0 else {
             Log.info("round \(r): no candidate is only chosen or only rejected; no selection check")
             return nil
         }
-        // The round's training settings and shuffling seed: the two students differ only in their data.
-        let seed = config.seed + 200 + r
+        // The round's training settings and shuffling seed: the students differ only in their data.
         let students = try labels.map { label in
             try train(
                 from: start, data: try file(rd + "selection-\(label).jsonl.gz"), options: config.training.learn,
@@ -69,19 +94,26 @@ extension MontessoriRun {
         }
         let out = rd + "eval-selection.jsonl"
         try evaluate(students[0], against: students[1], heldout: heldout, name: rd + "eval-selection", out: out)
+        let randomOut = rd + "eval-selection-random.jsonl"
+        try evaluate(students[2], heldout: heldout, name: rd + "eval-selection-random", out: randomOut)
         return SelectionCheck(
             records: records, chosenLoss: try Self.doubles(path(out), field: "loss"),
-            rejectedLoss: try Self.doubles(path(out), field: "loss_against"),
-            responseChars: (made.result.doubleValue("chosen_chars"), made.result.doubleValue("rejected_chars")))
+            rejectedLoss: try Self.doubles(path(out), field: "loss_against"), randomLoss: try Self.doubles(path(randomOut), field: "loss"),
+            responseChars: labels.map { made.result.doubleValue($0 + "_chars") })
     }
 
     /// The scored records the pairs chose (`chosen_id`) into `chosen` and those they rejected into
-    /// `rejected`, each once, in the scored file's order, both cut to the smaller count. A
-    /// candidate chosen in one pair and rejected in another belongs to neither.
-    public static func selectionSets(scored: String, pairs: String, chosen: String, rejected: String) throws -> JSONObject {
-        var chosenIDs = Set<String>(), rejectedIDs = Set<String>()
+    /// `rejected`, each once, in the scored file's order; into `random`, one scored candidate of
+    /// each paired prompt drawn at random (`seed`; prompts in the order they first appear in the
+    /// scored file); all three cut to the smallest count. A candidate chosen in one pair and
+    /// rejected in another belongs to neither of the first two.
+    public static func selectionSets(
+        scored: String, pairs: String, chosen: String, rejected: String, random: String, seed: UInt64
+    ) throws -> JSONObject {
+        var chosenIDs = Set<String>(), rejectedIDs = Set<String>(), prompts = Set<String>()
         let p = RecordReader(paths: [pairs])
         while let rec = try p.next() {
+            if let prompt = try? rec.object.string("prompt_id") { prompts.insert(prompt) }
             guard let c = try? rec.object.string("chosen_id"), let j = try? rec.object.string("rejected_id") else {
                 throw RunError("\(rec.location): a pair without chosen_id and rejected_id", exitStatus: ExitStatus.dataError.rawValue)
             }
@@ -92,9 +124,17 @@ extension MontessoriRun {
         chosenIDs.subtract(both)
         rejectedIDs.subtract(both)
         var sets: ([JSONObject], [JSONObject]) = ([], [])
+        var byPrompt: [(String, [JSONObject])] = [], promptIndex: [String: Int] = [:]
         let s = RecordReader(paths: [scored])
         var found = Set<String>()
         while let rec = try s.next() {
+            if let prompt = try? rec.object.string("prompt_id"), prompts.contains(prompt) {
+                if promptIndex[prompt] == nil {
+                    promptIndex[prompt] = byPrompt.count
+                    byPrompt.append((prompt, []))
+                }
+                byPrompt[promptIndex[prompt]!].1.append(rec.object)
+            }
             guard let id = try? rec.object.string("id") else { continue }
             if chosenIDs.contains(id) { sets.0.append(rec.object) } else if rejectedIDs.contains(id) { sets.1.append(rec.object) } else { continue }
             guard found.insert(id).inserted else {
@@ -106,9 +146,11 @@ extension MontessoriRun {
             throw RunError(
                 "\(pairs): \(missing.count) paired candidate(s) not in \(scored), e.g. id \(id)", exitStatus: ExitStatus.dataError.rawValue)
         }
-        let n = min(sets.0.count, sets.1.count)
+        var rng = SplitMix64(seed: seed)
+        let drawn = byPrompt.map { $0.1[Int(rng.next() % UInt64($0.1.count))] }
+        let n = min(sets.0.count, sets.1.count, drawn.count)
         var result: JSONObject = ["records": .number(JSONNumber(n)), "in_both": .number(JSONNumber(both.count))]
-        for (label, records, out) in [("chosen", sets.0, chosen), ("rejected", sets.1, rejected)] {
+        for (label, records, out) in [("chosen", sets.0, chosen), ("rejected", sets.1, rejected), ("random", drawn, random)] {
             let w = try JSONLWriter(path: out)
             for record in records.prefix(n) { try w.write(record) }
             try w.commit()

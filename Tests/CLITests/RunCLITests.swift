@@ -606,6 +606,12 @@ import Testing
                     .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
                 let diffs = selectionEval.map { ($0["loss"] as! Double) - ($0["loss_against"] as! Double) }
                 #expect(abs((selection["diff"] as? Double ?? .nan) - diffs.reduce(0, +) / Double(diffs.count)) < 1e-12)
+                // The random candidate of each paired prompt, against the chosen student on the same records.
+                let randomEval = try String(contentsOfFile: dir.path("exp/round-1/eval-selection-random.jsonl"), encoding: .utf8)
+                    .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+                let fromRandom = zip(selectionEval, randomEval).map { ($0["loss"] as! Double) - ($1["loss"] as! Double) }
+                let versusRandom = selection["chosen_vs_random"] as? [String: Any]
+                #expect(abs((versusRandom?["diff"] as? Double ?? .nan) - fromRandom.reduce(0, +) / Double(fromRandom.count)) < 1e-12)
                 #expect(
                     try String(contentsOfFile: dir.path("exp/summary.md"), encoding: .utf8).contains("selection check: student on the pairs' chosen"))
             }
