@@ -120,9 +120,14 @@ public struct RoundReport: Sendable {
     /// The paired difference a − b of per-record held-out losses weighted by the records' response
     /// tokens (the difference of the loss per token over all records), with its bootstrap
     /// interval; nil without token counts.
+    static func tokenWeighted(_ a: [Double], _ b: [Double], tokens: [Double]) -> Evaluation.Interval? {
+        guard !tokens.isEmpty, tokens.count == a.count, a.count == b.count else { return nil }
+        return Evaluation.weightedMean(zip(a, b).map { $0 - $1 }, weights: tokens)
+    }
+
+    /// `tokenWeighted(_:_:tokens:)` over this round's held-out records.
     func tokenWeightedInterval(_ a: [Double], _ b: [Double]) -> Evaluation.Interval? {
-        guard !heldoutTokens.isEmpty, heldoutTokens.count == a.count, a.count == b.count else { return nil }
-        return Evaluation.weightedMean(zip(a, b).map { $0 - $1 }, weights: heldoutTokens)
+        Self.tokenWeighted(a, b, tokens: heldoutTokens)
     }
 
     /// `tokenWeightedInterval` as result.json writes it.
@@ -296,20 +301,19 @@ public struct RunReport: Sendable {
             }
             rows.append((p + "preference pairs (prompts with pairs)", "\(r.pairs) (\(r.promptsWithPairs))"))
             if let s = r.experiment.selection {
-                let d = s.diff, wins = zip(s.chosenLoss, s.rejectedLoss).filter { $0 < $1 }.count
+                let d = s.diff, wins = s.winsOverRejected
                 rows.append(
                     (
                         p
                             + "selection check: student on the pairs' chosen − on their rejected candidates (\(s.records) records each; paired 95 % CI); lower on",
                         "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); \(wins) of \(s.chosenLoss.count) records"
                     ))
-                if let d = s.randomDiff {
-                    rows.append(
-                        (
-                            p + "selection check: student on the chosen − on a random candidate of each prompt (paired 95 % CI)",
-                            "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4)))"
-                        ))
-                }
+                let rd = s.randomDiff
+                rows.append(
+                    (
+                        p + "selection check: student on the chosen − on a random candidate of each prompt (paired 95 % CI)",
+                        "\(f(rd.mean, 4)) (\(f(rd.low, 4))–\(f(rd.high, 4)))"
+                    ))
             }
             let dpoSteps = r.dpo.filter { (try? $0.string("stage")) != "dpo-heldout" }
             if let last = dpoSteps.last {

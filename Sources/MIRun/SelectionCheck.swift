@@ -11,57 +11,61 @@ import MIStream
 /// original teacher gives on average), measures how much a perfect learner could gain over it.
 public struct SelectionCheck: Sendable {
     /// Training records per student.
-    public var records: Int
-    /// Held-out loss per record of the student trained on the chosen and on the rejected candidates.
-    public var chosenLoss: [Double]
-    public var rejectedLoss: [Double]
-    /// The same for the student trained on a random candidate of each prompt (nil in a run
-    /// directory from before that student).
-    public var randomLoss: [Double]?
+    public let records: Int
+    /// Held-out loss per record of the students trained on the chosen, on the rejected and on a
+    /// random candidate of each prompt.
+    public let chosenLoss: [Double]
+    public let rejectedLoss: [Double]
+    public let randomLoss: [Double]
     /// Mean answer characters of the training sets: chosen, rejected, random.
-    public var responseChars: [Double]
+    public let responseChars: [Double]
+    /// Chosen − rejected and chosen − random, paired by record, with their bootstrap intervals.
+    public let diff: Evaluation.Interval
+    public let randomDiff: Evaluation.Interval
 
-    public init(records: Int, chosenLoss: [Double], rejectedLoss: [Double], randomLoss: [Double]? = nil, responseChars: [Double]) {
+    public init(records: Int, chosenLoss: [Double], rejectedLoss: [Double], randomLoss: [Double], responseChars: [Double]) throws {
+        guard chosenLoss.count == rejectedLoss.count, chosenLoss.count == randomLoss.count else {
+            throw RunError(
+                "selection check: held-out losses for \(chosenLoss.count), \(rejectedLoss.count) and \(randomLoss.count) records; the three students must be scored on the same records",
+                exitStatus: ExitStatus.dataError.rawValue)
+        }
         self.records = records
         self.chosenLoss = chosenLoss
         self.rejectedLoss = rejectedLoss
         self.randomLoss = randomLoss
         self.responseChars = responseChars
+        diff = Evaluation.bootstrap(zip(chosenLoss, rejectedLoss).map { $0 - $1 })
+        randomDiff = Evaluation.bootstrap(zip(chosenLoss, randomLoss).map { $0 - $1 })
     }
+
+    /// Records on which the chosen student's loss is below the rejected and the random one's.
+    public var winsOverRejected: Int { zip(chosenLoss, rejectedLoss).filter { $0 < $1 }.count }
+    public var winsOverRandom: Int { zip(chosenLoss, randomLoss).filter { $0 < $1 }.count }
 
     /// result.json's `selection`: chosen − rejected held-out loss (paired; below 0 the labels pick
-    /// helpful data), the records the chosen student wins, the sets' size and answer lengths.
+    /// helpful data), the records the chosen student wins, the sets' size and answer lengths, and
+    /// `chosen_vs_random`: what a teacher that always wrote the chosen candidate would gain over
+    /// the original's average one. `tokens`: each held-out record's response tokens.
     func json(tokens: [Double]) -> JSONObject {
         let num = JSONNumber.value
+        let mean = { (x: [Double]) in num(x.reduce(0, +) / Double(max(x.count, 1))) }
+        let weighted = { (a: [Double], b: [Double]) in
+            RoundReport.tokenWeighted(a, b, tokens: tokens).map { JSONValue.object(JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries($0))) }
+        }
         var o = JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries(diff))
-        o["chosen_wins"] = .number(JSONNumber(zip(chosenLoss, rejectedLoss).filter { $0 < $1 }.count))
+        o["chosen_wins"] = .number(JSONNumber(winsOverRejected))
         o["records"] = .number(JSONNumber(chosenLoss.count))
         o["training_records"] = .number(JSONNumber(records))
-        o["chosen_loss"] = num(chosenLoss.reduce(0, +) / Double(max(chosenLoss.count, 1)))
-        o["rejected_loss"] = num(rejectedLoss.reduce(0, +) / Double(max(rejectedLoss.count, 1)))
+        o["chosen_loss"] = mean(chosenLoss)
+        o["rejected_loss"] = mean(rejectedLoss)
         o["response_chars"] = .array(responseChars.map(num))
-        if let w = Self.tokenWeighted(chosenLoss, rejectedLoss, tokens) { o["token_weighted"] = w }
-        if let randomLoss, randomLoss.count == chosenLoss.count {
-            // What a teacher that always wrote the chosen candidate would gain over the original's average one.
-            var r = JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries(Evaluation.bootstrap(zip(chosenLoss, randomLoss).map { $0 - $1 })))
-            r["chosen_wins"] = .number(JSONNumber(zip(chosenLoss, randomLoss).filter { $0 < $1 }.count))
-            r["random_loss"] = num(randomLoss.reduce(0, +) / Double(max(randomLoss.count, 1)))
-            if let w = Self.tokenWeighted(chosenLoss, randomLoss, tokens) { r["token_weighted"] = w }
-            o["chosen_vs_random"] = .object(r)
-        }
+        if let w = weighted(chosenLoss, rejectedLoss) { o["token_weighted"] = w }
+        var r = JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries(randomDiff))
+        r["chosen_wins"] = .number(JSONNumber(winsOverRandom))
+        r["random_loss"] = mean(randomLoss)
+        if let w = weighted(chosenLoss, randomLoss) { r["token_weighted"] = w }
+        o["chosen_vs_random"] = .object(r)
         return o
-    }
-
-    static func tokenWeighted(_ a: [Double], _ b: [Double], _ tokens: [Double]) -> JSONValue? {
-        guard !tokens.isEmpty, tokens.count == a.count, a.count == b.count else { return nil }
-        let w = Evaluation.weightedMean(zip(a, b).map { $0 - $1 }, weights: tokens)
-        return .object(JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries(w)))
-    }
-
-    var diff: Evaluation.Interval { Evaluation.bootstrap(zip(chosenLoss, rejectedLoss).map { $0 - $1 }) }
-    var randomDiff: Evaluation.Interval? {
-        guard let randomLoss, randomLoss.count == chosenLoss.count else { return nil }
-        return Evaluation.bootstrap(zip(chosenLoss, randomLoss).map { $0 - $1 })
     }
 }
 
@@ -96,7 +100,7 @@ extension MontessoriRun {
         try evaluate(students[0], against: students[1], heldout: heldout, name: rd + "eval-selection", out: out)
         let randomOut = rd + "eval-selection-random.jsonl"
         try evaluate(students[2], heldout: heldout, name: rd + "eval-selection-random", out: randomOut)
-        return SelectionCheck(
+        return try SelectionCheck(
             records: records, chosenLoss: try Self.doubles(path(out), field: "loss"),
             rejectedLoss: try Self.doubles(path(out), field: "loss_against"), randomLoss: try Self.doubles(path(randomOut), field: "loss"),
             responseChars: labels.map { made.result.doubleValue($0 + "_chars") })

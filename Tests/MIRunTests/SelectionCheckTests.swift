@@ -86,7 +86,7 @@ import Testing
     @Test func resultJSONReportsThePairedDifference() throws {
         var round = RoundReport(round: 1)
         round.heldoutTokens = [10, 30, 60]
-        round.experiment.selection = SelectionCheck(
+        round.experiment.selection = try SelectionCheck(
             records: 40, chosenLoss: [2.0, 2.5, 3.0], rejectedLoss: [2.1, 2.4, 3.3], randomLoss: [2.2, 2.5, 3.1], responseChars: [400, 200, 300])
         let s = try round.resultJSON(seed: 3).object("selection")
         #expect(abs(try s.double("diff") - (-0.1 + 0.1 - 0.3) / 3) < 1e-12)
@@ -98,5 +98,13 @@ import Testing
         #expect(try random.int("chosen_wins") == 2)
         #expect(try s.array("response_chars").count == 3)
         #expect(RoundReport(round: 1).resultJSON(seed: 3)["selection"] == nil)
+    }
+
+    /// The three students must be scored on the same held-out records: differences paired across
+    /// files of different lengths would compare unrelated records.
+    @Test func lossesOfDifferentLengthsAreAnError() {
+        #expect {
+            try SelectionCheck(records: 4, chosenLoss: [2.0, 2.5], rejectedLoss: [2.1, 2.4], randomLoss: [2.2], responseChars: [1, 2, 3])
+        } throws: { "\($0)".contains("2, 2 and 1 records") }
     }
 }

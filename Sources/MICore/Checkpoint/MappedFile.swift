@@ -5,7 +5,8 @@
 /// A read-only memory map of a whole file. Tensor data is used in place, never copied whole.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
-    public let bytes: UnsafeRawBufferPointer
+    /// The mapped bytes, valid while the file lives; outside this module only `withBytes` reads them.
+    let bytes: UnsafeRawBufferPointer
 
     public enum Failure: Error, CustomStringConvertible {
         case cannotOpen(String, String)
