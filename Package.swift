@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(name: "mi-bench", dependencies: ["MICLI", "MITrainingCLI", "MICore", "MIStream", "COpenBLAS"]),
 
         .testTarget(name: "MIStreamTests", dependencies: ["MIStream", "MISchemas"]),
-        .testTarget(name: "MICoreTests", dependencies: ["MICore", "CSupport"]),
+        .testTarget(name: "MICoreTests", dependencies: ["MICore", "CSupport", "MIStages"]),
         .testTarget(name: "MIStagesTests", dependencies: ["MIStages", "MIStream"]),
         .testTarget(name: "MIRunTests", dependencies: ["MIRun", "MIStream"]),
         // Runs the built executables as a user would: exit codes, pipes, signals.

@@ -9,12 +9,16 @@ import MIStream
 /// DPO loss  −log σ(β·[(log π(c) − log π_ref(c)) − (log π(r) − log π_ref(r))])  (Rafailov et al.;
 /// TRL's default), averaged over the pairs of a batch. The reference log-probabilities are those
 /// of the starting model, computed once per pair before training, so no second copy is held.
+/// With `nllWeight` α > 0 the loss also has α times the chosen completions' NLL per token (over
+/// all chosen tokens of the batch): RPO (Pang et al. 2024; TRL's `rpo_alpha`), which keeps the
+/// chosen completions likely while DPO widens the margin.
 public final class DPORun {
     public let loaded: LoadedModel
     public let settings: TrainingSettings
     public let beta: Double
     public let out: String
     public var metricsPath: String?
+    public var nllWeight = 0.0
 
     public struct Pair {
         public var prompt: [Int32]
@@ -170,39 +174,71 @@ public final class DPORun {
         if !pairs.heldout.isEmpty {
             loop.finalMetrics = { [unowned self] in self.heldoutMetrics(pairs.heldout) }
         }
-        let beta = self.beta
+        if nllWeight > 0 { loop.stateExtras["nll_weight"] = JSONNumber(nllWeight).map(JSONValue.number) ?? .null }
+        let beta = self.beta, nllWeight = self.nllWeight
         try loop.run(resume: resume) { items, bp, scale in
             let batch = items.map { pairs.items[$0] }
             let examples = batch.flatMap {
                 [TrainingExample(prompt: $0.prompt, completion: $0.chosen), TrainingExample(prompt: $0.prompt, completion: $0.rejected)]
             }
-            var stats = (loss: 0.0, chosen: 0.0, rejected: 0.0, accuracy: 0.0)
-            let n = Double(batch.count)
-            let result = bp.accumulate(examples, scale: scale) { nll, _ in
-                // ∂L/∂NLL(chosen) = β(1 − σ(z))/B and ∂L/∂NLL(rejected) = −β(1 − σ(z))/B.
-                var weights: [Double] = []
-                for (i, p) in batch.enumerated() {
-                    let chosenReward = beta * (-nll[2 * i] - p.referenceChosen)
-                    let rejectedReward = beta * (-nll[2 * i + 1] - p.referenceRejected)
-                    let z = chosenReward - rejectedReward
-                    let sigma = 1 / (1 + exp(-z))
-                    stats.loss += (z >= 0 ? log1p(exp(-z)) : -z + log1p(exp(z))) / n
-                    stats.chosen += chosenReward / n
-                    stats.rejected += rejectedReward / n
-                    stats.accuracy += (chosenReward > rejectedReward ? 1 : 0) / n
-                    weights.append(beta * (1 - sigma) / n)
-                    weights.append(-beta * (1 - sigma) / n)
-                }
-                return weights
+            var objective = Objective()
+            let result = bp.accumulate(examples, scale: scale) { nll, tokens in
+                objective = Self.objective(
+                    nll: nll, tokens: tokens, reference: batch.map { ($0.referenceChosen, $0.referenceRejected) }, beta: beta,
+                    nllWeight: nllWeight)
+                return objective.weights
             }
+            func num(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
             var m = JSONObject()
-            m["loss"] = JSONNumber(stats.loss).map(JSONValue.number) ?? .null
-            m["chosen_reward"] = JSONNumber(stats.chosen).map(JSONValue.number) ?? .null
-            m["rejected_reward"] = JSONNumber(stats.rejected).map(JSONValue.number) ?? .null
-            m["reward_margin"] = JSONNumber(stats.chosen - stats.rejected).map(JSONValue.number) ?? .null
-            m["accuracy"] = JSONNumber(stats.accuracy).map(JSONValue.number) ?? .null
+            m["loss"] = num(objective.loss)
+            m["chosen_reward"] = num(objective.chosenReward)
+            m["rejected_reward"] = num(objective.rejectedReward)
+            m["reward_margin"] = num(objective.chosenReward - objective.rejectedReward)
+            m["accuracy"] = num(objective.accuracy)
+            if nllWeight > 0 { m["chosen_nll"] = num(objective.chosenNLL) }
             m["tokens"] = .number(JSONNumber(result.tokens))
             return m
         }
+    }
+
+    /// One batch's loss, its parts, and the weights that make its gradient (see `objective`).
+    public struct Objective {
+        /// The loss: the mean DPO loss over the pairs, plus nllWeight × `chosenNLL`.
+        public var loss = 0.0
+        /// Mean implicit rewards β·(log π − log π_ref) of chosen and rejected, and the share of
+        /// pairs whose chosen reward is higher.
+        public var chosenReward = 0.0, rejectedReward = 0.0, accuracy = 0.0
+        /// The chosen completions' NLL per token, over all chosen tokens of the batch.
+        public var chosenNLL = 0.0
+        /// ∂loss/∂(summed NLL) of each completion: chosen, rejected, chosen, rejected, …
+        public var weights: [Double] = []
+    }
+
+    /// The loss of a batch of pairs from each completion's summed NLL and token count (chosen,
+    /// rejected, chosen, …) and each pair's reference log-probabilities, with the weight of each
+    /// completion's summed NLL in its gradient:
+    ///   ∂/∂NLL(chosen) = β(1 − σ(z))/B + α/N_chosen,  ∂/∂NLL(rejected) = −β(1 − σ(z))/B,
+    /// where B is the number of pairs and N_chosen the chosen tokens of the batch.
+    public static func objective(
+        nll: [Double], tokens: [Int], reference: [(chosen: Double, rejected: Double)], beta: Double, nllWeight: Double
+    ) -> Objective {
+        var o = Objective()
+        let n = Double(reference.count)
+        let chosenTokens = Double(max(stride(from: 0, to: tokens.count, by: 2).map { tokens[$0] }.reduce(0, +), 1))
+        for (i, ref) in reference.enumerated() {
+            let chosenReward = beta * (-nll[2 * i] - ref.chosen)
+            let rejectedReward = beta * (-nll[2 * i + 1] - ref.rejected)
+            let z = chosenReward - rejectedReward
+            let sigma = 1 / (1 + exp(-z))
+            o.loss += (z >= 0 ? log1p(exp(-z)) : -z + log1p(exp(z))) / n
+            o.chosenReward += chosenReward / n
+            o.rejectedReward += rejectedReward / n
+            o.accuracy += (chosenReward > rejectedReward ? 1 : 0) / n
+            o.chosenNLL += nll[2 * i] / chosenTokens
+            o.weights.append(beta * (1 - sigma) / n + nllWeight / chosenTokens)
+            o.weights.append(-beta * (1 - sigma) / n)
+        }
+        o.loss += nllWeight * o.chosenNLL
+        return o
     }
 }

@@ -13,7 +13,8 @@ struct DPOCommand: ParsableCommand {
             Pair records: {"prompt": user message, "chosen": text, "rejected": text}. The prompt is \
             chat-formatted; chosen and rejected are scored as completions (text + end-of-turn). The \
             reference model is the starting model: its log-probabilities are computed once, before \
-            training. Metrics per step: loss, reward margin, preference accuracy, rewards.
+            training. Metrics per step: loss, reward margin, preference accuracy, rewards (and, with \
+            --nll-weight, the chosen completions' NLL per token).
             """)
 
     @Option(help: "Starting (and reference) model: a .gguf file, a Hugging Face directory or a checkpoint.")
@@ -24,6 +25,11 @@ struct DPOCommand: ParsableCommand {
     var out: String
     @Option(help: "DPO temperature β.")
     var beta = 0.1
+    @Option(
+        help:
+            "Add this weight times the chosen completions' NLL per token to the loss (RPO; TRL's rpo_alpha): keeps the chosen completions likely while DPO widens the margin. 0: plain DPO."
+    )
+    var nllWeight = 0.0
     @Option(
         help: "Keep the pairs of this fraction of the prompts out of training and report, as the last metrics line, how the trained model ranks them."
     )
@@ -40,6 +46,7 @@ struct DPOCommand: ParsableCommand {
 
     func validate() throws {
         if !(beta > 0) { throw ValidationError("--beta must be > 0") }
+        if !(nllWeight >= 0) { throw ValidationError("--nll-weight must be >= 0") }
         if !(0..<1).contains(heldoutFraction) { throw ValidationError("--heldout-fraction must be in [0, 1)") }
     }
 
@@ -64,6 +71,7 @@ struct DPOCommand: ParsableCommand {
             let start = resuming ? try LoadedModel(path: out, blockWeights: false) : reference
             let run = DPORun(model: start, settings: settings, beta: beta, out: out)
             run.metricsPath = metrics
+            run.nllWeight = nllWeight
             try run.run(data, resume: resuming)
         }
     }

@@ -1,4 +1,5 @@
 import MICore
+import MIStages
 import Testing
 
 /// Gradients of the whole model (embedding, RMSNorm, RoPE, GQA attention, SwiGLU, tied head, and
@@ -88,24 +89,23 @@ extension LlamaConfig {
         rmsNormEps: 1e-5, ropeTheta: 10000, tieWordEmbeddings: true, ropeScaling: nil)
 }
 
-/// The weighted form used by DPO: gradients of Σ w_e · NLL_e with weights computed from the
-/// forward pass, against finite differences of the DPO loss itself.
+/// The weighted form used by DPO: gradients of Σ w_e · NLL_e with the weights `DPORun.objective`
+/// computes from the forward pass, against finite differences of its loss (plain DPO, and DPO
+/// with the chosen completions' NLL per token added, RPO).
 @Suite struct DPOGradientTests {
-    @Test func dpoWeightsGiveTheGradientOfTheDPOLoss() {
+    @Test(arguments: [0.0, 0.7])
+    func dpoWeightsGiveTheGradientOfTheDPOLoss(nllWeight: Double) {
         let model = GradientCheckTests.tinyModel(tied: true, seed: 5)
         let pairs: [(prompt: [Int32], chosen: [Int32], rejected: [Int32])] = [([1, 5, 9], [7, 3], [2, 2, 4]), ([4, 6], [8], [12, 6, 1])]
         let beta = 0.5
+        let tokens = pairs.flatMap { [$0.chosen.count, $0.rejected.count] }
         func nlls(_ m: LlamaModel) -> [Double] {
             m.completionLogProbs(pairs.flatMap { [($0.prompt, $0.chosen), ($0.prompt, $0.rejected)] }).map { -$0.reduce(0, +) }
         }
-        let reference = nlls(model).map { -$0 } // reference log-probabilities: the model itself, perturbed below
-        func dpoLoss(_ n: [Double]) -> Double {
-            var total = 0.0
-            for i in 0..<pairs.count {
-                let z = beta * ((-n[2 * i] - reference[2 * i]) - (-n[2 * i + 1] - reference[2 * i + 1]))
-                total += log1p(exp(-z))
-            }
-            return total / Double(pairs.count)
+        let start = nlls(model) // reference log-probabilities: the model itself, perturbed below
+        let reference = (0..<pairs.count).map { (chosen: -start[2 * $0], rejected: -start[2 * $0 + 1]) }
+        func loss(_ n: [Double]) -> Double {
+            DPORun.objective(nll: n, tokens: tokens, reference: reference, beta: beta, nllWeight: nllWeight).loss
         }
         // Move away from the reference so that σ(z) ≠ 1/2.
         let p = model.parameters.buffer
@@ -114,15 +114,19 @@ extension LlamaConfig {
         let examples = pairs.flatMap {
             [TrainingExample(prompt: $0.prompt, completion: $0.chosen), TrainingExample(prompt: $0.prompt, completion: $0.rejected)]
         }
-        bp.accumulate(examples, scale: 1) { nll, _ in
-            var w: [Double] = []
-            for i in 0..<pairs.count {
-                let z = beta * ((-nll[2 * i] - reference[2 * i]) - (-nll[2 * i + 1] - reference[2 * i + 1]))
-                let s = 1 / (1 + exp(-z))
-                w += [beta * (1 - s) / Double(pairs.count), -beta * (1 - s) / Double(pairs.count)]
-            }
-            return w
+        var seen: [Int] = []
+        bp.accumulate(examples, scale: 1) { nll, counts in
+            seen = counts
+            return DPORun.objective(nll: nll, tokens: counts, reference: reference, beta: beta, nllWeight: nllWeight).weights
         }
+        #expect(seen == tokens, "the token counts the weights receive are the completions' lengths")
+        let now = nlls(model)
+        let chosenNLL = (now[0] + now[2]) / Double(tokens[0] + tokens[2])
+        let o = DPORun.objective(nll: now, tokens: tokens, reference: reference, beta: beta, nllWeight: nllWeight)
+        #expect(abs(o.chosenNLL - chosenNLL) < 1e-12)
+        #expect(
+            abs(o.loss - nllWeight * chosenNLL - DPORun.objective(nll: now, tokens: tokens, reference: reference, beta: beta, nllWeight: 0).loss)
+                < 1e-12)
         var rng = SplitMix64(seed: 11)
         let h: Float = 1e-2
         for e in model.parameters.entries {
@@ -130,9 +134,9 @@ extension LlamaConfig {
                 let i = e.offset + Int(rng.next() % UInt64(e.count))
                 let saved = p[i]
                 p[i] = saved + h
-                let up = dpoLoss(nlls(model))
+                let up = loss(nlls(model))
                 p[i] = saved - h
-                let down = dpoLoss(nlls(model))
+                let down = loss(nlls(model))
                 p[i] = saved
                 let numeric = (up - down) / Double(2 * h)
                 let analytic = Double(bp.gradients[i])

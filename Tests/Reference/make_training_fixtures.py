@@ -1,6 +1,6 @@
 """Training fixtures for the model core, from PyTorch in float64.
 
-    python Tests/Reference/make_training_fixtures.py --gguf SmolLM2-135M-Instruct.Q4_1.gguf --out Tests/Fixtures
+    python Tests/Reference/make_training_fixtures.py --gguf SmolLM2-135M-Instruct.Q4_1.gguf --out Tests/Fixtures [--only dpo|influence]
 
 Run by hand in a venv with Tests/Reference/requirements.txt (never by `make test`). The model is
 transformers' Llama loaded from the GGUF (dequantised to float32, then float64). Writes:
@@ -14,7 +14,8 @@ transformers' Llama loaded from the GGUF (dequantised to float32, then float64).
             completion log-probability sum.
 - dpo.json       two preference pairs, one step of the sigmoid DPO loss (beta 0.1, batch of both
                  pairs, reference = the starting model) with the same AdamW settings; the loss of
-                 that step and every completion's log-probability sum afterwards.
+                 that step and every completion's log-probability sum afterwards; under "rpo" the
+                 same from a fresh copy with the chosen completions' NLL per token added (weight 1).
 - influence.json local data influence of four records of data/reference.jsonl (ref-010..ref-013)
                  on a reference set of three (ref-001..ref-003): one torch.optim.AdamW step (fresh
                  state, lr 1e-5, betas 0.9/0.999, eps 1e-8, no weight decay) on the record alone,
@@ -68,6 +69,55 @@ def losses(model, batch):
     return total / count, per
 
 
+def dpo_step(d, name, enc, beta, rpo_alpha):
+    """One AdamW step (lr 1e-5) of the sigmoid DPO loss, averaged over the pairs, plus rpo_alpha
+    times the chosen completions' NLL per token over all chosen tokens (TRL's rpo_alpha), on a
+    fresh copy of the model; the reference log-probability sums, the step's loss and the sums after."""
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32).double()
+
+    def seq_logprob(m, p, c):
+        lp = torch.log_softmax(m(torch.tensor([p + c])).logits[0], dim=-1)
+        return lp[torch.arange(len(p) - 1, len(p) + len(c) - 1), torch.tensor(c)].sum()
+
+    with torch.no_grad():
+        ref = [(seq_logprob(model, p, c).item(), seq_logprob(model, p, r).item()) for p, c, r in enc]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    per_pair, chosen_nll, chosen_tokens = [], 0, 0
+    for (p, c, r), (rc, rr) in zip(enc, ref):
+        lc = seq_logprob(model, p, c)
+        z = beta * ((lc - rc) - (seq_logprob(model, p, r) - rr))
+        per_pair.append(-torch.nn.functional.logsigmoid(z))
+        chosen_nll = chosen_nll - lc
+        chosen_tokens += len(c)
+    loss = torch.stack(per_pair).mean() + rpo_alpha * chosen_nll / chosen_tokens
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        after = [(seq_logprob(model, p, c).item(), seq_logprob(model, p, r).item()) for p, c, r in enc]
+    return {"reference": ref, "step_loss": loss.item(), "after": after}
+
+
+def dpo_fixture(args, d, name, tok):
+    # DPO: one step on two pairs from a fresh copy of the model; then the same step with the
+    # chosen completions' NLL per token added (RPO, TRL's rpo_alpha).
+    pairs = [(u, c, r) for u, c, r in DPO_PAIRS]
+    enc = [(encode(tok, u, c)[0], encode(tok, u, c)[1], encode(tok, u, r)[1]) for u, c, r in pairs]
+    beta, rpo_alpha = 0.1, 1.0
+    plain = dpo_step(d, name, enc, beta, 0.0)
+    rpo = dpo_step(d, name, enc, beta, rpo_alpha)
+    with open(os.path.join(args.out, "dpo.json"), "w") as f:
+        json.dump({"source": "transformers LlamaForCausalLM from the GGUF, float64; sigmoid DPO as in TRL; torch.optim.AdamW",
+                   "beta": beta, "lr": 1e-5,
+                   "pairs": [{"prompt": u, "chosen": c, "rejected": r} for u, c, r in pairs],
+                   "reference": [{"chosen": a, "rejected": b} for a, b in plain["reference"]],
+                   "step_loss": plain["step_loss"],
+                   "after": [{"chosen": a, "rejected": b} for a, b in plain["after"]],
+                   "rpo": {"nll_weight": rpo_alpha, "step_loss": rpo["step_loss"],
+                           "after": [{"chosen": a, "rejected": b} for a, b in rpo["after"]]}}, f, indent=1)
+        f.write("\n")
+
+
 def influence_fixture(args, d, name, tok):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with open(os.path.join(root, "data", "reference.jsonl")) as f:
@@ -109,11 +159,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gguf", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", choices=["influence"], default=None)
+    ap.add_argument("--only", choices=["influence", "dpo"], default=None)
     args = ap.parse_args()
-    if args.only == "influence":
+    if args.only is not None:
         d, name = os.path.split(os.path.abspath(args.gguf))
-        influence_fixture(args, d, name, tokenizer_from_gguf(args.gguf))
+        {"influence": influence_fixture, "dpo": dpo_fixture}[args.only](args, d, name, tokenizer_from_gguf(args.gguf))
         return
     d, name = os.path.split(os.path.abspath(args.gguf))
     tok = tokenizer_from_gguf(args.gguf)
@@ -145,38 +195,7 @@ def main():
         json.dump(out, f, indent=1)
         f.write("\n")
 
-    # DPO: one step on two pairs from a fresh copy of the model.
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32).double()
-    pairs = [(u, c, r) for u, c, r in DPO_PAIRS]
-    enc = [(encode(tok, u, c)[0], encode(tok, u, c)[1], encode(tok, u, r)[1]) for u, c, r in pairs]
-
-    def seq_logprob(m, p, c):
-        lp = torch.log_softmax(m(torch.tensor([p + c])).logits[0], dim=-1)
-        return lp[torch.arange(len(p) - 1, len(p) + len(c) - 1), torch.tensor(c)].sum()
-
-    with torch.no_grad():
-        ref = [(seq_logprob(model, p, c).item(), seq_logprob(model, p, r).item()) for p, c, r in enc]
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-    beta = 0.1
-    losses_ = []
-    for (p, c, r), (rc, rr) in zip(enc, ref):
-        z = beta * ((seq_logprob(model, p, c) - rc) - (seq_logprob(model, p, r) - rr))
-        losses_.append(-torch.nn.functional.logsigmoid(z))
-    loss = torch.stack(losses_).mean()
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    with torch.no_grad():
-        after = [(seq_logprob(model, p, c).item(), seq_logprob(model, p, r).item()) for p, c, r in enc]
-    with open(os.path.join(args.out, "dpo.json"), "w") as f:
-        json.dump({"source": "transformers LlamaForCausalLM from the GGUF, float64; sigmoid DPO as in TRL; torch.optim.AdamW",
-                   "beta": beta, "lr": 1e-5,
-                   "pairs": [{"prompt": u, "chosen": c, "rejected": r} for u, c, r in pairs],
-                   "reference": [{"chosen": a, "rejected": b} for a, b in ref],
-                   "step_loss": loss.item(),
-                   "after": [{"chosen": a, "rejected": b} for a, b in after]}, f, indent=1)
-        f.write("\n")
-
+    dpo_fixture(args, d, name, tok)
     influence_fixture(args, d, name, tok)
 
     # AdamW alone, float32, with weight decay: three steps of given gradients.
