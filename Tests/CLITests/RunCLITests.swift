@@ -443,12 +443,14 @@ import Testing
     /// configs/experiment.yaml and its length-adjusted variant at a tiny size: the control
     /// teacher, the fresh candidates of each teacher, the exact sample and result.json in the
     /// documented form.
-    @Test(arguments: ["experiment", "experiment-adjusted", "experiment-aligned", "experiment-cut-student", "experiment-rank"])
+    @Test(arguments: ["experiment", "experiment-adjusted", "experiment-aligned", "experiment-cut-student", "experiment-rank", "experiment-rpo"])
     func theExperimentConfigRunsToAResult(_ name: String) throws {
         let dir = TempDir()
         // The cut-student variant is the aligned one with a student cut from the teacher; the rank
-        // variant is the cut-student one with other pairs.
-        let cut = name == "experiment-cut-student" || name == "experiment-rank"
+        // variant is the cut-student one with other pairs, and the RPO variant the rank one with the
+        // chosen side's NLL in the DPO loss.
+        let rank = name == "experiment-rank" || name == "experiment-rpo"
+        let cut = name == "experiment-cut-student" || rank
         let aligned = name == "experiment-aligned" || cut
         _ = try setUp(dir, rounds: 1)
         let config = Self.repo.appendingPathComponent("configs/\(name).yaml").path
@@ -588,8 +590,8 @@ import Testing
             // Length-adjusted pairs, except the rank variant's: one per prompt, on the raw influence.
             let prompts = Set(
                 try pairs.map { "\((try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["prompt_id"] ?? "none")" })
-            #expect(!pairs.isEmpty && pairs.allSatisfy { $0.contains("\"chosen_adjusted_influence\"") != (name == "experiment-rank") })
-            if name == "experiment-rank" {
+            #expect(!pairs.isEmpty && pairs.allSatisfy { $0.contains("\"chosen_adjusted_influence\"") != rank })
+            if rank {
                 #expect(prompts.count == pairs.count)
                 // The selection check: a student on the pairs' chosen candidates against one on
                 // their rejected ones (one pair per prompt, so every pair gives one record to each).
@@ -615,7 +617,13 @@ import Testing
                 #expect(
                     try String(contentsOfFile: dir.path("exp/summary.md"), encoding: .utf8).contains("selection check: student on the pairs' chosen"))
             }
-            #expect(ran.contains("round-1/eval-selection") == (name == "experiment-rank"))
+            #expect(ran.contains("round-1/eval-selection") == rank)
+            // dpo.nll_weight reaches both DPO runs: their metrics carry the chosen side's NLL.
+            for metrics in ["dpo-metrics", "dpo-control-metrics"] {
+                let steps = try String(contentsOfFile: dir.path("exp/round-1/\(metrics).jsonl"), encoding: .utf8).split(separator: "\n")
+                    .filter { !$0.contains("dpo-heldout") }
+                #expect(!steps.isEmpty && steps.allSatisfy { $0.contains("\"chosen_nll\"") == (name == "experiment-rpo") }, "\(metrics)")
+            }
             for label in ["montessori", "baseline", "control"] {
                 #expect(try zcat(dir.path("exp/round-1/train-\(label).jsonl.gz")).split(separator: "\n").count == 5, "\(label)")
             }
