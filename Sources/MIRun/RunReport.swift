@@ -374,8 +374,9 @@ public struct RunReport: Sendable {
             if let h = r.dpo.last(where: { (try? $0.string("stage")) == "dpo-heldout" }) {
                 rows.append(
                     (
-                        p + "DPO held-out pairs: pairs, accuracy, reward margin",
-                        "\((try? h.int("pairs")) ?? 0), \(f((try? h.double("accuracy")) ?? .nan, 3)), \(f((try? h.double("reward_margin")) ?? .nan, 4))"
+                        p + "DPO held-out pairs: pairs, accuracy, reward margin; log-probability shift of chosen / rejected (nats)",
+                        "\((try? h.int("pairs")) ?? 0), \(f((try? h.double("accuracy")) ?? .nan, 3)), \(f((try? h.double("reward_margin")) ?? .nan, 4)); "
+                            + "\(f((try? h.double("chosen_logp_shift")) ?? .nan, 3)) / \(f((try? h.double("rejected_logp_shift")) ?? .nan, 3))"
                     ))
             }
             let fresh = r.experiment.fresh
