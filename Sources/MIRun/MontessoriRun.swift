@@ -150,7 +150,7 @@ public final class MontessoriRun {
         var student = inputs.base
         if let warmup = config.warmup {
             let data = try synthesize(
-                warmup, prefix: "warmup/", teacher: inputs.teacher, seeds: inputs.seeds, seed: config.seed + 100,
+                warmup, prefix: "warmup/", teacher: inputs.teacher, answeredBy: inputs.teacher, seeds: inputs.seeds, seed: config.seed + 100,
                 report: &report.warmup)
             student = try train(from: student, data: data, options: warmup.learn, name: "warmup/sft", out: "warmup/student", seed: config.seed + 100)
             report.warmup.trainingRecords = try count(data.path)
@@ -192,8 +192,8 @@ public final class MontessoriRun {
     func probePhase(_ r: Int, inputs: Inputs, models m: Models, report round: inout RoundReport) throws -> Artifact {
         let rd = "round-\(r)/"
         let probeSet = try synthesize(
-            config.probing, prefix: rd + "probe-", teacher: m.teacher, seeds: inputs.seeds, seed: config.seed + r,
-            report: &round.probing)
+            config.probing, prefix: rd + "probe-", teacher: m.teacher, answeredBy: responder(for: m.teacher, inputs: inputs), seeds: inputs.seeds,
+            seed: config.seed + r, report: &round.probing)
         let scored = try probe(
             probeSet, student: m.probed, reference: inputs.probeReference, options: config.probing.learn,
             name: rd + "probe", out: rd + "scored.jsonl.gz", shards: config.probeShards)
@@ -266,7 +266,8 @@ public final class MontessoriRun {
         for (label, t) in teachers {
             var data = DataReport()
             let fresh = try synthesize(
-                phase, prefix: rd + "mechanism-\(label)-", teacher: t, seeds: inputs.seeds, seed: seed, report: &data)
+                phase, prefix: rd + "mechanism-\(label)-", teacher: t, answeredBy: responder(for: t, inputs: inputs), seeds: inputs.seeds,
+                seed: seed, report: &data)
             let s = try probe(
                 fresh, student: student, reference: inputs.probeReference, options: config.probing.learn,
                 name: rd + "mechanism-\(label)-probe", out: rd + "mechanism-\(label)-scored.jsonl.gz", shards: config.probeShards)
@@ -308,7 +309,12 @@ public final class MontessoriRun {
         for (label, t) in teachers {
             var data = DataReport()
             sets.append(
-                (label, try synthesize(config.training, prefix: rd + label + "-", teacher: t, seeds: inputs.seeds, seed: seed, report: &data)))
+                (
+                    label,
+                    try synthesize(
+                        config.training, prefix: rd + label + "-", teacher: t, answeredBy: responder(for: t, inputs: inputs), seeds: inputs.seeds,
+                        seed: seed, report: &data)
+                ))
             if label == "montessori" { round.montessoriData = data } else if label == "baseline" { round.baselineData = data }
         }
         let equal = try step(rd + "equalize", inputs: sets, settings: "same size", outputs: sets.map { rd + "train-\($0.0).jsonl.gz" }) { _ in
@@ -490,7 +496,7 @@ public final class MontessoriRun {
 
     /// Generate → dedupe (against the seeds) → respond, each its own step and file.
     func synthesize(
-        _ phase: RunConfig.Phase, prefix: String, teacher: Artifact, seeds: Artifact, seed: Int,
+        _ phase: RunConfig.Phase, prefix: String, teacher: Artifact, answeredBy responder: Artifact, seeds: Artifact, seed: Int,
         report: inout DataReport
     ) throws -> Artifact {
         let generate = sampled(phase.generate, seed: seed), respond = sampled(phase.respond, seed: seed)
@@ -498,11 +504,16 @@ public final class MontessoriRun {
         let (i, d) =
             try phase.records.map { try instructions(count: $0, generate: generate, prefix: prefix, teacher: teacher, seeds: seeds) }
             ?? instructions(generate, extending: nil, prefix: prefix, suffix: "", teacher: teacher, seeds: seeds)
-        let a = try self.respond(d, teacher: teacher, options: respond, name: prefix + "respond", out: answered)
+        let a = try self.respond(d, teacher: responder, options: respond, name: prefix + "respond", out: answered)
         report.generated = try count(i.path)
         report.deduplicated = try count(d.path)
         report.answered = try count(a.path)
         return a
+    }
+
+    /// Who answers `teacher`'s instructions (`responder`): that teacher, or the original one.
+    func responder(for teacher: Artifact, inputs: Inputs) -> Artifact {
+        config.responder == .original ? inputs.teacher : teacher
     }
 
     /// `instructions` answered by `teacher` (mi-respond) as the step `name`.

@@ -133,6 +133,15 @@ public struct RunConfig: Sendable {
         case base
     }
     public var studentsStart = StudentsStart.warmup
+    /// Who answers the instructions of the probing sets, the fresh candidates and the training sets.
+    public enum Responder: String, Sendable {
+        /// The teacher that wrote them (the round's, the DPO'd or the control teacher).
+        case teacher
+        /// Always the original teacher: DPO changes only which instructions are written, so a
+        /// side effect of the update on answering (e.g. shorter answers) cannot reach the data.
+        case original
+    }
+    public var responder = Responder.teacher
     /// `student_layers`: the student is `student` (or the teacher) cut to these blocks, e.g.
     /// "0-4,6-14,16-24,26-29" (`mi-model export --layers`), a student weaker than its teacher.
     public var studentLayers: String?
@@ -166,7 +175,7 @@ public struct RunConfig: Sendable {
         "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "heldout_split", "rounds", "seed", "run_dir", "probe_shards",
         "respond_shards", "executor", "slurm",
         "sampling", "dedupe", "warmup", "probing", "pair", "dpo", "training", "eval", "commands",
-        "shuffle", "students_start", "student_layers", "experiment", "compute", "chat_template",
+        "shuffle", "students_start", "student_layers", "responder", "experiment", "compute", "chat_template",
     ]
     /// Flags mi-run sets itself, per tool.
     static let reserved: [String: Set<String>] = [
@@ -265,13 +274,19 @@ public struct RunConfig: Sendable {
         try readExecution(root)
     }
 
-    /// `students_start` and `student_layers`.
+    /// `students_start`, `student_layers` and `responder`.
     mutating func readStudent(_ root: ConfigNode) throws(ConfigError) {
         if let n = root["students_start"] {
             guard case let .scalar(s) = n.kind, let v = StudentsStart(rawValue: s) else {
                 throw ConfigError("\(n.location): students_start must be warmup or base")
             }
             studentsStart = v
+        }
+        if let n = root["responder"] {
+            guard case let .scalar(s) = n.kind, let v = Responder(rawValue: s) else {
+                throw ConfigError("\(n.location): responder must be teacher or original")
+            }
+            responder = v
         }
         if let n = root["student_layers"] {
             guard case let .scalar(s) = n.kind, (try? LlamaParameters.parseLayerList(s, layers: .max)) != nil else {

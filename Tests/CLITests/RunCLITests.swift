@@ -355,6 +355,28 @@ import Testing
         #expect(bad.stderr.contains("students_start must be warmup or base"))
     }
 
+    /// `responder: original`: the original teacher answers every set, also the instructions of
+    /// the DPO'd teacher (round 1's training set, round 2's probing set); by default each teacher
+    /// answers its own.
+    @Test func theOriginalTeacherAnswersWhenConfigured() throws {
+        for responder in ["teacher", "original"] {
+            let dir = TempDir()
+            let config = try setUp(dir, rounds: 2)
+            let r = try run("mi-run", ["--config", config, "--set", "responder=\(responder)"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let steps = try ledger(dir)
+            let updated = [("round-1/montessori-respond", "run/round-1/teacher"), ("round-2/probe-respond", "run/round-1/teacher")]
+            for (step, teacher) in updated {
+                let c = command(steps, step)
+                let answering = c.firstIndex(of: "--teacher").map { c[$0 + 1] }
+                #expect(answering == (responder == "original" ? SFTCLITests.tiny : dir.path(teacher)), "\(step): \(c)")
+            }
+            // Whoever answers, the DPO'd teacher writes the instructions.
+            #expect(command(steps, "round-1/montessori-generate").contains(dir.path("run/round-1/teacher")))
+            #expect(command(steps, "round-1/baseline-respond").contains(SFTCLITests.tiny))
+        }
+    }
+
     /// `chat_template: FILE` enters the model steps' fingerprints by the file's content: the same
     /// file again reruns nothing, an edited one reruns every step that runs a model.
     @Test func anEditedChatTemplateFileRerunsTheModelSteps() throws {

@@ -46,6 +46,14 @@ import Testing
             #expect { try config(text) } throws: { "\($0)".contains("student_layers must list blocks to keep") }
         }
     }
+
+    @Test func theOriginalTeacherMayAnswerEveryTeachersInstructions() throws {
+        #expect(try config("").responder == .teacher)
+        #expect(try config("responder: original\n").responder == .original)
+        for text in ["responder: student\n", "responder: [original]\n"] {
+            #expect { try config(text) } throws: { "\($0)".contains("c.yaml:4") && "\($0)".contains("responder must be teacher or original") }
+        }
+    }
 }
 
 @Suite struct SlurmConfigTests {
