@@ -269,7 +269,14 @@ public struct RunConfig: Sendable {
             guard case let .scalar(s) = n.kind, s == "f32" || s == "bf16" else { throw ConfigError("\(n.location): compute must be f32 or bf16") }
             compute = s
         }
-        if let e = root["experiment"] { experiment = try Self.experiment(e) }
+        if let e = root["experiment"] {
+            experiment = try Self.experiment(e)
+            // With the original teacher answering every fresh set, the crossing's cells repeat
+            // the plain ones, and the split would read the repeat as the updated teacher's answers.
+            if experiment.mechanismCrossed && responder == .original {
+                throw ConfigError("\(e.location): experiment.mechanism_crossed needs responder: teacher (with responder: original no answers differ)")
+            }
+        }
         if let c = root["commands"] { commands = try Self.commands(c, base: base) }
         try readExecution(root)
     }

@@ -10,7 +10,7 @@ import MIStream
 /// TRL's default), averaged over the pairs of a batch. The reference log-probabilities are those
 /// of the starting model, computed once per pair before training, so no second copy is held.
 /// With `nllWeight` α > 0 the loss also has α times the chosen completions' NLL per token (over
-/// all chosen tokens of the batch): RPO (Pang et al. 2024; TRL's `rpo_alpha`), which keeps the
+/// all chosen tokens of the batch, or of each micro-batch with gradient accumulation): RPO (Pang et al. 2024; TRL's `rpo_alpha`), which keeps the
 /// chosen completions likely while DPO widens the margin.
 public final class DPORun {
     public let loaded: LoadedModel

@@ -53,6 +53,11 @@ import Testing
         for text in ["responder: student\n", "responder: [original]\n"] {
             #expect { try config(text) } throws: { "\($0)".contains("c.yaml:4") && "\($0)".contains("responder must be teacher or original") }
         }
+        // The crossing answers each teacher's instructions by the other: nothing to cross when one teacher answers all.
+        #expect(try config("responder: original\nexperiment: {mechanism_prompts: 8}\n").experiment.mechanismPrompts == 8)
+        #expect {
+            try config("responder: original\nexperiment: {mechanism_prompts: 8, mechanism_crossed: true}\n")
+        } throws: { "\($0)".contains("experiment.mechanism_crossed needs responder: teacher") }
     }
 }
 
