@@ -130,9 +130,14 @@ public struct RoundReport: Sendable {
         Self.tokenWeighted(a, b, tokens: heldoutTokens)
     }
 
+    /// `tokenWeighted(_:_:tokens:)` as result.json writes it.
+    static func tokenWeightedJSON(_ a: [Double], _ b: [Double], tokens: [Double]) -> JSONValue? {
+        tokenWeighted(a, b, tokens: tokens).map { .object(JSONObject(uniqueKeysAndValues: intervalEntries($0))) }
+    }
+
     /// `tokenWeightedInterval` as result.json writes it.
     func tokenWeighted(_ a: [Double], _ b: [Double]) -> JSONValue? {
-        tokenWeightedInterval(a, b).map { .object(JSONObject(uniqueKeysAndValues: Self.intervalEntries($0))) }
+        Self.tokenWeightedJSON(a, b, tokens: heldoutTokens)
     }
 
     /// An interval as result.json writes it: "diff" (the estimate) and "ci" ([low, high]).

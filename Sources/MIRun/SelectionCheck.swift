@@ -49,9 +49,7 @@ public struct SelectionCheck: Sendable {
     func json(tokens: [Double]) -> JSONObject {
         let num = JSONNumber.value
         let mean = { (x: [Double]) in num(x.reduce(0, +) / Double(max(x.count, 1))) }
-        let weighted = { (a: [Double], b: [Double]) in
-            RoundReport.tokenWeighted(a, b, tokens: tokens).map { JSONValue.object(JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries($0))) }
-        }
+        let weighted = { (a: [Double], b: [Double]) in RoundReport.tokenWeightedJSON(a, b, tokens: tokens) }
         var o = JSONObject(uniqueKeysAndValues: RoundReport.intervalEntries(diff))
         o["chosen_wins"] = .number(JSONNumber(winsOverRejected))
         o["records"] = .number(JSONNumber(chosenLoss.count))

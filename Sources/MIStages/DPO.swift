@@ -188,7 +188,7 @@ public final class DPORun {
                     nllWeight: nllWeight)
                 return objective.weights
             }
-            func num(_ x: Double) -> JSONValue { JSONNumber(x).map(JSONValue.number) ?? .null }
+            let num = JSONNumber.value
             var m = JSONObject()
             m["loss"] = num(objective.loss)
             m["chosen_reward"] = num(objective.chosenReward)
