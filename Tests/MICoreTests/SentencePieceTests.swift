@@ -95,6 +95,36 @@ import Testing
     }
 }
 
+/// BPE merge order against `tokenizers` (Tests/Fixtures/merge-order.json, written by
+/// Tests/Reference/make_merge_order_fixture.py): random merge lists whose ranks do not follow the
+/// order in which their tokens can form, on whole texts as one piece (Llama 2's spelling without
+/// the dummy prefix). Merges go one at a time, the lowest rank first and the leftmost first among
+/// equals, so a pair a merge forms can go before a second occurrence of the pair just merged.
+@Suite struct MergeOrderTests {
+    @Test func mergesOneAtATimeAsTheLibraryDoes() throws {
+        let cases = try #require(try Fixture.json("merge-order.json")["cases"] as? [[String: Any]])
+        #expect(cases.count == 4)
+        var longest = 0
+        for c in cases {
+            let tok = try BPETokenizer(
+                vocabulary: try #require(c["vocabulary"] as? [String]), merges: try #require(c["merges"] as? [String]),
+                specialIds: [], preTokenizer: .gpt2, bos: nil, eos: nil, pad: nil, addBOS: false,
+                sentencePiece: SentencePieceSpelling(prefix: .never, byteFallback: false, unknown: nil))
+            for t in try #require(c["texts"] as? [[String: Any]]) {
+                let text = try #require(t["text"] as? String)
+                let ids = try #require(t["ids"] as? [Int]).map(Int32.init)
+                let got = tok.encode(text)
+                // The first token that differs (the arrays run to thousands of tokens).
+                let differs = got.indices.first { $0 >= ids.count || got[$0] != ids[$0] } ?? (got.count < ids.count ? got.count : nil)
+                #expect(differs == nil, "\(text.count) characters: first difference at token \(differs ?? -1)")
+                #expect(tok.decode(ids) == text)
+                longest = max(longest, text.count)
+            }
+        }
+        #expect(longest == 4000)
+    }
+}
+
 /// The built-in chat formats against their Jinja templates rendered by transformers
 /// (Tests/Fixtures/tiny-hf/chat-formats.json).
 @Suite struct ChatFormatTests {

@@ -236,35 +236,43 @@ public final class BPETokenizer: @unchecked Sendable {
         }
     }
 
-    /// Merges adjacent symbols, lowest rank first, leftmost first among equals.
+    /// Merges adjacent symbols one pair at a time, the lowest rank first and the leftmost first
+    /// among equals, as `tokenizers` and SentencePiece do: a pair formed by a merge can go before a
+    /// later occurrence of the pair just merged. A min-heap of candidate pairs keyed by (rank,
+    /// position of the left symbol) makes a piece of n symbols cost O(n log n); a stale entry
+    /// (one of its symbols merged away since) is dropped when it comes up.
     private func merge(_ symbols: inout [Token]) {
-        while symbols.count > 1 {
-            var bestRank = Int32.max
-            var best = -1
-            var merged: Token = 0
-            for i in 0..<(symbols.count - 1) {
-                if let m = merges[UInt64(UInt32(symbols[i])) << 32 | UInt64(UInt32(symbols[i + 1]))], m.rank < bestRank {
-                    bestRank = m.rank
-                    best = i
-                    merged = m.merged
-                }
-            }
-            if best < 0 { break }
-            let a = symbols[best], b = symbols[best + 1]
-            var next: [Token] = Array(symbols[..<best])
-            next.reserveCapacity(symbols.count)
-            var i = best
-            while i < symbols.count {
-                if i + 1 < symbols.count && symbols[i] == a && symbols[i + 1] == b {
-                    next.append(merged)
-                    i += 2
-                } else {
-                    next.append(symbols[i])
-                    i += 1
-                }
-            }
-            symbols = next
+        let n = symbols.count
+        guard n > 1 else { return }
+        var next = Array(1...n)  // n: none
+        var previous = Array(-1..<(n - 1))
+        var heap = MergeHeap()
+        func rank(_ left: Int) -> Int32? {
+            let right = next[left]
+            guard right < n else { return nil }
+            return merges[UInt64(UInt32(symbols[left])) << 32 | UInt64(UInt32(symbols[right]))]?.rank
         }
+        func offer(_ left: Int) { if let r = rank(left) { heap.push(rank: r, position: left) } }
+        for i in 0..<(n - 1) { offer(i) }
+        while let (r, left) = heap.pop() {
+            // Stale: the left symbol was merged into its neighbour, or its pair changed.
+            guard symbols[left] >= 0, rank(left) == r else { continue }
+            let right = next[left]
+            symbols[left] = merges[UInt64(UInt32(symbols[left])) << 32 | UInt64(UInt32(symbols[right]))]!.merged
+            symbols[right] = -1
+            next[left] = next[right]
+            if next[left] < n { previous[next[left]] = left }
+            if previous[left] >= 0 { offer(previous[left]) }
+            offer(left)
+        }
+        var i = 0
+        var out: [Token] = []
+        out.reserveCapacity(n)
+        while i < n {
+            out.append(symbols[i])
+            i = next[i]
+        }
+        symbols = out
     }
 
     /// The bytes a token stands for (a special token: its text).
@@ -317,5 +325,41 @@ public struct StreamingDecoder {
     public mutating func finish() -> String {
         defer { pending.removeAll() }
         return String(decoding: pending, as: UTF8.self)
+    }
+}
+
+/// A binary min-heap of BPE merge candidates, each (rank, position) packed into one UInt64 so
+/// the order is the rank's, then the position's.
+private struct MergeHeap {
+    private var keys: [UInt64] = []
+
+    mutating func push(rank: Int32, position: Int) {
+        keys.append(UInt64(UInt32(rank)) << 32 | UInt64(position))
+        var child = keys.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard keys[child] < keys[parent] else { break }
+            keys.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> (rank: Int32, position: Int)? {
+        guard let top = keys.first else { return nil }
+        let last = keys.removeLast()
+        if !keys.isEmpty {
+            keys[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < keys.count && keys[left] < keys[smallest] { smallest = left }
+                if right < keys.count && keys[right] < keys[smallest] { smallest = right }
+                if smallest == parent { break }
+                keys.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return (Int32(truncatingIfNeeded: top >> 32), Int(top & 0xFFFF_FFFF))
     }
 }
