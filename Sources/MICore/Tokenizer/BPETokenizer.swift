@@ -244,7 +244,7 @@ public final class BPETokenizer: @unchecked Sendable {
     private func merge(_ symbols: inout [Token]) {
         let n = symbols.count
         guard n > 1 else { return }
-        var next = Array(1...n)  // n: none
+        var next = Array(1...n) // n: none
         var previous = Array(-1..<(n - 1))
         var heap = MergeHeap()
         func rank(_ left: Int) -> Int32? {
