@@ -247,18 +247,18 @@ public final class BPETokenizer: @unchecked Sendable {
         var next = Array(1...n) // n: none
         var previous = Array(-1..<(n - 1))
         var heap = MergeHeap()
-        func rank(_ left: Int) -> Int32? {
-            let right = next[left]
-            guard right < n else { return nil }
-            return merges[UInt64(UInt32(symbols[left])) << 32 | UInt64(UInt32(symbols[right]))]?.rank
+        // The merge of the symbol at `left` with the one after it, if there is one.
+        func merge(at left: Int) -> (rank: Int32, merged: Token)? {
+            guard next[left] < n else { return nil }
+            return merges[UInt64(UInt32(symbols[left])) << 32 | UInt64(UInt32(symbols[next[left]]))]
         }
-        func offer(_ left: Int) { if let r = rank(left) { heap.push(rank: r, position: left) } }
+        func offer(_ left: Int) { if let m = merge(at: left) { heap.push(rank: m.rank, position: left) } }
         for i in 0..<(n - 1) { offer(i) }
-        while let (r, left) = heap.pop() {
+        while let (rank, left) = heap.pop() {
             // Stale: the left symbol was merged into its neighbour, or its pair changed.
-            guard symbols[left] >= 0, rank(left) == r else { continue }
+            guard symbols[left] >= 0, let m = merge(at: left), m.rank == rank else { continue }
             let right = next[left]
-            symbols[left] = merges[UInt64(UInt32(symbols[left])) << 32 | UInt64(UInt32(symbols[right]))]!.merged
+            symbols[left] = m.merged
             symbols[right] = -1
             next[left] = next[right]
             if next[left] < n { previous[next[left]] = left }
