@@ -273,6 +273,7 @@ public final class MontessoriRun {
                 name: rd + "mechanism-\(label)-probe", out: rd + "mechanism-\(label)-scored.jsonl.gz", shards: config.probeShards)
             try round.experiment.readFresh(label, from: s.path)
         }
+        if config.montessoriSet == .chosen { try chosenGain(teachers, round: rd, report: &round) }
         if experiment.mechanismCrossed {
             // Each teacher's instructions answered by the other, with the same answering settings.
             let options = sampled(phase.respond, seed: seed)
@@ -294,6 +295,20 @@ public final class MontessoriRun {
         }
     }
 
+    /// `montessori_set: chosen`: each updated teacher's choice among the original teacher's fresh
+    /// candidates of a prompt, against the prompt's mean influence.
+    func chosenGain(_ teachers: [(String, Artifact)], round rd: String, report round: inout RoundReport) throws {
+        guard let original = teachers.first(where: { $0.0 == "original" })?.1 else { return }
+        let scored = try file(rd + "mechanism-original-scored.jsonl.gz")
+        let base = try logprobs(scored, model: original, name: rd + "mechanism-logprobs-original")
+        for (label, t) in teachers where label != "original" {
+            let updated = try logprobs(scored, model: t, name: rd + "mechanism-logprobs-\(label)")
+            if let g = try ImplicitRewardChoice.gain(scored: scored.path, updated: updated.path, original: base.path) {
+                round.experiment.chosenGain[label] = g
+            }
+        }
+    }
+
     /// Training sets from the updated and the original teacher (and the control teacher, with
     /// experiment.control_student), cut to the same size; SFT of each student; held-out losses
     /// (in an experiment also the start's, the model the students were trained from).
@@ -305,18 +320,10 @@ public final class MontessoriRun {
         let start = m.baseline
         var teachers = [("montessori", updated), ("baseline", inputs.teacher)]
         if config.experiment.controlStudent, let controlTeacher { teachers.append(("control", controlTeacher)) }
-        var sets: [(String, Artifact)] = []
-        for (label, t) in teachers {
-            var data = DataReport()
-            sets.append(
-                (
-                    label,
-                    try synthesize(
-                        config.training, prefix: rd + label + "-", teacher: t, answeredBy: responder(for: t, inputs: inputs), seeds: inputs.seeds,
-                        seed: seed, report: &data)
-                ))
-            if label == "montessori" { round.montessoriData = data } else if label == "baseline" { round.baselineData = data }
-        }
+        let sets =
+            config.montessoriSet == .chosen
+            ? try chosenSets(rd, inputs: inputs, choosers: teachers, seed: seed, report: &round)
+            : try writtenSets(rd, inputs: inputs, writers: teachers, seed: seed, report: &round)
         let equal = try step(rd + "equalize", inputs: sets, settings: "same size", outputs: sets.map { rd + "train-\($0.0).jsonl.gz" }) { _ in
             try Self.equalize(sets.map { ($0.1.path, self.path(rd + "train-\($0.0).jsonl.gz")) })
         }
@@ -350,6 +357,77 @@ public final class MontessoriRun {
             try evaluate(start, heldout: inputs.heldout, name: rd + "eval-start", out: rd + "eval-start.jsonl")
             round.experiment.startLoss = try Self.doubles(path(rd + "eval-start.jsonl"), field: "loss")
         }
+    }
+
+    /// `montessori_set: written`: each teacher's own training set, answered by `responder`.
+    func writtenSets(
+        _ rd: String, inputs: Inputs, writers: [(String, Artifact)], seed: Int, report round: inout RoundReport
+    ) throws -> [(String, Artifact)] {
+        var sets: [(String, Artifact)] = []
+        for (label, t) in writers {
+            var data = DataReport()
+            sets.append(
+                (
+                    label,
+                    try synthesize(
+                        config.training, prefix: rd + label + "-", teacher: t, answeredBy: responder(for: t, inputs: inputs), seeds: inputs.seeds,
+                        seed: seed, report: &data)
+                ))
+            if label == "montessori" { round.montessoriData = data } else if label == "baseline" { round.baselineData = data }
+        }
+        return sets
+    }
+
+    /// `montessori_set: chosen`: the original teacher's candidates for the training prompts (the
+    /// baseline's own generation; with `training.records`, until that many prompts have one),
+    /// one per prompt chosen by each teacher's implicit reward (the baseline: the first), each
+    /// set answered by the original teacher.
+    func chosenSets(
+        _ rd: String, inputs: Inputs, choosers: [(String, Artifact)], seed: Int, report round: inout RoundReport
+    ) throws -> [(String, Artifact)] {
+        let phase = config.training, prefix = rd + "baseline-"
+        let generate = sampled(phase.generate, seed: seed), respond = sampled(phase.respond, seed: seed)
+        let (i, candidates) =
+            try phase.records.map {
+                try instructions(count: $0, generate: generate, prefix: prefix, teacher: inputs.teacher, seeds: inputs.seeds, perPrompt: true)
+            } ?? instructions(generate, extending: nil, prefix: prefix, suffix: "", teacher: inputs.teacher, seeds: inputs.seeds)
+        let original = try logprobs(candidates, model: inputs.teacher, name: rd + "choose-logprobs-original")
+        var sets: [(String, Artifact)] = []
+        for (label, teacher) in choosers {
+            let scores = label == "baseline" ? nil : try logprobs(candidates, model: teacher, name: rd + "choose-logprobs-\(label)")
+            let chosen = rd + label + "-chosen.jsonl.gz", out = path(chosen)
+            _ = try step(
+                rd + label + "-choose", inputs: [("candidates", candidates)] + (scores.map { [("updated", $0), ("original", original)] } ?? []),
+                settings: scores == nil ? "first candidate of each prompt" : "largest log-probability difference", outputs: [chosen]
+            ) { _ in
+                try ImplicitRewardChoice.choose(candidates: candidates.path, scores: scores.map { ($0.path, original.path) }, out: out)
+            }
+            let answered = try self.respond(
+                try file(chosen), teacher: inputs.teacher, options: respond, name: rd + label + "-respond", out: rd + label + "-answered.jsonl.gz")
+            let data = DataReport(
+                generated: try count(i.path), deduplicated: try count(candidates.path), answered: try count(answered.path))
+            if label == "montessori" { round.montessoriData = data } else if label == "baseline" { round.baselineData = data }
+            sets.append((label, answered))
+        }
+        return sets
+    }
+
+    /// `mi-model logprobs` of `records`' instructions (their `raw` output, chat-formatted as mi-dpo
+    /// scores it) under `model`, as the step `name` writing `name.jsonl.gz`.
+    func logprobs(_ records: Artifact, model: Artifact, name: String) throws -> Artifact {
+        let out = name + ".jsonl.gz"
+        let chat = config.chatTemplate.map { ["--chat-template", $0] } ?? []
+        _ = try step(
+            name, inputs: [("model", model), ("records", records)],
+            settings: command("mi-model") + "logprobs --chat --completion-field raw --compute=\(compute) " + chatTemplateSetting, outputs: [out]
+        ) { _ in
+            try self.tool(
+                "mi-model",
+                ["logprobs", "--chat", "--completion-field", "raw", "--model", model.path, records.path, "-o", self.path(out), "--compute", compute]
+                    + chat)
+            return [:]
+        }
+        return try file(out)
     }
 
     /// Local data influence of `records` on `student`, as one process or as `shards` merged back.
@@ -564,13 +642,16 @@ public final class MontessoriRun {
     /// prompts (as many more as the yield so far says are needed, plus a tenth, at most 3× the
     /// prompts so far), so the instructions kept are the first `count` of one long run, whatever the steps
     /// were: a teacher whose format degrades gets more prompts, not a smaller training set.
-    func instructions(count: Int, generate: RunConfig.Options, prefix: String, teacher: Artifact, seeds: Artifact) throws -> (
-        instructions: Artifact, deduped: Artifact
-    ) {
+    /// With `perPrompt`, `count` counts prompts with at least one instruction left, and the
+    /// selection keeps all instructions of the first `count` such prompts.
+    func instructions(count: Int, generate: RunConfig.Options, prefix: String, teacher: Artifact, seeds: Artifact, perPrompt: Bool = false)
+        throws -> (instructions: Artifact, deduped: Artifact)
+    {
         var prompts = Int(generate.value("prompts") ?? "") ?? 16
         var options = generate, k = 1
+        func survivors(_ d: Artifact) throws -> Int { perPrompt ? try ImplicitRewardChoice.prompts(d.path).count : try self.count(d.path) }
         var (i, d) = try instructions(options, extending: nil, prefix: prefix, suffix: "", teacher: teacher, seeds: seeds)
-        var kept = try self.count(d.path)
+        var kept = try survivors(d)
         while kept < count {
             k += 1
             guard k <= Self.maxGenerateSteps else {
@@ -584,11 +665,16 @@ public final class MontessoriRun {
             prompts += min(more, 3 * prompts)
             options = options.setting([("prompts", String(prompts))])
             (i, d) = try instructions(options, extending: i, prefix: prefix, suffix: "-\(k)", teacher: teacher, seeds: seeds)
-            kept = try self.count(d.path)
+            kept = try survivors(d)
         }
-        let source = d
-        _ = try step(prefix + "select", inputs: [("deduped", d)], settings: "first \(count)", outputs: [prefix + "selected.jsonl.gz"]) { _ in
-            try Self.equalize([(source.path, self.path(prefix + "selected.jsonl.gz"))], count: count)
+        let source = d, selected = path(prefix + "selected.jsonl.gz")
+        _ = try step(
+            prefix + "select", inputs: [("deduped", d)], settings: "first \(count)" + (perPrompt ? " prompts" : ""),
+            outputs: [prefix + "selected.jsonl.gz"]
+        ) { _ in
+            perPrompt
+                ? try ImplicitRewardChoice.firstPrompts(source.path, out: selected, count: count)
+                : try Self.equalize([(source.path, selected)], count: count)
         }
         return (i, try file(prefix + "selected.jsonl.gz"))
     }

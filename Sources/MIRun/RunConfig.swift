@@ -142,6 +142,20 @@ public struct RunConfig: Sendable {
         case original
     }
     public var responder = Responder.teacher
+    /// How the updated teacher makes the Montessori student's training set.
+    public enum MontessoriSet: String, Sendable {
+        /// It writes the instructions (and, with `responder: teacher`, the answers): the paper's loop.
+        case written
+        /// It chooses: the original teacher writes the training prompts' candidates (the
+        /// baseline's own generation), and of each prompt's candidates the updated teacher keeps
+        /// the one its DPO implicit reward ranks first, log π_updated(instruction) −
+        /// log π_original(instruction). The baseline keeps each prompt's first candidate (its
+        /// samples come in random order), the control student the control teacher's choice, and the
+        /// original teacher answers every set: the sets differ only in which candidate of each
+        /// prompt they hold.
+        case chosen
+    }
+    public var montessoriSet = MontessoriSet.written
     /// `student_layers`: the student is `student` (or the teacher) cut to these blocks, e.g.
     /// "0-4,6-14,16-24,26-29" (`mi-model export --layers`), a student weaker than its teacher.
     public var studentLayers: String?
@@ -175,7 +189,7 @@ public struct RunConfig: Sendable {
         "teacher", "student", "seeds", "reference", "heldout", "heldout_fraction", "heldout_split", "rounds", "seed", "run_dir", "probe_shards",
         "respond_shards", "executor", "slurm",
         "sampling", "dedupe", "warmup", "probing", "pair", "dpo", "training", "eval", "commands",
-        "shuffle", "students_start", "student_layers", "responder", "experiment", "compute", "chat_template",
+        "shuffle", "students_start", "student_layers", "responder", "montessori_set", "experiment", "compute", "chat_template",
     ]
     /// Flags mi-run sets itself, per tool.
     static let reserved: [String: Set<String>] = [
@@ -281,7 +295,7 @@ public struct RunConfig: Sendable {
         try readExecution(root)
     }
 
-    /// `students_start`, `student_layers` and `responder`.
+    /// `students_start`, `student_layers`, `responder` and `montessori_set`.
     mutating func readStudent(_ root: ConfigNode) throws(ConfigError) {
         if let n = root["students_start"] {
             guard case let .scalar(s) = n.kind, let v = StudentsStart(rawValue: s) else {
@@ -294,6 +308,15 @@ public struct RunConfig: Sendable {
                 throw ConfigError("\(n.location): responder must be teacher or original")
             }
             responder = v
+        }
+        if let n = root["montessori_set"] {
+            guard case let .scalar(s) = n.kind, let v = MontessoriSet(rawValue: s) else {
+                throw ConfigError("\(n.location): montessori_set must be written or chosen")
+            }
+            montessoriSet = v
+            // A later round's teacher is the last round's update, while the baseline's candidates
+            // stay the original teacher's: a choice against the round's teacher would mix two teachers.
+            if v == .chosen && rounds > 1 { throw ConfigError("\(n.location): montessori_set: chosen needs rounds: 1") }
         }
         if let n = root["student_layers"] {
             guard case let .scalar(s) = n.kind, (try? LlamaParameters.parseLayerList(s, layers: .max)) != nil else {

@@ -186,6 +186,16 @@ public struct RoundReport: Sendable {
         }
         if let m = freshComparison("montessori") { o["mechanism"] = m }
         if let split = mechanismSplitJSON() { o["mechanism_split"] = split }
+        if !experiment.chosenGain.isEmpty {
+            var m = JSONObject()
+            for (label, g) in experiment.chosenGain.sorted(by: { $0.key < $1.key }) {
+                var c = JSONObject(uniqueKeysAndValues: interval(g.chosen))
+                c["best"] = num(g.best)
+                c["prompts"] = .number(JSONNumber(g.prompts))
+                m[label] = .object(c)
+            }
+            o["mechanism_chosen"] = .object(m)
+        }
         if let c = freshComparison("control") { o["control"] = c }
         if let c = experiment.controlLoss, c.count == baselineLoss.count {
             var controlOutcome = JSONObject(uniqueKeysAndValues: interval(Evaluation.bootstrap(zip(c, baselineLoss).map { $0 - $1 })))
@@ -276,6 +286,10 @@ public struct ExperimentReport: Sendable {
     public var referenceParts: ReferencePartAgreement?
     /// experiment.selection: the students trained on the pairs' chosen and rejected candidates.
     public var selection: SelectionCheck?
+    /// `montessori_set: chosen`: per choosing teacher ("montessori", "control"), what its choice
+    /// among the original teacher's fresh candidates of a prompt gains in influence over the
+    /// prompt's mean, and the most influential candidate's gain (`ImplicitRewardChoice.gain`).
+    public var chosenGain: [String: (chosen: Evaluation.Interval, best: Double, prompts: Int)] = [:]
 }
 
 /// What the run did and found, as the table `make demo` ends with.
@@ -408,6 +422,14 @@ public struct RunReport: Sendable {
                 guard let v = fresh[label], !v.isEmpty else { continue }
                 let mean = v.reduce(0, +) / Double(v.count)
                 rows.append((p + "fresh candidates, \(name): n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
+            }
+            for (label, g) in r.experiment.chosenGain.sorted(by: { $0.key < $1.key }) {
+                let d = g.chosen
+                rows.append(
+                    (
+                        p + "\(label) teacher's choice of the original's fresh candidates: influence − prompt mean (95 % CI); the best's; prompts",
+                        "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6))); \(f(g.best, 6)); \(g.prompts)"
+                    ))
             }
             if let split = r.mechanismSplit {
                 for (name, d) in [

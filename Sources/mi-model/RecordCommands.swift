@@ -103,14 +103,21 @@ struct LogprobsCommand: ParsableCommand {
     @Option(help: "Records scored together in one forward pass.")
     var batchSize = 8
 
+    @Option(
+        help: ArgumentHelp(
+            "The record field that holds the completion.",
+            discussion: "e.g. raw: a generated record's teacher output, as mi-dpo scores it with --chat.", valueName: "name"))
+    var completionField = "completion"
+
     @OptionGroup var io: RecordIO
 
     func run() throws {
+        let completionField = completionField
         try io.run(program: "mi-model logprobs", batch: batchSize) { loaded, records in
             var pairs: [(prompt: [Int32], completion: [Int32])] = []
             for r in records {
                 var prompt = try field(r) { o throws(FieldError) in try o.string("prompt") }
-                var completion = try field(r) { o throws(FieldError) in try o.string("completion") }
+                var completion = try field(r) { o throws(FieldError) in try o.string(completionField) }
                 if io.chat {
                     let chat = try loaded.requireChat()
                     prompt = chat.prompt(user: prompt)

@@ -43,6 +43,13 @@ import Testing
             #expect(lps.allSatisfy { $0 <= 0 })
             #expect(abs(lps.reduce(0, +) - (s["sum"] as? Double ?? 1)) < 1e-9)
         }
+        // The completion from another field (a generated record's "raw"), scored the same.
+        let raw = try run(
+            "mi-model", ["logprobs", "--chat", "--completion-field", "raw", "--model", model],
+            stdin: Array(pairs.replacing(#""completion""#, with: #""raw""#).utf8))
+        #expect(raw.status == 0, "\(raw.stderr)")
+        #expect(try lines(raw).map { $0["sum"] as? Double } == scored.map { $0["sum"] as? Double })
+        #expect(try lines(raw).first?["raw"] as? String == "Hi!")
 
         let prompts =
             #"{"prompt":"Name a fruit.","n":1}"# + "\n" + #"{"prompt":"Name a fruit.","seed":5}"# + "\n" + #"{"prompt":"Name a fruit.","seed":5}"#

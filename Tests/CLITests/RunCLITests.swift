@@ -377,6 +377,60 @@ import Testing
         }
     }
 
+    /// `montessori_set: chosen`: the original teacher's candidates of the first `training.records`
+    /// prompts; the Montessori set holds, of each prompt's, the one whose log-probability rises
+    /// most from the original to the DPO'd teacher, the baseline the first; the original teacher
+    /// answers both. The mechanism scores the same choice on the fresh candidates.
+    @Test func theUpdatedTeacherChoosesAmongTheOriginalTeachersCandidates() throws {
+        let dir = TempDir()
+        let config = try setUp(dir, rounds: 1)
+        let r = try run(
+            "mi-run",
+            ["--config", config, "--set", "montessori_set=chosen", "--set", "training.records=3", "--set", "experiment.mechanism_prompts=4"])
+        #expect(r.status == 0, "\(r.stderr)")
+        func records(_ name: String) throws -> [[String: Any]] {
+            try zcat(dir.path("run/round-1/" + name)).split(separator: "\n").map {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+            }
+        }
+        func sums(_ name: String) throws -> [String: Double] {
+            Dictionary(uniqueKeysWithValues: try records(name).map { ($0["id"] as! String, $0["sum"] as! Double) })
+        }
+        let candidates = try records("baseline-selected.jsonl.gz")
+        #expect(Set(candidates.map { $0["prompt_id"] as! String }) == ["p0", "p1", "p2"])
+        let original = try sums("choose-logprobs-original.jsonl.gz"), updated = try sums("choose-logprobs-montessori.jsonl.gz")
+        var first: [String] = [], best: [String] = []
+        for p in ["p0", "p1", "p2"] {
+            let ids = candidates.filter { $0["prompt_id"] as? String == p }.map { $0["id"] as! String }
+            first.append(ids[0])
+            best.append(ids.max { updated[$0]! - original[$0]! < updated[$1]! - original[$1]! }!)
+        }
+        #expect(try records("montessori-chosen.jsonl.gz").map { $0["id"] as! String } == best)
+        #expect(try records("baseline-chosen.jsonl.gz").map { $0["id"] as! String } == first)
+        // The teacher moved, and on the candidates it was DPO-trained on (the fake generator's are
+        // the probing set's too) its choice is a pair's chosen candidate of that prompt.
+        #expect(updated.keys.map { abs(updated[$0]! - original[$0]!) }.max()! > 1)
+        let pairs = try records("pairs.jsonl.gz")
+        for id in best {
+            let prompt = String(id.prefix { $0 != "-" })
+            let ofPrompt = pairs.filter { ($0["chosen_id"] as! String).hasPrefix(prompt + "-") }
+            if !ofPrompt.isEmpty { #expect(ofPrompt.contains { $0["chosen_id"] as? String == id }, "\(id): \(ofPrompt)") }
+        }
+        #expect(pairs.contains { ["p0", "p1", "p2"].contains(String(($0["chosen_id"] as! String).prefix(2))) })
+        let steps = try ledger(dir)
+        for step in ["round-1/montessori-respond", "round-1/baseline-respond"] {
+            let c = command(steps, step)
+            #expect(c.firstIndex(of: "--teacher").map { c[$0 + 1] } == SFTCLITests.tiny, "\(step): \(c)")
+        }
+        #expect(command(steps, "round-1/choose-logprobs-montessori").contains(dir.path("run/round-1/teacher")))
+        #expect(steps["round-1/montessori-generate"] == nil, "the DPO'd teacher writes nothing")
+        #expect(try records("train-montessori.jsonl.gz").count == 3 && records("train-baseline.jsonl.gz").count == 3)
+        let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path("run/result.json")))) as! [String: Any]
+        let chosen = try #require((result["mechanism_chosen"] as? [String: Any])?["montessori"] as? [String: Any])
+        #expect(chosen["prompts"] as? Int == 4)
+        #expect((chosen["best"] as? Double ?? -1) >= (chosen["diff"] as? Double ?? 1))
+    }
+
     /// `chat_template: FILE` enters the model steps' fingerprints by the file's content: the same
     /// file again reruns nothing, an edited one reruns every step that runs a model.
     @Test func anEditedChatTemplateFileRerunsTheModelSteps() throws {

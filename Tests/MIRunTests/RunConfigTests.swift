@@ -59,6 +59,15 @@ import Testing
             try config("responder: original\nexperiment: {mechanism_prompts: 8, mechanism_crossed: true}\n")
         } throws: { "\($0)".contains("experiment.mechanism_crossed needs responder: teacher") }
     }
+
+    @Test func theUpdatedTeacherMayChooseInsteadOfWrite() throws {
+        #expect(try config("").montessoriSet == .written)
+        #expect(try config("montessori_set: chosen\n").montessoriSet == .chosen)
+        for text in ["montessori_set: picked\n", "montessori_set: {chosen: 1}\n"] {
+            #expect { try config(text) } throws: { "\($0)".contains("c.yaml:4") && "\($0)".contains("montessori_set must be written or chosen") }
+        }
+        #expect { try config("montessori_set: chosen\nrounds: 2\n") } throws: { "\($0)".contains("c.yaml:4") && "\($0)".contains("needs rounds: 1") }
+    }
 }
 
 @Suite struct SlurmConfigTests {

@@ -1,0 +1,107 @@
+import MIStages
+import MIStream
+
+/// `montessori_set: chosen`: of each prompt's candidates (the original teacher's instructions),
+/// the one a DPO'd teacher's implicit reward ranks first. DPO's implicit reward of an instruction
+/// y for a prompt x is β·(log π_updated(y|x) − log π_original(y|x)) plus a term of x alone, so
+/// within one prompt the log-probability difference ranks candidates as the reward does. The
+/// log-probabilities are `mi-model logprobs --chat --completion-field raw` sums, the completion
+/// mi-dpo scores.
+public enum ImplicitRewardChoice {
+    /// A prompt's candidates, in input order.
+    struct Prompt {
+        var id: String
+        var records: [JSONObject] = []
+    }
+
+    /// The records of `path` grouped by prompt_id, prompts in order of first appearance.
+    static func prompts(_ path: String) throws -> [Prompt] {
+        let r = RecordReader(paths: [path])
+        var prompts: [Prompt] = [], index: [String: Int] = [:]
+        while let rec = try r.next() {
+            let id: String
+            do { id = try rec.object.string("prompt_id") } catch { throw StreamError.badRecord(rec.location, message: "\(error)") }
+            if let k = index[id] {
+                prompts[k].records.append(rec.object)
+            } else {
+                index[id] = prompts.count
+                prompts.append(Prompt(id: id, records: [rec.object]))
+            }
+        }
+        return prompts
+    }
+
+    /// Each record's `sum` (mi-model logprobs) by id; a record without a finite sum is an error.
+    static func sums(_ path: String) throws -> [String: Double] {
+        let r = RecordReader(paths: [path])
+        var out: [String: Double] = [:]
+        while let rec = try r.next() {
+            do {
+                let sum = try rec.object.double("sum")
+                guard sum.isFinite else { throw RunError("\"sum\" is not finite") }
+                out[try rec.object.string("id")] = sum
+            } catch { throw StreamError.badRecord(rec.location, message: "\(error)") }
+        }
+        return out
+    }
+
+    /// log π_updated − log π_original of every candidate of `prompt` (by the scores' ids).
+    static func logRatios(_ prompt: Prompt, updated: [String: Double], original: [String: Double], files: (String, String)) throws -> [Double] {
+        try prompt.records.map { o in
+            let id = try o.string("id")
+            guard let u = updated[id] else { throw RunError("\(files.0): no log-probability of candidate \(id)") }
+            guard let b = original[id] else { throw RunError("\(files.1): no log-probability of candidate \(id)") }
+            return u - b
+        }
+    }
+
+    /// The index of the largest value (the first among equals).
+    static func argmax(_ values: [Double]) -> Int {
+        values.indices.reduce(0) { values[$1] > values[$0] ? $1 : $0 }
+    }
+
+    /// The records of the first `count` prompts of `input` (all when fewer), in input order.
+    public static func firstPrompts(_ input: String, out: String, count: Int) throws -> JSONObject {
+        let kept = try prompts(input).prefix(count)
+        let w = try JSONLWriter(path: out)
+        for p in kept { for o in p.records { try w.write(o) } }
+        try w.commit()
+        return ["prompts": .number(JSONNumber(kept.count)), "records": .number(JSONNumber(kept.reduce(0) { $0 + $1.records.count }))]
+    }
+
+    /// One candidate per prompt of `candidates`, unchanged: with `scores` (the updated and the
+    /// original teacher's logprobs files) the one with the largest log-probability difference,
+    /// without them the first.
+    public static func choose(candidates: String, scores: (updated: String, original: String)?, out: String) throws -> JSONObject {
+        let all = try prompts(candidates)
+        var picks = [Int](repeating: 0, count: all.count)
+        if let scores {
+            let updated = try sums(scores.updated), original = try sums(scores.original)
+            for (k, p) in all.enumerated() {
+                picks[k] = argmax(try logRatios(p, updated: updated, original: original, files: (scores.updated, scores.original)))
+            }
+        }
+        let w = try JSONLWriter(path: out)
+        for (p, k) in zip(all, picks) { try w.write(p.records[k]) }
+        try w.commit()
+        return ["records": .number(JSONNumber(all.count)), "not_first": .number(JSONNumber(picks.filter { $0 > 0 }.count))]
+    }
+
+    /// The choice on probed candidates (the original teacher's fresh ones): over the prompts with
+    /// at least two, the chosen candidate's influence minus the mean of its prompt's (what the
+    /// choice gains over a random candidate), with its bootstrap interval over prompts, and the
+    /// same for the most influential candidate (the most any choice can gain). Nil without such
+    /// prompts.
+    public static func gain(scored: String, updated: String, original: String) throws -> (chosen: Evaluation.Interval, best: Double, prompts: Int)? {
+        let u = try sums(updated), b = try sums(original)
+        var chosen: [Double] = [], best: [Double] = []
+        for p in try prompts(scored) where p.records.count >= 2 {
+            let influence = try p.records.map { try $0.double("influence") }
+            let mean = influence.reduce(0, +) / Double(influence.count)
+            chosen.append(influence[argmax(try logRatios(p, updated: u, original: b, files: (updated, original)))] - mean)
+            best.append(influence.max()! - mean)
+        }
+        guard !chosen.isEmpty else { return nil }
+        return (Evaluation.bootstrap(chosen), best.reduce(0, +) / Double(best.count), chosen.count)
+    }
+}

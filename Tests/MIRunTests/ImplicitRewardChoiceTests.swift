@@ -1,0 +1,80 @@
+import Foundation
+import MIRun
+import MIStages
+import MIStream
+import Testing
+
+/// `montessori_set: chosen`: one candidate per prompt by the log-probability difference of two
+/// teachers, and what such a choice gains in influence over each prompt's mean.
+@Suite struct ImplicitRewardChoiceTests {
+    func write(_ objects: [[String: Any]], _ path: String) throws {
+        try objects.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+            .joined(separator: "\n").appending("\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    func ids(_ path: String) throws -> [String] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["id"] as! String
+        }
+    }
+
+    func directory() throws -> String {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("choice-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// Prompts p0 (a0–a2), p1 (b0, b1) and p2 (c0), with influences and the two teachers' sums.
+    static let candidates: [(id: String, prompt: String, influence: Double, original: Double, updated: Double)] = [
+        ("a0", "p0", 0.1, -10, -12), ("a1", "p0", 0.4, -20, -15), ("a2", "p0", 0.7, -5, -4), // ratios −2, +5, +1
+        ("b0", "p1", 0.2, -8, -7), ("b1", "p1", 0.6, -9, -8), // a tie (+1, +1): the first
+        ("c0", "p2", 0.3, -3, -1),
+    ]
+
+    func files(_ d: String) throws -> (candidates: String, original: String, updated: String) {
+        let c = Self.candidates
+        try write(c.map { ["id": $0.id, "prompt_id": $0.prompt, "influence": $0.influence, "extra": [1, 2]] }, d + "/c.jsonl")
+        try write(c.map { ["id": $0.id, "sum": $0.original] }, d + "/o.jsonl")
+        try write(c.map { ["id": $0.id, "sum": $0.updated] }, d + "/u.jsonl")
+        return (d + "/c.jsonl", d + "/o.jsonl", d + "/u.jsonl")
+    }
+
+    @Test func eachPromptKeepsItsLargestDifferenceOrItsFirst() throws {
+        let d = try directory()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let f = try files(d)
+        let chosen = try ImplicitRewardChoice.choose(candidates: f.candidates, scores: (f.updated, f.original), out: d + "/chosen.jsonl")
+        #expect(try ids(d + "/chosen.jsonl") == ["a1", "b0", "c0"])
+        #expect(chosen["not_first"] == .number(JSONNumber(1)))
+        // The records pass through whole.
+        #expect(try String(contentsOfFile: d + "/chosen.jsonl", encoding: .utf8).contains(#""extra":[1,2]"#))
+        _ = try ImplicitRewardChoice.choose(candidates: f.candidates, scores: nil, out: d + "/first.jsonl")
+        #expect(try ids(d + "/first.jsonl") == ["a0", "b0", "c0"])
+        _ = try ImplicitRewardChoice.firstPrompts(f.candidates, out: d + "/two.jsonl", count: 2)
+        #expect(try ids(d + "/two.jsonl") == ["a0", "a1", "a2", "b0", "b1"])
+    }
+
+    @Test func aCandidateWithoutAScoreIsAnError() throws {
+        let d = try directory()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let f = try files(d)
+        try write(Self.candidates.dropLast(2).map { ["id": $0.id, "sum": $0.updated] }, f.updated)
+        #expect { try ImplicitRewardChoice.choose(candidates: f.candidates, scores: (f.updated, f.original), out: d + "/x.jsonl") } throws: {
+            "\($0)".contains(f.updated) && "\($0)".contains("b1")
+        }
+        #expect(!FileManager.default.fileExists(atPath: d + "/x.jsonl"))
+    }
+
+    /// Over p0 and p1 (p2 has one candidate): chosen a1 (0.4 against p0's mean 0.4) and b0 (0.2
+    /// against 0.4); the best a2 (+0.3) and b1 (+0.2).
+    @Test func theGainIsTheChosenCandidatesInfluenceOverItsPromptsMean() throws {
+        let d = try directory()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let f = try files(d)
+        let g = try #require(try ImplicitRewardChoice.gain(scored: f.candidates, updated: f.updated, original: f.original))
+        #expect(g.prompts == 2)
+        #expect(abs(g.chosen.mean - (0.0 + -0.2) / 2) < 1e-12)
+        #expect(abs(g.best - (0.3 + 0.2) / 2) < 1e-12)
+        #expect(g.chosen.low <= g.chosen.mean && g.chosen.mean <= g.chosen.high)
+    }
+}
