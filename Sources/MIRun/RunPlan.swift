@@ -282,33 +282,14 @@ extension MontessoriRun {
                 add(rd + "pairs-random", "", 0)
                 add(rd + "dpo-control", "\(dpoSteps) steps", c.dpoFixed + Double(dpoSteps) * c.dpoStep)
             }
-            if config.experiment.mechanismPrompts > 0 {
-                var phase = config.probing
-                phase.records = nil
-                phase.generate = config.probing.generate.setting([
-                    ("prompts", String(config.experiment.mechanismPrompts)), ("samples", String(config.experiment.mechanismSamples)),
-                    ("round", String(config.experiment.mechanismPrompts)),
-                ])
-                var fresh = 0
-                for label in ["original", "montessori"] + (config.experiment.control ? ["control"] : []) {
-                    let n = synthesized(phase, prefix: rd + "mechanism-\(label)-", c, add)
-                    add(rd + "mechanism-\(label)-probe", "\(n) records", c.probeFixed + Double(n) * c.probeRecord)
-                    fresh = n
-                }
-                if config.experiment.mechanismCrossed {
-                    let r = phase.respond.over(config.sampling), rb = max(1, Self.int(r, "batch_size", 16)), batches = (fresh + rb - 1) / rb
-                    let tokens = Double(Self.int(r, "max_tokens", 512)) / c.respondTokens
-                    for (label, _) in RoundReport.crossings {
-                        add(
-                            rd + "mechanism-\(label)-respond", "\(fresh) records, \(batches) batches",
-                            c.load + Double(batches) * max(0, c.respondBatch - c.load) * tokens)
-                        add(rd + "mechanism-\(label)-probe", "\(fresh) records", c.probeFixed + Double(fresh) * c.probeRecord)
-                    }
-                }
-            }
+            if config.experiment.mechanismPrompts > 0 { pricedMechanism(rd, c, add) }
             let students = ["montessori", "baseline"] + (config.experiment.controlStudent ? ["control"] : [])
             var records = Int.max
-            for label in students { records = min(records, synthesized(config.training, prefix: rd + label + "-", c, add)) }
+            if config.montessoriSet == .chosen {
+                records = chosenSets(rd, students: students, c, add)
+            } else {
+                for label in students { records = min(records, synthesized(config.training, prefix: rd + label + "-", c, add)) }
+            }
             add(rd + "equalize", "\(records) records per student", 0)
             for label in students {
                 add(rd + "sft-\(label)", "\(sftSteps(records, config.training.learn)) steps", sftSeconds(records, config.training.learn, c))
@@ -322,9 +303,46 @@ extension MontessoriRun {
         return rows
     }
 
-    /// Generate → dedupe → respond for one phase; returns the answered records expected.
-    func synthesized(_ phase: RunConfig.Phase, prefix: String, _ c: Costs, _ add: (String, String, Double) -> Void) -> Int {
-        let g = phase.generate.over(config.sampling), r = phase.respond.over(config.sampling)
+    /// The fresh candidates of each teacher (experiment.mechanism_prompts), their crossing and,
+    /// with `montessori_set: chosen`, each teacher's log-probabilities of the original's.
+    func pricedMechanism(_ rd: String, _ c: Costs, _ add: (String, String, Double) -> Void) {
+        var phase = config.probing
+        phase.records = nil
+        phase.generate = config.probing.generate.setting([
+            ("prompts", String(config.experiment.mechanismPrompts)), ("samples", String(config.experiment.mechanismSamples)),
+            ("round", String(config.experiment.mechanismPrompts)),
+        ])
+        var fresh = 0
+        let teachers = ["original", "montessori"] + (config.experiment.control ? ["control"] : [])
+        for label in teachers {
+            let n = synthesized(phase, prefix: rd + "mechanism-\(label)-", c, add)
+            add(rd + "mechanism-\(label)-probe", "\(n) records", c.probeFixed + Double(n) * c.probeRecord)
+            fresh = n
+        }
+        if config.montessoriSet == .chosen {
+            for label in teachers {
+                add(rd + "mechanism-logprobs-\(label)", "\(fresh) records", c.load + Double(fresh) * c.evalRecord / 2)
+            }
+        }
+        if config.experiment.mechanismCrossed {
+            let r = phase.respond.over(config.sampling), rb = max(1, Self.int(r, "batch_size", 16)), batches = (fresh + rb - 1) / rb
+            let tokens = Double(Self.int(r, "max_tokens", 512)) / c.respondTokens
+            for (label, _) in RoundReport.crossings {
+                add(
+                    rd + "mechanism-\(label)-respond", "\(fresh) records, \(batches) batches",
+                    c.load + Double(batches) * max(0, c.respondBatch - c.load) * tokens)
+                add(rd + "mechanism-\(label)-probe", "\(fresh) records", c.probeFixed + Double(fresh) * c.probeRecord)
+            }
+        }
+    }
+
+    /// Generate → dedupe → respond for one phase; returns the answered records expected. With
+    /// `choosing` (`montessori_set: chosen`) the phase's `records` counts prompts with a candidate
+    /// left, nothing is answered, and the prompts are returned.
+    func synthesized(
+        _ phase: RunConfig.Phase, prefix: String, _ c: Costs, _ add: (String, String, Double) -> Void, choosing: Bool = false
+    ) -> Int {
+        let g = phase.generate.over(config.sampling)
         let samples = Self.int(g, "samples", 4), configured = Self.int(g, "prompts", 16)
         let round = max(1, Self.int(g, "round", 8)), batch = max(1, Self.int(g, "batch_size", 16))
         let tokens = Double(Self.int(g, "max_tokens", 128)) / c.generateTokens
@@ -340,26 +358,59 @@ extension MontessoriRun {
             let parsed = Int(Double(prompts * samples) * c.keptShare)
             return (parsed, Int(Double(parsed) * RunPlan.keptAfterDedupe))
         }
+        // What `records` counts: records, or (choosing) prompts with at least one record left.
+        let promptShare = 1 - pow(1 - c.keptShare * RunPlan.keptAfterDedupe, Double(samples))
+        func counted(_ prompts: Int, _ kept: Int) -> Int { choosing ? Int(Double(prompts) * promptShare) : kept }
         generate("generate", from: 0, to: configured)
         var (parsed, kept) = deduped(configured)
         add(prefix + "dedupe", "about \(parsed) → \(kept) records", 0)
+        var count = counted(configured, kept)
         if let records = phase.records {
             // Generate continues until `records` are left after dedupe: one continuation of as
             // many prompts as the calibrated yield says (its last round generated again).
-            if kept < records {
-                let perPrompt = Double(samples) * c.keptShare * RunPlan.keptAfterDedupe
+            if count < records {
+                let perPrompt = choosing ? promptShare : Double(samples) * c.keptShare * RunPlan.keptAfterDedupe
                 let prompts = Int((Double(records) / max(perPrompt, 1e-3) * 1.1).rounded(.up))
                 generate("generate-2", from: max(0, (configured - 1) / round * round), to: prompts)
                 (parsed, kept) = deduped(prompts)
                 add(prefix + "dedupe-2", "about \(parsed) → \(kept) records", 0)
+                count = counted(prompts, kept)
             }
-            kept = min(kept, records)
-            add(prefix + "select", "the first \(kept) records", 0)
+            count = min(count, records)
+            add(prefix + "select", "the first \(count) \(choosing ? "prompts" : "records")", 0)
         }
-        let rb = max(1, Self.int(r, "batch_size", 16)), rbatches = (kept + rb - 1) / rb
+        if !choosing {
+            let (work, seconds) = responded(count, phase, c)
+            add(prefix + "respond", work, seconds)
+        }
+        return count
+    }
+
+    /// The work and seconds of answering `records` of `phase`.
+    func responded(_ records: Int, _ phase: RunConfig.Phase, _ c: Costs) -> (String, Double) {
+        let r = phase.respond.over(config.sampling)
+        let rb = max(1, Self.int(r, "batch_size", 16)), rbatches = (records + rb - 1) / rb
         let rtokens = Double(Self.int(r, "max_tokens", 512)) / c.respondTokens
-        add(prefix + "respond", "\(kept) records, \(rbatches) batches", c.load + Double(rbatches) * max(0, c.respondBatch - c.load) * rtokens)
-        return kept
+        return ("\(records) records, \(rbatches) batches", c.load + Double(rbatches) * max(0, c.respondBatch - c.load) * rtokens)
+    }
+
+    /// `montessori_set: chosen`: the original teacher's candidates (the baseline's generation),
+    /// each choosing teacher's log-probabilities of them (a forward pass a record, priced as half
+    /// of mi-eval's two), one chosen set per student, each answered; returns the records per set.
+    func chosenSets(_ rd: String, students: [String], _ c: Costs, _ add: (String, String, Double) -> Void) -> Int {
+        let prompts = synthesized(config.training, prefix: rd + "baseline-", c, add, choosing: true)
+        let g = config.training.generate.over(config.sampling), samples = Double(Self.int(g, "samples", 4))
+        let perPrompt = max(1, samples * c.keptShare * RunPlan.keptAfterDedupe)
+        let candidates = Int(Double(prompts) * perPrompt)
+        for label in ["original"] + students.filter({ $0 != "baseline" }) {
+            add(rd + "choose-logprobs-\(label)", "about \(candidates) records", c.load + Double(candidates) * c.evalRecord / 2)
+        }
+        for label in students {
+            add(rd + label + "-choose", "\(prompts) prompts", 0)
+            let (work, seconds) = responded(prompts, config.training, c)
+            add(rd + label + "-respond", work, seconds)
+        }
+        return prompts
     }
 
     func sftSteps(_ records: Int, _ o: RunConfig.Options) -> Int {

@@ -519,13 +519,19 @@ import Testing
     /// configs/experiment.yaml and its length-adjusted variant at a tiny size: the control
     /// teacher, the fresh candidates of each teacher, the exact sample and result.json in the
     /// documented form.
-    @Test(arguments: ["experiment", "experiment-adjusted", "experiment-aligned", "experiment-cut-student", "experiment-rank", "experiment-rpo"])
+    @Test(
+        arguments: [
+            "experiment", "experiment-adjusted", "experiment-aligned", "experiment-cut-student", "experiment-rank", "experiment-rpo",
+            "experiment-chosen",
+        ])
     func theExperimentConfigRunsToAResult(_ name: String) throws {
         let dir = TempDir()
         // The cut-student variant is the aligned one with a student cut from the teacher; the rank
         // variant is the cut-student one with other pairs, and the RPO variant the rank one with the
-        // chosen side's NLL in the DPO loss.
-        let rank = name == "experiment-rank" || name == "experiment-rpo"
+        // chosen side's NLL in the DPO loss; the chosen variant is the rank one whose updated
+        // teacher chooses its student's training set.
+        let chosen = name == "experiment-chosen"
+        let rank = name == "experiment-rank" || name == "experiment-rpo" || chosen
         let cut = name == "experiment-cut-student" || rank
         let aligned = name == "experiment-aligned" || cut
         _ = try setUp(dir, rounds: 1)
@@ -535,7 +541,10 @@ import Testing
         // The variant also probes on two reference parts.
         let records =
             name == "experiment"
-            ? [] : ["--set", "training.records=5", "--set", "probing.records=8", "--set", "probing.probe.reference_parts=2"]
+            ? []
+            : [
+                "--set", "training.records=\(chosen ? 3 : 5)", "--set", "probing.records=8", "--set", "probing.probe.reference_parts=2",
+            ]
         var arguments =
             records + [
                 "--config", config, "--run-dir", dir.path("exp"),
@@ -617,6 +626,13 @@ import Testing
         let chars = (result["mechanism"] as? [String: Any])?["response_chars"] as? [Double]
         #expect(chars == [try meanChars("montessori"), try meanChars("original")])
         #expect((result["mechanism"] as? [String: Any])?["length_adjusted_diff"] is Double)
+        // montessori_set: chosen: each DPO'd teacher's choice among the original's fresh candidates.
+        let choices = result["mechanism_chosen"] as? [String: Any]
+        #expect(chosen == (choices != nil))
+        if chosen {
+            for label in ["montessori", "control"] { #expect((choices?[label] as? [String: Any])?["best"] is Double, "\(label)") }
+            #expect(try String(contentsOfFile: dir.path("exp/summary.md"), encoding: .utf8).contains("teacher's choice of the original's fresh"))
+        }
         let teacher = result["teacher"] as! [String: Any]
         let accuracy = teacher["heldout_pair_accuracy"] as? Double
         #expect(accuracy != nil && (0...1).contains(accuracy!))
@@ -701,7 +717,8 @@ import Testing
                 #expect(!steps.isEmpty && steps.allSatisfy { $0.contains("\"chosen_nll\"") == (name == "experiment-rpo") }, "\(metrics)")
             }
             for label in ["montessori", "baseline", "control"] {
-                #expect(try zcat(dir.path("exp/round-1/train-\(label).jsonl.gz")).split(separator: "\n").count == 5, "\(label)")
+                // training.records: records, or (chosen) prompts with one record each.
+                #expect(try zcat(dir.path("exp/round-1/train-\(label).jsonl.gz")).split(separator: "\n").count == (chosen ? 3 : 5), "\(label)")
             }
         }
         #expect(FileManager.default.fileExists(atPath: dir.path("exp/round-1/teacher-control/model.safetensors")))
