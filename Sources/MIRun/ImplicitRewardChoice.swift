@@ -1,12 +1,12 @@
 import MIStages
 import MIStream
 
-/// `montessori_set: chosen`: of each prompt's candidates (the original teacher's instructions),
-/// the one a DPO'd teacher's implicit reward ranks first. DPO's implicit reward of an instruction
-/// y for a prompt x is β·(log π_updated(y|x) − log π_original(y|x)) plus a term of x alone, so
-/// within one prompt the log-probability difference ranks candidates as the reward does. The
-/// log-probabilities are `mi-model logprobs --chat --completion-field raw` sums, the completion
-/// mi-dpo scores.
+/// `montessori_set: chosen`: of each prompt's candidates (the original teacher's outputs), the
+/// one a DPO'd teacher's implicit reward ranks first. DPO's implicit reward of an output y for a
+/// prompt x is β·(log π_updated(y|x) − log π_original(y|x)) plus a term of x alone, so within
+/// one prompt the log-probability difference ranks candidates as the reward does. The
+/// log-probabilities are `mi-model logprobs --chat --completion-field raw` sums: the teacher's
+/// whole output with the end of turn, the completion mi-dpo scores (not cut to its max length).
 public enum ImplicitRewardChoice {
     /// A prompt's candidates, in input order.
     struct Prompt {

@@ -385,12 +385,9 @@ public final class MontessoriRun {
     func chosenSets(
         _ rd: String, inputs: Inputs, choosers: [(String, Artifact)], seed: Int, report round: inout RoundReport
     ) throws -> [(String, Artifact)] {
-        let phase = config.training, prefix = rd + "baseline-"
-        let generate = sampled(phase.generate, seed: seed), respond = sampled(phase.respond, seed: seed)
-        let (i, candidates) =
-            try phase.records.map {
-                try instructions(count: $0, generate: generate, prefix: prefix, teacher: inputs.teacher, seeds: inputs.seeds, perPrompt: true)
-            } ?? instructions(generate, extending: nil, prefix: prefix, suffix: "", teacher: inputs.teacher, seeds: inputs.seeds)
+        let phase = config.training, respond = sampled(phase.respond, seed: seed)
+        let (i, candidates) = try instructions(
+            phase, prefix: rd + "baseline-", teacher: inputs.teacher, seeds: inputs.seeds, seed: seed, perPrompt: true)
         let original = try logprobs(candidates, model: inputs.teacher, name: rd + "choose-logprobs-original")
         var sets: [(String, Artifact)] = []
         for (label, teacher) in choosers {
@@ -409,11 +406,14 @@ public final class MontessoriRun {
             if label == "montessori" { round.montessoriData = data } else if label == "baseline" { round.baselineData = data }
             sets.append((label, answered))
         }
+        round.montessoriChosen = true
         return sets
     }
 
-    /// `mi-model logprobs` of `records`' instructions (their `raw` output, chat-formatted as mi-dpo
-    /// scores it) under `model`, as the step `name` writing `name.jsonl.gz`.
+    /// `mi-model logprobs` of `records`' teacher outputs (`raw`, chat-formatted with the end of
+    /// turn as mi-dpo scores a completion, though not cut to `dpo.max_length`) under `model`, as
+    /// the step `name` writing `name.jsonl.gz`. mi-model is not one of `modelTools` (its `export`
+    /// takes no `--compute`), so the precision and chat template are passed here.
     func logprobs(_ records: Artifact, model: Artifact, name: String) throws -> Artifact {
         let out = name + ".jsonl.gz"
         let chat = config.chatTemplate.map { ["--chat-template", $0] } ?? []
@@ -577,16 +577,26 @@ public final class MontessoriRun {
         _ phase: RunConfig.Phase, prefix: String, teacher: Artifact, answeredBy responder: Artifact, seeds: Artifact, seed: Int,
         report: inout DataReport
     ) throws -> Artifact {
-        let generate = sampled(phase.generate, seed: seed), respond = sampled(phase.respond, seed: seed)
+        let respond = sampled(phase.respond, seed: seed)
         let answered = prefix + "answered.jsonl.gz"
-        let (i, d) =
-            try phase.records.map { try instructions(count: $0, generate: generate, prefix: prefix, teacher: teacher, seeds: seeds) }
-            ?? instructions(generate, extending: nil, prefix: prefix, suffix: "", teacher: teacher, seeds: seeds)
+        let (i, d) = try instructions(phase, prefix: prefix, teacher: teacher, seeds: seeds, seed: seed)
         let a = try self.respond(d, teacher: responder, options: respond, name: prefix + "respond", out: answered)
         report.generated = try count(i.path)
         report.deduplicated = try count(d.path)
         report.answered = try count(a.path)
         return a
+    }
+
+    /// `phase`'s instructions from `teacher`: generated to the phase's `records` (with
+    /// `perPrompt`, prompts) when it sets one, else from its prompts.
+    func instructions(_ phase: RunConfig.Phase, prefix: String, teacher: Artifact, seeds: Artifact, seed: Int, perPrompt: Bool = false) throws
+        -> (instructions: Artifact, deduped: Artifact)
+    {
+        let generate = sampled(phase.generate, seed: seed)
+        if let count = phase.records {
+            return try instructions(count: count, generate: generate, prefix: prefix, teacher: teacher, seeds: seeds, perPrompt: perPrompt)
+        }
+        return try instructions(generate, extending: nil, prefix: prefix, suffix: "", teacher: teacher, seeds: seeds)
     }
 
     /// Who answers `teacher`'s instructions (`responder`): that teacher, or the original one.
@@ -655,13 +665,14 @@ public final class MontessoriRun {
         while kept < count {
             k += 1
             guard k <= Self.maxGenerateSteps else {
+                let what = perPrompt ? "prompts with an instruction" : "instructions"
                 throw RunError(
-                    "\(prefix)generate: \(kept) instructions after deduplication from \(prompts) prompts in \(k - 1) steps, fewer than records \(count); "
+                    "\(prefix)generate: \(kept) \(what) after deduplication from \(prompts) prompts in \(k - 1) steps, fewer than records \(count); "
                         + "the teacher's output rarely parses (see \(i.path)); raise generate.prompts or lower records",
                     exitStatus: ExitStatus.dataError.rawValue)
             }
-            let perPrompt = Double(kept) / Double(prompts)
-            let more = perPrompt > 0 ? Int((Double(count - kept) / perPrompt * 1.1).rounded(.up)) + 1 : 3 * prompts
+            let yield = Double(kept) / Double(prompts)
+            let more = yield > 0 ? Int((Double(count - kept) / yield * 1.1).rounded(.up)) + 1 : 3 * prompts
             prompts += min(more, 3 * prompts)
             options = options.setting([("prompts", String(prompts))])
             (i, d) = try instructions(options, extending: i, prefix: prefix, suffix: "-\(k)", teacher: teacher, seeds: seeds)

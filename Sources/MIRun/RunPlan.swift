@@ -286,7 +286,7 @@ extension MontessoriRun {
             let students = ["montessori", "baseline"] + (config.experiment.controlStudent ? ["control"] : [])
             var records = Int.max
             if config.montessoriSet == .chosen {
-                records = chosenSets(rd, students: students, c, add)
+                records = pricedChosenSets(rd, students: students, c, add)
             } else {
                 for label in students { records = min(records, synthesized(config.training, prefix: rd + label + "-", c, add)) }
             }
@@ -397,7 +397,7 @@ extension MontessoriRun {
     /// `montessori_set: chosen`: the original teacher's candidates (the baseline's generation),
     /// each choosing teacher's log-probabilities of them (a forward pass a record, priced as half
     /// of mi-eval's two), one chosen set per student, each answered; returns the records per set.
-    func chosenSets(_ rd: String, students: [String], _ c: Costs, _ add: (String, String, Double) -> Void) -> Int {
+    func pricedChosenSets(_ rd: String, students: [String], _ c: Costs, _ add: (String, String, Double) -> Void) -> Int {
         let prompts = synthesized(config.training, prefix: rd + "baseline-", c, add, choosing: true)
         let g = config.training.generate.over(config.sampling), samples = Double(Self.int(g, "samples", 4))
         let perPrompt = max(1, samples * c.keptShare * RunPlan.keptAfterDedupe)

@@ -32,6 +32,8 @@ public struct RoundReport: Sendable {
     /// without them), for the token-weighted differences.
     public var heldoutTokens: [Double] = []
     public var experiment = ExperimentReport()
+    /// `montessori_set: chosen`: the Montessori set was chosen from the original teacher's candidates.
+    public var montessoriChosen = false
 
     /// The two crossings of experiment.mechanism_crossed (each teacher's instructions answered by
     /// the other): the step label (`mechanism-LABEL-…`) and how reports name the cell.
@@ -346,7 +348,10 @@ public struct RunReport: Sendable {
             } else {
                 rows.append((p + "DPO", "not run (no pairs): teacher unchanged"))
             }
-            rows.append((p + "training data, Montessori teacher", r.montessoriData.cell))
+            rows.append(
+                r.montessoriChosen
+                    ? (p + "training data chosen by the Montessori teacher: original's candidates → kept → chosen, answered", r.montessoriData.cell)
+                    : (p + "training data, Montessori teacher", r.montessoriData.cell))
             rows.append((p + "training data, original teacher", r.baselineData.cell))
             rows.append(
                 (

@@ -431,6 +431,35 @@ import Testing
         #expect((chosen["best"] as? Double ?? -1) >= (chosen["diff"] as? Double ?? 1))
     }
 
+    /// `montessori_set: chosen` with `training.records`: the original teacher's generation is
+    /// continued until that many prompts have a candidate (one per even prompt here, so the steps
+    /// are the written mode's), and each set holds one candidate of each of the first prompts.
+    @Test func chosenSetsAreGeneratedToAPromptCount() throws {
+        let dir = TempDir()
+        let config = try setUp(dir, rounds: 1)
+        chmod(dir.write("fake-generate.sh", Self.countingGenerator), 0o755)
+        let r = try run(
+            "mi-run", ["--config", config, "--set", "montessori_set=chosen", "--set", "training.records=10", "--set", "training.generate.prompts=2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let steps = try ledger(dir)
+        #expect(command(steps, "round-1/baseline-generate-2").contains("--prompts=8"))
+        #expect(command(steps, "round-1/baseline-generate-3").contains("--prompts=23"))
+        #expect(steps["round-1/montessori-generate"] == nil && steps["round-1/baseline-generate-4"] == nil)
+        func ids(_ file: String) throws -> [String] {
+            try zcat(dir.path("run/round-1/" + file)).split(separator: "\n").map {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["id"] as! String
+            }
+        }
+        let first10 = (0..<10).map { "p\($0 * 2)-s0" }
+        #expect(try ids("baseline-selected.jsonl.gz") == first10)
+        for label in ["montessori", "baseline"] { #expect(try ids("train-\(label).jsonl.gz") == first10, "\(label)") }
+        let far = try run(
+            "mi-run",
+            ["--config", config, "--set", "montessori_set=chosen", "--set", "training.records=100000", "--set", "training.generate.prompts=2"])
+        #expect(far.status == 65)
+        #expect(far.stderr.contains("prompts with an instruction after deduplication"), "\(far.stderr)")
+    }
+
     /// `chat_template: FILE` enters the model steps' fingerprints by the file's content: the same
     /// file again reruns nothing, an edited one reruns every step that runs a model.
     @Test func anEditedChatTemplateFileRerunsTheModelSteps() throws {
