@@ -83,7 +83,7 @@ public struct RunConfig: Sendable {
     /// The respond steps as this many processes (`mi-respond --shard k/N`), merged back in input order.
     public var respondShards = 1
     /// Where the tools run: child processes of mi-run, or Slurm jobs (`executor: slurm`).
-    public enum Executor: String, Sendable { case local, slurm }
+    public enum Executor: String, Sendable, CaseIterable { case local, slurm }
     public var executor = Executor.local
     public var slurm = Slurm()
 
@@ -126,7 +126,7 @@ public struct RunConfig: Sendable {
     /// (`--shuffle --seed`), unless a section sets `shuffle` or `seed` itself.
     public var shuffle = true
     /// Where round 1's Montessori and baseline students start.
-    public enum StudentsStart: String, Sendable {
+    public enum StudentsStart: String, Sendable, CaseIterable {
         /// The warmed-up student, the one the probe measured influence on.
         case warmup
         /// The student as given (`student`), as the reference code trains its final students.
@@ -134,7 +134,7 @@ public struct RunConfig: Sendable {
     }
     public var studentsStart = StudentsStart.warmup
     /// Who answers the instructions of the probing sets, the fresh candidates and the training sets.
-    public enum Responder: String, Sendable {
+    public enum Responder: String, Sendable, CaseIterable {
         /// The teacher that wrote them (the round's, the DPO'd or the control teacher).
         case teacher
         /// Always the original teacher: DPO changes only which instructions are written, so a
@@ -143,7 +143,7 @@ public struct RunConfig: Sendable {
     }
     public var responder = Responder.teacher
     /// How the updated teacher makes the Montessori student's training set.
-    public enum MontessoriSet: String, Sendable {
+    public enum MontessoriSet: String, Sendable, CaseIterable {
         /// It writes the instructions (and, with `responder: teacher`, the answers): the paper's loop.
         case written
         /// It chooses: the original teacher writes the training prompts' candidates (the
@@ -298,25 +298,16 @@ public struct RunConfig: Sendable {
     /// `students_start`, `student_layers`, `responder` and `montessori_set`.
     mutating func readStudent(_ root: ConfigNode) throws(ConfigError) {
         if let n = root["students_start"] {
-            guard case let .scalar(s) = n.kind, let v = StudentsStart(rawValue: s) else {
-                throw ConfigError("\(n.location): students_start must be warmup or base")
-            }
-            studentsStart = v
+            studentsStart = try Self.choice(n, "students_start")
         }
         if let n = root["responder"] {
-            guard case let .scalar(s) = n.kind, let v = Responder(rawValue: s) else {
-                throw ConfigError("\(n.location): responder must be teacher or original")
-            }
-            responder = v
+            responder = try Self.choice(n, "responder")
         }
         if let n = root["montessori_set"] {
-            guard case let .scalar(s) = n.kind, let v = MontessoriSet(rawValue: s) else {
-                throw ConfigError("\(n.location): montessori_set must be written or chosen")
-            }
-            montessoriSet = v
+            montessoriSet = try Self.choice(n, "montessori_set")
             // A later round's teacher is the last round's update, while the baseline's candidates
             // stay the original teacher's: a choice against the round's teacher would mix two teachers.
-            if v == .chosen && rounds > 1 { throw ConfigError("\(n.location): montessori_set: chosen needs rounds: 1") }
+            if montessoriSet == .chosen && rounds > 1 { throw ConfigError("\(n.location): montessori_set: chosen needs rounds: 1") }
         }
         if let n = root["student_layers"] {
             guard case let .scalar(s) = n.kind, (try? LlamaParameters.parseLayerList(s, layers: .max)) != nil else {
@@ -324,6 +315,14 @@ public struct RunConfig: Sendable {
             }
             studentLayers = s
         }
+    }
+
+    /// One of `E`'s values, named by a scalar; else an error naming the place and the values.
+    static func choice<E: RawRepresentable & CaseIterable>(_ n: ConfigNode, _ key: String) throws(ConfigError) -> E where E.RawValue == String {
+        guard case let .scalar(s) = n.kind, let v = E(rawValue: s) else {
+            throw ConfigError("\(n.location): \(key) must be \(E.allCases.map(\.rawValue).joined(separator: " or "))")
+        }
+        return v
     }
 
     /// `respond_shards`, `executor` and `slurm`.
@@ -334,12 +333,7 @@ public struct RunConfig: Sendable {
             }
             respondShards = k
         }
-        if let n = root["executor"] {
-            guard case let .scalar(s) = n.kind, let e = Executor(rawValue: s) else {
-                throw ConfigError("\(n.location): executor must be local or slurm")
-            }
-            executor = e
-        }
+        if let n = root["executor"] { executor = try Self.choice(n, "executor") }
         if let n = root["slurm"] { slurm = try Self.slurm(n) }
     }
 
