@@ -101,8 +101,10 @@ import Testing
 /// the dummy prefix). Merges go one at a time, the lowest rank first and the leftmost first among
 /// equals, so a pair a merge forms can go before a second occurrence of the pair just merged.
 @Suite struct MergeOrderTests {
+    var cases: [[String: Any]] { get throws { try #require(try Fixture.json("merge-order.json")["cases"] as? [[String: Any]]) } }
+
     @Test func mergesOneAtATimeAsTheLibraryDoes() throws {
-        let cases = try #require(try Fixture.json("merge-order.json")["cases"] as? [[String: Any]])
+        let cases = try self.cases.filter { $0["spelling"] == nil }
         #expect(cases.count == 4)
         var longest = 0
         for c in cases {
@@ -122,6 +124,46 @@ import Testing
             }
         }
         #expect(longest == 4000)
+    }
+
+    /// Byte-level cases with `ignore_merges` (Llama 3's tokenizer.json) or a pair listed twice
+    /// among the merges (`tokenizers` keeps the later rank), read from the library's own
+    /// tokenizer.json and built directly. Without the option, exactly the texts the script
+    /// counted get other ids; the exported tokenizer.json keeps the option.
+    @Test func ignoreMergesAndRepeatedMergesAsTheLibraryReadsThem() throws {
+        let cases = try self.cases.filter { $0["spelling"] as? String == "byte-level" }
+        #expect(cases.count == 4)
+        for c in cases {
+            let ignore = c["ignore_merges"] as? Bool ?? false
+            let last = c["repeated_merges"] as? String == "last"
+            let vocabulary = try #require(c["vocabulary"] as? [String]), merges = try #require(c["merges"] as? [String])
+            guard case let .object(file) = try JSONParser().parse(try #require(c["tokenizer_json"] as? String)) else {
+                Issue.record("tokenizer_json is not an object")
+                continue
+            }
+            let fromJSON = try TokenizerJSON.load(file, config: JSONObject(), path: "tokenizer.json").0
+            #expect(fromJSON.ignoreMerges == ignore)
+            func built(ignoreMerges: Bool, repeated: BPETokenizer.RepeatedMerge) throws -> BPETokenizer {
+                try BPETokenizer(
+                    vocabulary: vocabulary, merges: merges, specialIds: [], preTokenizer: .gpt2, bos: nil, eos: nil, pad: nil,
+                    addBOS: false, ignoreMerges: ignoreMerges, repeatedMerges: repeated)
+            }
+            let direct = try built(ignoreMerges: ignore, repeated: last ? .last : .first)
+            let without = try built(ignoreMerges: false, repeated: .first)
+            let exported = try TokenizerJSON.load(TokenizerJSON.export(fromJSON), config: JSONObject(), path: "export").0
+            #expect(exported.ignoreMerges == ignore)
+            #expect(last ? exported.mergeLines.count < merges.count : exported.mergeLines == merges)
+            var changed = 0
+            for t in try #require(c["texts"] as? [[String: Any]]) {
+                let text = try #require(t["text"] as? String)
+                let ids = try #require(t["ids"] as? [Int]).map(Int32.init)
+                #expect(fromJSON.encode(text) == ids, "\(text)")
+                #expect(direct.encode(text) == ids, "\(text)")
+                #expect(exported.encode(text) == ids, "\(text)")
+                if without.encode(text) != ids { changed += 1 }
+            }
+            #expect(changed == c["changed"] as? Int)
+        }
     }
 }
 

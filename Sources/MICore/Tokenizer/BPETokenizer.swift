@@ -14,8 +14,12 @@ public final class BPETokenizer: @unchecked Sendable {
     public let addBOS: Bool
     /// Ids of control and user-defined tokens, matched literally in text.
     public let specialTokens: [Token: String]
-    /// The merges in rank order ("left right"), as the vocabulary files store them.
+    /// The merges in rank order ("left right"), as the vocabulary files store them, each pair
+    /// once (see `RepeatedMerge`).
     public let mergeLines: [String]
+    /// A piece that is a token of the vocabulary as a whole becomes that token without merging
+    /// (tokenizer.json `ignore_merges`; llama.cpp sets it for Llama 3's pre-tokenizer).
+    public let ignoreMerges: Bool
     /// SentencePiece-style spelling; nil for byte-level BPE.
     public let sentencePiece: SentencePieceSpelling?
     /// Piece scores (GGUF `tokenizer.ggml.scores`), where the vocabulary came with them.
@@ -29,6 +33,13 @@ public final class BPETokenizer: @unchecked Sendable {
     let merges: [UInt64: (rank: Int32, merged: Token)]
     /// Special token texts by their first UTF-8 byte, longest first.
     let specialsByFirstByte: [UInt8: [([UInt8], Token)]]
+    /// With `ignoreMerges`: the ordinary tokens by their vocabulary spelling.
+    let wholePieces: [String: Token]
+
+    /// Which rank a pair listed twice among the merges keeps: llama.cpp keeps the first (GGUF
+    /// files), `tokenizers` the last (tokenizer.json). The other line is dropped from `mergeLines`,
+    /// so an exported file means the same to either reader.
+    public enum RepeatedMerge: Sendable { case first, last }
 
     public var count: Int { vocabulary.count }
 
@@ -89,12 +100,13 @@ public final class BPETokenizer: @unchecked Sendable {
         for (i, t) in types.enumerated() where Self.literalTypes.contains(t) { specials.append(i) }
         try self.init(
             vocabulary: tokens, merges: merges, specialIds: specials, preTokenizer: pre,
-            bos: bos, eos: eos, pad: id("padding_token_id"), addBOS: addBOS)
+            bos: bos, eos: eos, pad: id("padding_token_id"), addBOS: addBOS, ignoreMerges: pre == .llama3)
     }
 
     public init(
         vocabulary: [String], merges mergeLines: [String], specialIds: [Int], preTokenizer: PreTokenizer,
-        bos: Token?, eos: Token?, pad: Token?, addBOS: Bool, sentencePiece: SentencePieceSpelling? = nil, scores: [Float]? = nil
+        bos: Token?, eos: Token?, pad: Token?, addBOS: Bool, sentencePiece: SentencePieceSpelling? = nil, scores: [Float]? = nil,
+        ignoreMerges: Bool = false, repeatedMerges: RepeatedMerge = .first
     ) throws(LoadError) {
         self.vocabulary = vocabulary
         self.preTokenizer = preTokenizer
@@ -102,7 +114,7 @@ public final class BPETokenizer: @unchecked Sendable {
         self.eos = eos
         self.pad = pad
         self.addBOS = addBOS
-        self.mergeLines = mergeLines
+        self.ignoreMerges = ignoreMerges
         self.sentencePiece = sentencePiece
         self.scores = scores
         var index: [String: Token] = [:]
@@ -139,6 +151,7 @@ public final class BPETokenizer: @unchecked Sendable {
         idOfScalar = scalarIds
         var table: [UInt64: (rank: Int32, merged: Token)] = [:]
         table.reserveCapacity(mergeLines.count)
+        var kept = [Bool](repeating: true, count: mergeLines.count)
         for (rank, line) in mergeLines.enumerated() {
             let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, let a = index[String(parts[0])], let b = index[String(parts[1])],
@@ -147,9 +160,18 @@ public final class BPETokenizer: @unchecked Sendable {
                 throw .malformed("merge \(rank) '\(line)' refers to tokens not in the vocabulary")
             }
             let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
-            if table[key] == nil { table[key] = (Int32(rank), m) }
+            if let earlier = table[key] {
+                guard repeatedMerges == .last else {
+                    kept[rank] = false
+                    continue
+                }
+                kept[Int(earlier.rank)] = false
+            }
+            table[key] = (Int32(rank), m)
         }
         merges = table
+        self.mergeLines = kept.contains(false) ? mergeLines.indices.filter { kept[$0] }.map { mergeLines[$0] } : mergeLines
+        wholePieces = ignoreMerges ? index.filter { special[$0.value] == nil } : [:]
         var byFirst: [UInt8: [([UInt8], Token)]] = [:]
         for (id, text) in special where !text.isEmpty {
             let bytes = Array(text.utf8)
@@ -194,6 +216,10 @@ public final class BPETokenizer: @unchecked Sendable {
         for range in preTokenizer.split(scalars) {
             pieceBytes.removeAll(keepingCapacity: true)
             for s in scalars[range] { pieceBytes.append(contentsOf: UTF8.encode(s)!) }
+            if ignoreMerges, let whole = wholePieces[ByteLevel.encode(pieceBytes)] {
+                out.append(whole)
+                continue
+            }
             var symbols = pieceBytes.compactMap { b -> Token? in
                 let id = idOfByte[Int(b)]
                 return id >= 0 ? id : nil
@@ -217,6 +243,11 @@ public final class BPETokenizer: @unchecked Sendable {
         while start < scalars.count {
             var end = start + 1
             if spelling.splitWords { while end < scalars.count && scalars[end] != space { end += 1 } } else { end = scalars.count }
+            defer { start = end }
+            if ignoreMerges, let whole = wholePieces[String(String.UnicodeScalarView(scalars[start..<end]))] {
+                out.append(whole)
+                continue
+            }
             var symbols: [Token] = []
             for s in scalars[start..<end] {
                 if let id = idOfScalar[s.value] {
@@ -232,7 +263,6 @@ public final class BPETokenizer: @unchecked Sendable {
             }
             merge(&symbols)
             out.append(contentsOf: symbols)
-            start = end
         }
     }
 

@@ -71,7 +71,8 @@ enum TokenizerJSON {
             tokenizer = try BPETokenizer(
                 vocabulary: vocabulary, merges: merges, specialIds: literal, preTokenizer: pre,
                 bos: tokenId("bos_token"), eos: eos, pad: tokenId("pad_token") ?? eos,
-                addBOS: config["add_bos_token"] == .bool(true), sentencePiece: spelling)
+                addBOS: config["add_bos_token"] == .bool(true), sentencePiece: spelling,
+                ignoreMerges: model["ignore_merges"] == .bool(true), repeatedMerges: .last)
         } catch {
             throw .malformed(path, error.description)
         }
@@ -143,7 +144,7 @@ enum TokenizerJSON {
         model["end_of_word_suffix"] = .null
         model["fuse_unk"] = bool(t.sentencePiece != nil)
         model["byte_fallback"] = bool(t.sentencePiece?.byteFallback ?? false)
-        model["ignore_merges"] = bool(false)
+        model["ignore_merges"] = bool(t.ignoreMerges)
         model["vocab"] = .object(JSONObject(uniqueKeysAndValues: vocab))
         model["merges"] = .array(t.mergeLines.map { .string($0) })
         var decoder = byteLevel
