@@ -55,6 +55,16 @@ public enum ImplicitRewardChoice {
         }
     }
 
+    /// The `influence` of every candidate of `prompt`; a candidate without a finite one is an error.
+    static func influences(_ prompt: Prompt, file: String) throws -> [Double] {
+        try prompt.records.map { o in
+            guard let v = try? o.double("influence"), v.isFinite else {
+                throw RunError("\(file): candidate \((try? o.string("id")) ?? "?") of prompt \(prompt.id) has no finite \"influence\"")
+            }
+            return v
+        }
+    }
+
     /// The index of the largest value (the first among equals).
     static func argmax(_ values: [Double]) -> Int {
         values.indices.reduce(0) { values[$1] > values[$0] ? $1 : $0 }
@@ -69,17 +79,38 @@ public enum ImplicitRewardChoice {
         return ["prompts": .number(JSONNumber(kept.count)), "records": .number(JSONNumber(kept.reduce(0) { $0 + $1.records.count }))]
     }
 
-    /// One candidate per prompt of `candidates`, unchanged: with `scores` (the updated and the
-    /// original teacher's logprobs files) the one with the largest log-probability difference,
-    /// without them the first.
-    public static func choose(candidates: String, scores: (updated: String, original: String)?, out: String) throws -> JSONObject {
+    /// Which candidate of a prompt `choose` keeps.
+    public enum Rule: Sendable {
+        /// The first (a prompt's samples come in random order: a random candidate).
+        case first
+        /// The largest log π_updated − log π_original, from the two teachers' logprobs files.
+        case logRatio(updated: String, original: String)
+        /// The largest measured `influence` (probed candidates): the oracle of the other rules.
+        case influence
+
+        /// The step setting that names the rule (the files are the step's inputs).
+        public var setting: String {
+            switch self {
+            case .first: return "first candidate of each prompt"
+            case .logRatio: return "largest log-probability difference"
+            case .influence: return "largest influence"
+            }
+        }
+    }
+
+    /// One candidate per prompt of `candidates`, unchanged, by `rule`.
+    public static func choose(candidates: String, rule: Rule, out: String) throws -> JSONObject {
         let all = try prompts(candidates)
         var picks = [Int](repeating: 0, count: all.count)
-        if let scores {
-            let updated = try sums(scores.updated), original = try sums(scores.original)
+        switch rule {
+        case .first: break
+        case let .logRatio(updatedPath, originalPath):
+            let updated = try sums(updatedPath), original = try sums(originalPath)
             for (k, p) in all.enumerated() {
-                picks[k] = argmax(try logRatios(p, updated: updated, original: original, files: (scores.updated, scores.original)))
+                picks[k] = argmax(try logRatios(p, updated: updated, original: original, files: (updatedPath, originalPath)))
             }
+        case .influence:
+            for (k, p) in all.enumerated() { picks[k] = argmax(try influences(p, file: candidates)) }
         }
         let w = try JSONLWriter(path: out)
         for (p, k) in zip(all, picks) { try w.write(p.records[k]) }

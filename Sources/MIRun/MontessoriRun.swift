@@ -320,10 +320,12 @@ public final class MontessoriRun {
         let start = m.baseline
         var teachers = [("montessori", updated), ("baseline", inputs.teacher)]
         if config.experiment.controlStudent, let controlTeacher { teachers.append(("control", controlTeacher)) }
-        let sets =
-            config.montessoriSet == .chosen
-            ? try chosenSets(rd, inputs: inputs, choosers: teachers, seed: seed, report: &round)
-            : try writtenSets(rd, inputs: inputs, writers: teachers, seed: seed, report: &round)
+        let sets: [(String, Artifact)]
+        switch config.montessoriSet {
+        case .written: sets = try writtenSets(rd, inputs: inputs, writers: teachers, seed: seed, report: &round)
+        case .chosen: sets = try chosenSets(rd, inputs: inputs, choosers: teachers, seed: seed, report: &round)
+        case .influence: sets = try influenceSets(rd, inputs: inputs, student: m.probed, seed: seed, report: &round)
+        }
         let equal = try step(rd + "equalize", inputs: sets, settings: "same size", outputs: sets.map { rd + "train-\($0.0).jsonl.gz" }) { _ in
             try Self.equalize(sets.map { ($0.1.path, self.path(rd + "train-\($0.0).jsonl.gz")) })
         }
@@ -393,11 +395,12 @@ public final class MontessoriRun {
         for (label, teacher) in choosers {
             let scores = label == "baseline" ? nil : try logprobs(candidates, model: teacher, name: rd + "choose-logprobs-\(label)")
             let chosen = rd + label + "-chosen.jsonl.gz", out = path(chosen)
+            let rule = scores.map { ImplicitRewardChoice.Rule.logRatio(updated: $0.path, original: original.path) } ?? .first
             _ = try step(
                 rd + label + "-choose", inputs: [("candidates", candidates)] + (scores.map { [("updated", $0), ("original", original)] } ?? []),
-                settings: scores == nil ? "first candidate of each prompt" : "largest log-probability difference", outputs: [chosen]
+                settings: rule.setting, outputs: [chosen]
             ) { _ in
-                try ImplicitRewardChoice.choose(candidates: candidates.path, scores: scores.map { ($0.path, original.path) }, out: out)
+                try ImplicitRewardChoice.choose(candidates: candidates.path, rule: rule, out: out)
             }
             let answered = try self.respond(
                 try file(chosen), teacher: inputs.teacher, options: respond, name: rd + label + "-respond", out: rd + label + "-answered.jsonl.gz")
@@ -406,7 +409,36 @@ public final class MontessoriRun {
             if label == "montessori" { round.montessoriData = data } else if label == "baseline" { round.baselineData = data }
             sets.append((label, answered))
         }
-        round.montessoriChosen = true
+        round.montessoriSet = .chosen
+        return sets
+    }
+
+    /// `montessori_set: influence` (the oracle of `chosen`): the original teacher's candidates for
+    /// the training prompts, all answered by it and probed on `student` as the probing set is; the
+    /// Montessori set keeps each prompt's most influential candidate, the baseline its first, both
+    /// from the same answers.
+    func influenceSets(_ rd: String, inputs: Inputs, student: Artifact, seed: Int, report round: inout RoundReport) throws -> [(String, Artifact)] {
+        let phase = config.training
+        let (i, candidates) = try instructions(
+            phase, prefix: rd + "baseline-", teacher: inputs.teacher, seeds: inputs.seeds, seed: seed, perPrompt: true)
+        let answered = try respond(
+            candidates, teacher: inputs.teacher, options: sampled(phase.respond, seed: seed), name: rd + "choose-respond",
+            out: rd + "choose-answered.jsonl.gz")
+        let scored = try probe(
+            answered, student: student, reference: inputs.probeReference, options: config.probing.learn, name: rd + "choose-probe",
+            out: rd + "choose-scored.jsonl.gz", shards: config.probeShards)
+        var sets: [(String, Artifact)] = []
+        for (label, rule) in [("montessori", ImplicitRewardChoice.Rule.influence), ("baseline", .first)] {
+            let chosen = rd + label + "-chosen.jsonl.gz", out = path(chosen)
+            _ = try step(rd + label + "-choose", inputs: [("candidates", scored)], settings: rule.setting, outputs: [chosen]) { _ in
+                try ImplicitRewardChoice.choose(candidates: scored.path, rule: rule, out: out)
+            }
+            let data = DataReport(
+                generated: try count(i.path), deduplicated: try count(candidates.path), answered: try count(path(chosen)))
+            if label == "montessori" { round.montessoriData = data } else { round.baselineData = data }
+            sets.append((label, try file(chosen)))
+        }
+        round.montessoriSet = .influence
         return sets
     }
 

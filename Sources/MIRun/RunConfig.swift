@@ -154,6 +154,12 @@ public struct RunConfig: Sendable {
         /// original teacher answers every set: the sets differ only in which candidate of each
         /// prompt they hold.
         case chosen
+        /// The oracle of `chosen`, not the method: every candidate of the training prompts (the
+        /// original teacher's, as in `chosen`) is answered by the original teacher and probed on
+        /// the round's student as the probing set is, and the Montessori set keeps each prompt's
+        /// most influential candidate; the baseline keeps the first. No teacher enters the choice,
+        /// so there is no control student; it bounds what a teacher's choice can give the student.
+        case influence
     }
     public var montessoriSet = MontessoriSet.written
     /// `student_layers`: the student is `student` (or the teacher) cut to these blocks, e.g.
@@ -307,7 +313,9 @@ public struct RunConfig: Sendable {
             montessoriSet = try Self.choice(n, "montessori_set")
             // A later round's teacher is the last round's update, while the baseline's candidates
             // stay the original teacher's: a choice against the round's teacher would mix two teachers.
-            if montessoriSet == .chosen && rounds > 1 { throw ConfigError("\(n.location): montessori_set: chosen needs rounds: 1") }
+            if montessoriSet != .written && rounds > 1 {
+                throw ConfigError("\(n.location): montessori_set: \(montessoriSet.rawValue) needs rounds: 1")
+            }
         }
         if let n = root["student_layers"] {
             guard case let .scalar(s) = n.kind, (try? LlamaParameters.parseLayerList(s, layers: .max)) != nil else {
@@ -320,7 +328,8 @@ public struct RunConfig: Sendable {
     /// One of `E`'s values, named by a scalar; else an error naming the place and the values.
     static func choice<E: RawRepresentable & CaseIterable>(_ n: ConfigNode, _ key: String) throws(ConfigError) -> E where E.RawValue == String {
         guard case let .scalar(s) = n.kind, let v = E(rawValue: s) else {
-            throw ConfigError("\(n.location): \(key) must be \(E.allCases.map(\.rawValue).joined(separator: " or "))")
+            let names = E.allCases.map(\.rawValue)
+            throw ConfigError("\(n.location): \(key) must be \(names.dropLast().joined(separator: ", ")) or \(names.last!)")
         }
         return v
     }

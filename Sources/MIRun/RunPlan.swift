@@ -283,12 +283,15 @@ extension MontessoriRun {
                 add(rd + "dpo-control", "\(dpoSteps) steps", c.dpoFixed + Double(dpoSteps) * c.dpoStep)
             }
             if config.experiment.mechanismPrompts > 0 { pricedMechanism(rd, c, add) }
-            let students = ["montessori", "baseline"] + (config.experiment.controlStudent ? ["control"] : [])
+            var students = ["montessori", "baseline"] + (config.experiment.controlStudent ? ["control"] : [])
             var records = Int.max
-            if config.montessoriSet == .chosen {
-                records = pricedChosenSets(rd, students: students, c, add)
-            } else {
+            switch config.montessoriSet {
+            case .written:
                 for label in students { records = min(records, synthesized(config.training, prefix: rd + label + "-", c, add)) }
+            case .chosen: records = pricedChosenSets(rd, students: students, c, add)
+            case .influence:
+                students = ["montessori", "baseline"]
+                records = pricedInfluenceSets(rd, c, add)
             }
             add(rd + "equalize", "\(records) records per student", 0)
             for label in students {
@@ -399,9 +402,7 @@ extension MontessoriRun {
     /// of mi-eval's two), one chosen set per student, each answered; returns the records per set.
     func pricedChosenSets(_ rd: String, students: [String], _ c: Costs, _ add: (String, String, Double) -> Void) -> Int {
         let prompts = synthesized(config.training, prefix: rd + "baseline-", c, add, choosing: true)
-        let g = config.training.generate.over(config.sampling), samples = Double(Self.int(g, "samples", 4))
-        let perPrompt = max(1, samples * c.keptShare * RunPlan.keptAfterDedupe)
-        let candidates = Int(Double(prompts) * perPrompt)
+        let candidates = chosenCandidates(prompts, c)
         for label in ["original"] + students.filter({ $0 != "baseline" }) {
             add(rd + "choose-logprobs-\(label)", "about \(candidates) records", c.load + Double(candidates) * c.evalRecord / 2)
         }
@@ -411,6 +412,24 @@ extension MontessoriRun {
             add(rd + label + "-respond", work, seconds)
         }
         return prompts
+    }
+
+    /// `montessori_set: influence`: the original teacher's candidates, all answered and probed,
+    /// and the two chosen sets; returns the records per set.
+    func pricedInfluenceSets(_ rd: String, _ c: Costs, _ add: (String, String, Double) -> Void) -> Int {
+        let prompts = synthesized(config.training, prefix: rd + "baseline-", c, add, choosing: true)
+        let candidates = chosenCandidates(prompts, c)
+        let (work, seconds) = responded(candidates, config.training, c)
+        add(rd + "choose-respond", work, seconds)
+        add(rd + "choose-probe", "\(candidates) records", c.probeFixed + Double(candidates) * c.probeRecord)
+        for label in ["montessori", "baseline"] { add(rd + label + "-choose", "\(prompts) prompts", 0) }
+        return prompts
+    }
+
+    /// The candidates expected for `prompts` training prompts with at least one left.
+    func chosenCandidates(_ prompts: Int, _ c: Costs) -> Int {
+        let g = config.training.generate.over(config.sampling), samples = Double(Self.int(g, "samples", 4))
+        return Int(Double(prompts) * max(1, samples * c.keptShare * RunPlan.keptAfterDedupe))
     }
 
     func sftSteps(_ records: Int, _ o: RunConfig.Options) -> Int {

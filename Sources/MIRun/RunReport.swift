@@ -32,8 +32,8 @@ public struct RoundReport: Sendable {
     /// without them), for the token-weighted differences.
     public var heldoutTokens: [Double] = []
     public var experiment = ExperimentReport()
-    /// `montessori_set: chosen`: the Montessori set was chosen from the original teacher's candidates.
-    public var montessoriChosen = false
+    /// How the Montessori set was made (`montessori_set`).
+    public var montessoriSet = RunConfig.MontessoriSet.written
 
     /// The two crossings of experiment.mechanism_crossed (each teacher's instructions answered by
     /// the other): the step label (`mechanism-LABEL-…`) and how reports name the cell.
@@ -348,10 +348,15 @@ public struct RunReport: Sendable {
             } else {
                 rows.append((p + "DPO", "not run (no pairs): teacher unchanged"))
             }
-            rows.append(
-                r.montessoriChosen
-                    ? (p + "training data chosen by the Montessori teacher: original's candidates → kept → chosen, answered", r.montessoriData.cell)
-                    : (p + "training data, Montessori teacher", r.montessoriData.cell))
+            switch r.montessoriSet {
+            case .written: rows.append((p + "training data, Montessori teacher", r.montessoriData.cell))
+            case .chosen:
+                rows.append(
+                    (p + "training data chosen by the Montessori teacher: original's candidates → kept → chosen, answered", r.montessoriData.cell))
+            case .influence:
+                rows.append(
+                    (p + "training data chosen by influence on the student (oracle): original's candidates → kept → answered", r.montessoriData.cell))
+            }
             rows.append((p + "training data, original teacher", r.baselineData.cell))
             rows.append(
                 (

@@ -431,6 +431,61 @@ import Testing
         #expect((chosen["best"] as? Double ?? -1) >= (chosen["diff"] as? Double ?? 1))
     }
 
+    /// `montessori_set: influence`, the oracle of `chosen`: every candidate of the first
+    /// `training.records` prompts is answered by the original teacher and probed on the round's
+    /// student; the Montessori set holds each prompt's most influential candidate, the baseline
+    /// its first, both from the same answers; no teacher scores anything and there is no control.
+    @Test func theStudentsInfluenceChoosesAmongTheOriginalTeachersCandidates() throws {
+        let dir = TempDir()
+        let config = try setUp(dir, rounds: 1)
+        let arguments = ["--config", config, "--set", "montessori_set=influence", "--set", "training.records=3", "--set", "experiment.control=true"]
+        // The plan prices the steps the run takes.
+        let plan = try run("mi-run", arguments + ["--plan"])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let r = try run("mi-run", arguments)
+        #expect(r.status == 0, "\(r.stderr)")
+        let planned =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path("run/.mi-run/plan.json")))) as! [String: Any]
+        let ran = try FileManager.default.contentsOfDirectory(atPath: dir.path("run/.mi-run/steps")).map {
+            String($0.dropLast(5)).replacingOccurrences(of: "--", with: "/")
+        }
+        // (The calibrated yield is an estimate: the plan may continue a generation the stand-in
+        // generator did not need to.)
+        let priced = Set((planned["steps"] as! [[String: Any]]).map { $0["step"] as! String })
+        #expect(Set(ran).isSubset(of: priced) && priced.subtracting(ran).allSatisfy { $0.hasSuffix("-2") }, "\(priced) against \(ran)")
+        func records(_ name: String) throws -> [[String: Any]] {
+            try zcat(dir.path("run/round-1/" + name)).split(separator: "\n").map {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+            }
+        }
+        let candidates = try records("baseline-selected.jsonl.gz"), scored = try records("choose-scored.jsonl.gz")
+        #expect(scored.map { $0["id"] as! String } == candidates.map { $0["id"] as! String })
+        var first: [String] = [], best: [String] = []
+        for p in ["p0", "p1", "p2"] {
+            let ofPrompt = scored.filter { $0["prompt_id"] as? String == p }
+            #expect(ofPrompt.count >= 2, "\(p): the choice needs candidates to choose from")
+            first.append(ofPrompt[0]["id"] as! String)
+            best.append(ofPrompt.max { ($0["influence"] as! Double) < ($1["influence"] as! Double) }!["id"] as! String)
+        }
+        #expect(best != first, "the fake teacher's candidates differ in influence")
+        for (file, ids) in [("montessori-chosen", best), ("baseline-chosen", first), ("train-montessori", best), ("train-baseline", first)] {
+            let got = try records(file + ".jsonl.gz")
+            #expect(got.map { $0["id"] as! String } == ids, "\(file)")
+            // The answers are the probed ones, unchanged.
+            for g in got {
+                #expect(scored.contains { $0["id"] as? String == g["id"] as? String && $0["response"] as? String == g["response"] as? String })
+            }
+        }
+        let steps = try ledger(dir)
+        let c = command(steps, "round-1/choose-respond")
+        #expect(c.firstIndex(of: "--teacher").map { c[$0 + 1] } == SFTCLITests.tiny, "\(c)")
+        #expect(command(steps, "round-1/choose-probe").contains(dir.path("run/warmup/student")))
+        for step in ["round-1/montessori-respond", "round-1/baseline-respond", "round-1/choose-logprobs-original", "round-1/sft-control"] {
+            #expect(steps[step] == nil, "\(step)")
+        }
+        #expect(try String(contentsOfFile: dir.path("run/summary.md"), encoding: .utf8).contains("chosen by influence on the student (oracle)"))
+    }
+
     /// `montessori_set: chosen` with `training.records`: the original teacher's generation is
     /// continued until that many prompts have a candidate (one per even prompt here, so the steps
     /// are the written mode's), and each set holds one candidate of each of the first prompts.

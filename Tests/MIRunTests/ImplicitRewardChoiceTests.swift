@@ -4,8 +4,9 @@ import MIStages
 import MIStream
 import Testing
 
-/// `montessori_set: chosen`: one candidate per prompt by the log-probability difference of two
-/// teachers, and what such a choice gains in influence over each prompt's mean.
+/// `montessori_set: chosen` and `influence`: one candidate per prompt by the log-probability
+/// difference of two teachers or by influence, and what the first choice gains in influence over
+/// each prompt's mean.
 @Suite struct ImplicitRewardChoiceTests {
     func write(_ objects: [[String: Any]], _ path: String) throws {
         try objects.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
@@ -43,13 +44,17 @@ import Testing
         let d = try directory()
         defer { try? FileManager.default.removeItem(atPath: d) }
         let f = try files(d)
-        let chosen = try ImplicitRewardChoice.choose(candidates: f.candidates, scores: (f.updated, f.original), out: d + "/chosen.jsonl")
+        let chosen = try ImplicitRewardChoice.choose(
+            candidates: f.candidates, rule: .logRatio(updated: f.updated, original: f.original), out: d + "/chosen.jsonl")
         #expect(try ids(d + "/chosen.jsonl") == ["a1", "b0", "c0"])
         #expect(chosen["not_first"] == .number(JSONNumber(1)))
         // The records pass through whole.
         #expect(try String(contentsOfFile: d + "/chosen.jsonl", encoding: .utf8).contains(#""extra":[1,2]"#))
-        _ = try ImplicitRewardChoice.choose(candidates: f.candidates, scores: nil, out: d + "/first.jsonl")
+        _ = try ImplicitRewardChoice.choose(candidates: f.candidates, rule: .first, out: d + "/first.jsonl")
         #expect(try ids(d + "/first.jsonl") == ["a0", "b0", "c0"])
+        // By influence (montessori_set: influence): a2, b1, c0.
+        _ = try ImplicitRewardChoice.choose(candidates: f.candidates, rule: .influence, out: d + "/influence.jsonl")
+        #expect(try ids(d + "/influence.jsonl") == ["a2", "b1", "c0"])
         _ = try ImplicitRewardChoice.firstPrompts(f.candidates, out: d + "/two.jsonl", count: 2)
         #expect(try ids(d + "/two.jsonl") == ["a0", "a1", "a2", "b0", "b1"])
     }
@@ -59,8 +64,15 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: d) }
         let f = try files(d)
         try write(Self.candidates.dropLast(2).map { ["id": $0.id, "sum": $0.updated] }, f.updated)
-        #expect { try ImplicitRewardChoice.choose(candidates: f.candidates, scores: (f.updated, f.original), out: d + "/x.jsonl") } throws: {
+        #expect {
+            try ImplicitRewardChoice.choose(candidates: f.candidates, rule: .logRatio(updated: f.updated, original: f.original), out: d + "/x.jsonl")
+        } throws: {
             "\($0)".contains(f.updated) && "\($0)".contains("b1")
+        }
+        #expect(!FileManager.default.fileExists(atPath: d + "/x.jsonl"))
+        try write([["id": "a0", "prompt_id": "p0", "influence": 0.1], ["id": "a1", "prompt_id": "p0"]], f.candidates)
+        #expect { try ImplicitRewardChoice.choose(candidates: f.candidates, rule: .influence, out: d + "/x.jsonl") } throws: {
+            "\($0)".contains(f.candidates) && "\($0)".contains("a1") && "\($0)".contains("influence")
         }
         #expect(!FileManager.default.fileExists(atPath: d + "/x.jsonl"))
     }

@@ -63,10 +63,17 @@ import Testing
     @Test func theUpdatedTeacherMayChooseInsteadOfWrite() throws {
         #expect(try config("").montessoriSet == .written)
         #expect(try config("montessori_set: chosen\n").montessoriSet == .chosen)
+        #expect(try config("montessori_set: influence\n").montessoriSet == .influence)
         for text in ["montessori_set: picked\n", "montessori_set: {chosen: 1}\n"] {
-            #expect { try config(text) } throws: { "\($0)".contains("c.yaml:4") && "\($0)".contains("montessori_set must be written or chosen") }
+            #expect { try config(text) } throws: {
+                "\($0)".contains("c.yaml:4") && "\($0)".contains("montessori_set must be written, chosen or influence")
+            }
         }
-        #expect { try config("montessori_set: chosen\nrounds: 2\n") } throws: { "\($0)".contains("c.yaml:4") && "\($0)".contains("needs rounds: 1") }
+        for set in ["chosen", "influence"] {
+            #expect { try config("montessori_set: \(set)\nrounds: 2\n") } throws: {
+                "\($0)".contains("c.yaml:4") && "\($0)".contains("montessori_set: \(set) needs rounds: 1")
+            }
+        }
     }
 }
 
