@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs (zlib and OpenBLAS headers), only if missing.
+# Installs the Debian packages the build needs (make, zlib and OpenBLAS headers, unzip and pip for
+# the model), only those missing.
 set -euo pipefail
 
 missing=()
-for pkg in zlib1g-dev libopenblas-dev unzip; do
+for pkg in make zlib1g-dev libopenblas-dev unzip; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 command -v swift >/dev/null || { echo "swift not found: install Swift 6 (https://www.swift.org/install/)" >&2; exit 69; }
