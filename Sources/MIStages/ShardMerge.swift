@@ -53,7 +53,7 @@ public enum ShardMerge {
             try writer.write(s.object)
             count += 1
         }
-        for (k, reader) in readers.enumerated() {
+        for reader in readers {
             guard let extra = try reader.next() else { continue }
             let id = (try? extra.object.string("id")) ?? "(no id)"
             throw MergeProblem(

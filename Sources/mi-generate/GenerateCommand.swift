@@ -135,10 +135,10 @@ struct GenerateCommand: ParsableCommand {
         var records: [JSONObject] = []
         do {
             while let r = try reader.next() { records.append(r.object) }
-        } catch let e as StreamError {
+        } catch {
             // A torn tail (cut member or line) ends the usable part.
-            guard case .corruptStream = e else {
-                if case .badRecord = e {} else { throw e }
+            guard case .corruptStream = error else {
+                if case .badRecord = error {} else { throw error }
                 return cut(records)
             }
         }
