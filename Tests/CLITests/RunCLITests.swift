@@ -606,16 +606,17 @@ import Testing
     @Test(
         arguments: [
             "experiment", "experiment-adjusted", "experiment-aligned", "experiment-cut-student", "experiment-rank", "experiment-rpo",
-            "experiment-chosen",
+            "experiment-chosen", "experiment-influence",
         ])
     func theExperimentConfigRunsToAResult(_ name: String) throws {
         let dir = TempDir()
         // The cut-student variant is the aligned one with a student cut from the teacher; the rank
         // variant is the cut-student one with other pairs, and the RPO variant the rank one with the
         // chosen side's NLL in the DPO loss; the chosen variant is the rank one whose updated
-        // teacher chooses its student's training set.
-        let chosen = name == "experiment-chosen"
-        let rank = name == "experiment-rank" || name == "experiment-rpo" || chosen
+        // teacher chooses its student's training set, and the influence variant its oracle (the
+        // most influential candidate of each prompt, no control student).
+        let chosen = name == "experiment-chosen", influence = name == "experiment-influence"
+        let rank = name == "experiment-rank" || name == "experiment-rpo" || chosen || influence
         let cut = name == "experiment-cut-student" || rank
         let aligned = name == "experiment-aligned" || cut
         _ = try setUp(dir, rounds: 1)
@@ -627,7 +628,7 @@ import Testing
             name == "experiment"
             ? []
             : [
-                "--set", "training.records=\(chosen ? 3 : 5)", "--set", "probing.records=8", "--set", "probing.probe.reference_parts=2",
+                "--set", "training.records=\(chosen || influence ? 3 : 5)", "--set", "probing.records=8", "--set", "probing.probe.reference_parts=2",
             ]
         var arguments =
             records + [
@@ -698,7 +699,7 @@ import Testing
         }
         #expect(abs(((versusStart["montessori"] as? [String: Any])?["diff"] as? Double ?? .nan) - fromStartMean("loss")) < 1e-12)
         #expect(abs(((versusStart["baseline"] as? [String: Any])?["diff"] as? Double ?? .nan) - fromStartMean("loss_against")) < 1e-12)
-        #expect((versusStart["control"] as? [String: Any])?["better_on"] is Int)
+        #expect(((versusStart["control"] as? [String: Any])?["better_on"] is Int) == !influence)
         // The mechanism's answer lengths are its fresh sets' own (characters as mi-pair counts them).
         func meanChars(_ label: String) throws -> Double {
             let lengths = try zcat(dir.path("exp/round-1/mechanism-\(label)-scored.jsonl.gz")).split(separator: "\n").map {
@@ -800,10 +801,13 @@ import Testing
                     .filter { !$0.contains("dpo-heldout") }
                 #expect(!steps.isEmpty && steps.allSatisfy { $0.contains("\"chosen_nll\"") == (name == "experiment-rpo") }, "\(metrics)")
             }
-            for label in ["montessori", "baseline", "control"] {
-                // training.records: records, or (chosen) prompts with one record each.
-                #expect(try zcat(dir.path("exp/round-1/train-\(label).jsonl.gz")).split(separator: "\n").count == (chosen ? 3 : 5), "\(label)")
+            for label in ["montessori", "baseline"] + (influence ? [] : ["control"]) {
+                // training.records: records, or (chosen, influence) prompts with one record each.
+                #expect(
+                    try zcat(dir.path("exp/round-1/train-\(label).jsonl.gz")).split(separator: "\n").count == (chosen || influence ? 3 : 5),
+                    "\(label)")
             }
+            #expect(FileManager.default.fileExists(atPath: dir.path("exp/round-1/train-control.jsonl.gz")) == !influence)
         }
         #expect(FileManager.default.fileExists(atPath: dir.path("exp/round-1/teacher-control/model.safetensors")))
         let summary = try String(contentsOfFile: dir.path("exp/summary.md"), encoding: .utf8)
