@@ -1,5 +1,6 @@
 # Two entry points: `make demo` runs the main job on the default model, `make test` the suite.
-# Both install what is missing and never fetch twice.
+# Both install what is missing and never fetch twice; scripts/setup.sh (the README's commands)
+# installs make itself first.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 

@@ -375,7 +375,7 @@ public final class MontessoriRun {
                         config.training, prefix: rd + label + "-", teacher: t, answeredBy: responder(for: t, inputs: inputs), seeds: inputs.seeds,
                         seed: seed, report: &data)
                 ))
-            if label == "montessori" { round.montessoriData = data } else if label == "baseline" { round.baselineData = data }
+            Self.note(data, of: label, in: &round)
         }
         return sets
     }
@@ -387,26 +387,20 @@ public final class MontessoriRun {
     func chosenSets(
         _ rd: String, inputs: Inputs, choosers: [(String, Artifact)], seed: Int, report round: inout RoundReport
     ) throws -> [(String, Artifact)] {
-        let phase = config.training, respond = sampled(phase.respond, seed: seed)
-        let (i, candidates) = try instructions(
-            phase, prefix: rd + "baseline-", teacher: inputs.teacher, seeds: inputs.seeds, seed: seed, perPrompt: true)
+        let respond = sampled(config.training.respond, seed: seed)
+        let (i, candidates) = try trainingCandidates(rd, inputs: inputs, seed: seed)
         let original = try logprobs(candidates, model: inputs.teacher, name: rd + "choose-logprobs-original")
         var sets: [(String, Artifact)] = []
         for (label, teacher) in choosers {
             let scores = label == "baseline" ? nil : try logprobs(candidates, model: teacher, name: rd + "choose-logprobs-\(label)")
-            let chosen = rd + label + "-chosen.jsonl.gz", out = path(chosen)
             let rule = scores.map { ImplicitRewardChoice.Rule.logRatio(updated: $0.path, original: original.path) } ?? .first
-            _ = try step(
-                rd + label + "-choose", inputs: [("candidates", candidates)] + (scores.map { [("updated", $0), ("original", original)] } ?? []),
-                settings: rule.setting, outputs: [chosen]
-            ) { _ in
-                try ImplicitRewardChoice.choose(candidates: candidates.path, rule: rule, out: out)
-            }
+            let chosen = try choose(
+                label, round: rd, candidates: candidates, rule: rule, scores: scores.map { [("updated", $0), ("original", original)] } ?? [])
             let answered = try self.respond(
-                try file(chosen), teacher: inputs.teacher, options: respond, name: rd + label + "-respond", out: rd + label + "-answered.jsonl.gz")
-            let data = DataReport(
-                generated: try count(i.path), deduplicated: try count(candidates.path), answered: try count(answered.path))
-            if label == "montessori" { round.montessoriData = data } else if label == "baseline" { round.baselineData = data }
+                chosen, teacher: inputs.teacher, options: respond, name: rd + label + "-respond", out: rd + label + "-answered.jsonl.gz")
+            Self.note(
+                DataReport(generated: try count(i.path), deduplicated: try count(candidates.path), answered: try count(answered.path)),
+                of: label, in: &round)
             sets.append((label, answered))
         }
         round.montessoriSet = .chosen
@@ -414,32 +408,51 @@ public final class MontessoriRun {
     }
 
     /// `montessori_set: influence` (the oracle of `chosen`): the original teacher's candidates for
-    /// the training prompts, all answered by it and probed on `student` as the probing set is; the
-    /// Montessori set keeps each prompt's most influential candidate, the baseline its first, both
-    /// from the same answers.
+    /// the training prompts, all answered by it and probed on `student` (the round's probed
+    /// student, whatever `students_start` says) as the probing set is; the Montessori set keeps
+    /// each prompt's most influential candidate, the baseline its first, both from the same answers.
     func influenceSets(_ rd: String, inputs: Inputs, student: Artifact, seed: Int, report round: inout RoundReport) throws -> [(String, Artifact)] {
-        let phase = config.training
-        let (i, candidates) = try instructions(
-            phase, prefix: rd + "baseline-", teacher: inputs.teacher, seeds: inputs.seeds, seed: seed, perPrompt: true)
+        let (i, candidates) = try trainingCandidates(rd, inputs: inputs, seed: seed)
         let answered = try respond(
-            candidates, teacher: inputs.teacher, options: sampled(phase.respond, seed: seed), name: rd + "choose-respond",
+            candidates, teacher: inputs.teacher, options: sampled(config.training.respond, seed: seed), name: rd + "choose-respond",
             out: rd + "choose-answered.jsonl.gz")
         let scored = try probe(
             answered, student: student, reference: inputs.probeReference, options: config.probing.learn, name: rd + "choose-probe",
             out: rd + "choose-scored.jsonl.gz", shards: config.probeShards)
         var sets: [(String, Artifact)] = []
         for (label, rule) in [("montessori", ImplicitRewardChoice.Rule.influence), ("baseline", .first)] {
-            let chosen = rd + label + "-chosen.jsonl.gz", out = path(chosen)
-            _ = try step(rd + label + "-choose", inputs: [("candidates", scored)], settings: rule.setting, outputs: [chosen]) { _ in
-                try ImplicitRewardChoice.choose(candidates: scored.path, rule: rule, out: out)
-            }
-            let data = DataReport(
-                generated: try count(i.path), deduplicated: try count(candidates.path), answered: try count(path(chosen)))
-            if label == "montessori" { round.montessoriData = data } else { round.baselineData = data }
-            sets.append((label, try file(chosen)))
+            let chosen = try choose(label, round: rd, candidates: scored, rule: rule, scores: [])
+            Self.note(
+                DataReport(generated: try count(i.path), deduplicated: try count(candidates.path), answered: try count(chosen.path)),
+                of: label, in: &round)
+            sets.append((label, chosen))
         }
         round.montessoriSet = .influence
         return sets
+    }
+
+    /// The original teacher's candidates for the training prompts (the baseline's own generation;
+    /// with `training.records`, until that many prompts have one): its instructions, and those
+    /// left after dedupe.
+    func trainingCandidates(_ rd: String, inputs: Inputs, seed: Int) throws -> (Artifact, Artifact) {
+        try instructions(config.training, prefix: rd + "baseline-", teacher: inputs.teacher, seeds: inputs.seeds, seed: seed, perPrompt: true)
+    }
+
+    /// The step `{label}-choose`: one candidate of each prompt of `candidates` by `rule`, whose
+    /// files are `scores` (the step's other inputs), as `{label}-chosen.jsonl.gz`.
+    func choose(
+        _ label: String, round rd: String, candidates: Artifact, rule: ImplicitRewardChoice.Rule, scores: [(String, Artifact)]
+    ) throws -> Artifact {
+        let chosen = rd + label + "-chosen.jsonl.gz", out = path(chosen)
+        _ = try step(rd + label + "-choose", inputs: [("candidates", candidates)] + scores, settings: rule.setting, outputs: [chosen]) { _ in
+            try ImplicitRewardChoice.choose(candidates: candidates.path, rule: rule, out: out)
+        }
+        return try file(chosen)
+    }
+
+    /// A training set's counts in the round's report (the Montessori and the baseline set's).
+    static func note(_ data: DataReport, of label: String, in round: inout RoundReport) {
+        if label == "montessori" { round.montessoriData = data } else if label == "baseline" { round.baselineData = data }
     }
 
     /// `mi-model logprobs` of `records`' teacher outputs (`raw`, chat-formatted with the end of

@@ -289,16 +289,25 @@ public struct RunConfig: Sendable {
             guard case let .scalar(s) = n.kind, s == "f32" || s == "bf16" else { throw ConfigError("\(n.location): compute must be f32 or bf16") }
             compute = s
         }
-        if let e = root["experiment"] {
-            experiment = try Self.experiment(e)
-            // With the original teacher answering every fresh set, the crossing's cells repeat
-            // the plain ones, and the split would read the repeat as the updated teacher's answers.
-            if experiment.mechanismCrossed && responder == .original {
-                throw ConfigError("\(e.location): experiment.mechanism_crossed needs responder: teacher (with responder: original no answers differ)")
-            }
-        }
+        try readExperiment(root)
         if let c = root["commands"] { commands = try Self.commands(c, base: base) }
         try readExecution(root)
+    }
+
+    /// `experiment`, against the settings it depends on (read before it).
+    mutating func readExperiment(_ root: ConfigNode) throws(ConfigError) {
+        guard let e = root["experiment"] else { return }
+        experiment = try Self.experiment(e)
+        // With the original teacher answering every fresh set, the crossing's cells repeat
+        // the plain ones, and the split would read the repeat as the updated teacher's answers.
+        if experiment.mechanismCrossed && responder == .original {
+            throw ConfigError("\(e.location): experiment.mechanism_crossed needs responder: teacher (with responder: original no answers differ)")
+        }
+        // The oracle's choice involves no teacher, so there is no control's choice to train on.
+        if experiment.controlStudent && montessoriSet == .influence {
+            throw ConfigError(
+                "\(e.location): experiment.control_student needs montessori_set: written or chosen (influence has no control student)")
+        }
     }
 
     /// `students_start`, `student_layers`, `responder` and `montessori_set`.

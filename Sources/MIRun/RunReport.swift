@@ -355,7 +355,11 @@ public struct RunReport: Sendable {
                     (p + "training data chosen by the Montessori teacher: original's candidates → kept → chosen, answered", r.montessoriData.cell))
             case .influence:
                 rows.append(
-                    (p + "training data chosen by influence on the student (oracle): original's candidates → kept → answered", r.montessoriData.cell))
+                    (
+                        p
+                            + "training data chosen by influence on the student (oracle): original's candidates → kept → chosen (all answered and probed)",
+                        r.montessoriData.cell
+                    ))
             }
             rows.append((p + "training data, original teacher", r.baselineData.cell))
             rows.append(

@@ -45,6 +45,21 @@ import Testing
         }
     }
 
+    /// llama.cpp reads ignore_merges only from Llama 3's pre-tokenizer names, so SmolLM's
+    /// tokenizer with it has no GGUF form: refused by name, nothing written.
+    @Test func ignoreMergesWithoutAGGUFNameIsRefused() throws {
+        let loaded = try LoadedModel(path: Fixture.directory.appendingPathComponent("tiny-hf/smollm").path)
+        let t = loaded.tokenizer
+        let ignoring = try BPETokenizer(
+            vocabulary: t.vocabulary, merges: t.mergeLines, specialIds: t.specialTokens.keys.map(Int.init), preTokenizer: t.preTokenizer,
+            bos: t.bos, eos: t.eos, pad: t.pad, addBOS: t.addBOS, ignoreMerges: true)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("never-\(UUID().uuidString).gguf").path
+        #expect {
+            try GGUFWriter.write(model: loaded.model, tokenizer: ignoring, chatTemplate: nil, name: "x", format: .f32, to: path)
+        } throws: { "\($0)".contains("ignore_merges and the smollm pre-tokenizer") }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
     /// A block whose attention output and MLP down projections are zero adds nothing to the
     /// residual stream, so the model computes what the model cut without that block computes.
     @Test func aCutModelIsTheModelWithoutTheDroppedBlocks() throws {

@@ -137,10 +137,16 @@ import Testing
             let ignore = c["ignore_merges"] as? Bool ?? false
             let last = c["repeated_merges"] as? String == "last"
             let vocabulary = try #require(c["vocabulary"] as? [String]), merges = try #require(c["merges"] as? [String])
-            guard case let .object(file) = try JSONParser().parse(try #require(c["tokenizer_json"] as? String)) else {
-                Issue.record("tokenizer_json is not an object")
+            guard case var .object(file) = try JSONParser().parse(try #require(c["tokenizer_json"] as? String)),
+                case var .object(model)? = file["model"]
+            else {
+                Issue.record("tokenizer_json is not an object with a model")
                 continue
             }
+            // `tokenizers` writes each pair once; the file gets the repeated list back, so reading
+            // it must keep the later rank as the library did.
+            model["merges"] = .array(merges.map { .string($0) })
+            file["model"] = .object(model)
             let fromJSON = try TokenizerJSON.load(file, config: JSONObject(), path: "tokenizer.json").0
             #expect(fromJSON.ignoreMerges == ignore)
             func built(ignoreMerges: Bool, repeated: BPETokenizer.RepeatedMerge) throws -> BPETokenizer {
@@ -164,6 +170,43 @@ import Testing
             }
             #expect(changed == c["changed"] as? Int)
         }
+    }
+
+    /// The same cases as GGUF files: llama.cpp turns ignore_merges on for Llama 3's pre-tokenizer
+    /// names ("llama-bpe"), not for "smaug-bpe" (the same regex, which splits these texts as
+    /// GPT-2's does), and keeps the first rank of a pair listed twice. The writer names the
+    /// pre-tokenizer so that the option survives, and refuses ignore_merges where no name has it.
+    @Test func ggufFilesFollowLlamaCpp() throws {
+        for c in try cases.filter({ $0["spelling"] as? String == "byte-level" }) {
+            let ignore = c["ignore_merges"] as? Bool ?? false
+            let vocabulary = try #require(c["vocabulary"] as? [String]), merges = try #require(c["merges"] as? [String])
+            for pre in ignore ? ["llama-bpe", "smaug-bpe"] : ["gpt2"] {
+                var b = GGUFBuilder()
+                b.add("tokenizer.ggml.model", string: "gpt2")
+                b.add("tokenizer.ggml.pre", string: pre)
+                b.add("tokenizer.ggml.tokens", strings: vocabulary)
+                b.add("tokenizer.ggml.merges", strings: merges)
+                let tok = try BPETokenizer(gguf: try parseGGUF(b.build()).get())
+                #expect(tok.ignoreMerges == (pre == "llama-bpe"))
+                #expect(GGUFWriter.ggufPre(tok) == (pre == "gpt2" ? "gpt2" : pre))
+                // The library's ids where llama.cpp reads the file as the library did, else exactly
+                // the counted texts differ (no ignore_merges; the first rank of a repeated pair).
+                let same = pre == "llama-bpe"
+                var changed = 0
+                for t in try #require(c["texts"] as? [[String: Any]]) {
+                    if tok.encode(try #require(t["text"] as? String)) != (try #require(t["ids"] as? [Int])).map(Int32.init) { changed += 1 }
+                }
+                #expect(changed == (same ? 0 : c["changed"] as? Int), "\(pre)")
+            }
+        }
+        let plain = try BPETokenizer(
+            vocabulary: ["a", "b", "ab", "\u{120}"], merges: ["a b"], specialIds: [], preTokenizer: .gpt2, bos: nil, eos: nil, pad: nil, addBOS: false
+        )
+        let ignoring = try BPETokenizer(
+            vocabulary: ["a", "b", "ab", "\u{120}"], merges: ["a b"], specialIds: [], preTokenizer: .gpt2, bos: nil, eos: nil, pad: nil,
+            addBOS: false,
+            ignoreMerges: true)
+        #expect(GGUFWriter.ggufPre(plain) == "gpt2" && GGUFWriter.ggufPre(ignoring) == nil)
     }
 }
 

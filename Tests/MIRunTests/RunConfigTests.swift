@@ -69,6 +69,9 @@ import Testing
                 "\($0)".contains("c.yaml:4") && "\($0)".contains("montessori_set must be written, chosen or influence")
             }
         }
+        #expect { try config("montessori_set: influence\nexperiment: {control: true, control_student: true}\n") } throws: {
+            "\($0)".contains("experiment.control_student needs montessori_set: written or chosen")
+        }
         for set in ["chosen", "influence"] {
             #expect { try config("montessori_set: \(set)\nrounds: 2\n") } throws: {
                 "\($0)".contains("c.yaml:4") && "\($0)".contains("montessori_set: \(set) needs rounds: 1")

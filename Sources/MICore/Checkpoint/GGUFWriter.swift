@@ -45,6 +45,18 @@ public enum GGUFWriter {
         return kv
     }
 
+    /// `tokenizer.ggml.pre` for a byte-level tokenizer: llama.cpp's name for its regex with its
+    /// ignore_merges (Llama 3's regex: "llama-bpe" with it, "smaug-bpe" without); nil where no
+    /// name has both (ignore_merges with another regex).
+    static func ggufPre(_ t: BPETokenizer) -> String? {
+        switch (t.preTokenizer, t.ignoreMerges) {
+        case (.llama3, true): return "llama-bpe"
+        case (.llama3, false): return "smaug-bpe"
+        case (_, false): return t.preTokenizer.rawValue
+        case (_, true): return nil
+        }
+    }
+
     /// The tokenizer's keys: "gpt2" with merges, or SentencePiece-style "llama" with scores and
     /// token types (scores from the merge ranks when the vocabulary came without them).
     static func tokenizerMetadata(_ t: BPETokenizer) -> [(String, Value)] {
@@ -52,7 +64,7 @@ public enum GGUFWriter {
         guard let sp = t.sentencePiece else {
             return [
                 ("tokenizer.ggml.model", .string("gpt2")),
-                ("tokenizer.ggml.pre", .string(t.preTokenizer == .llama3 ? "llama-bpe" : t.preTokenizer.rawValue)),
+                ("tokenizer.ggml.pre", .string(ggufPre(t) ?? t.preTokenizer.rawValue)),
                 ("tokenizer.ggml.tokens", .strings(t.vocabulary)),
                 ("tokenizer.ggml.token_type", .i32s((0..<t.count).map { specials[Int32($0)] != nil ? 3 : 1 })),
                 ("tokenizer.ggml.merges", .strings(t.mergeLines)),
@@ -86,15 +98,26 @@ public enum GGUFWriter {
         return kv
     }
 
+    /// Why `config` and `tokenizer` have no GGUF form, if they have none.
+    static func unsupported(_ c: LlamaConfig, _ tokenizer: BPETokenizer) -> String? {
+        if case .llama3? = c.ropeScaling {
+            // llama.cpp stores this scaling as a rope_freqs tensor, which this writer does not produce.
+            return "exporting a model with Llama 3 rope scaling to GGUF is not supported"
+        }
+        if tokenizer.ignoreMerges, tokenizer.sentencePiece != nil || ggufPre(tokenizer) == nil {
+            // llama.cpp turns ignore_merges on only with Llama 3's pre-tokenizer names.
+            let spelling = tokenizer.sentencePiece != nil ? "SentencePiece-style spelling" : "the \(tokenizer.preTokenizer.rawValue) pre-tokenizer"
+            return "a tokenizer with ignore_merges and \(spelling) has no GGUF form"
+        }
+        return nil
+    }
+
     public static func write(
         model: LlamaModel, tokenizer: BPETokenizer, chatTemplate: String?, name: String,
         format: Format, to path: String
     ) throws(StreamError) {
         let c = model.config, P = model.parameters
-        if case .llama3? = c.ropeScaling {
-            // llama.cpp stores this scaling as a rope_freqs tensor, which this writer does not produce.
-            throw .cannotCreate(path: path, reason: "exporting a model with Llama 3 rope scaling to GGUF is not supported")
-        }
+        if let reason = unsupported(c, tokenizer) { throw .cannotCreate(path: path, reason: reason) }
         let kv = metadata(c, tokenizer: tokenizer, chatTemplate: chatTemplate, name: name)
 
         // Tensors: name, GGUF dims (fastest first), type and bytes.

@@ -94,14 +94,18 @@ public final class BPETokenizer: @unchecked Sendable {
         }
         let preName = gguf.string("tokenizer.ggml.pre") ?? "default"
         guard let pre = PreTokenizer(ggufName: preName) else {
-            throw .unsupported("pre-tokenizer '\(preName)' (supported: gpt2, smollm, llama-bpe, qwen2)")
+            throw .unsupported("pre-tokenizer '\(preName)' (supported: gpt2, smollm, llama-bpe, smaug-bpe, qwen2)")
         }
         let merges = gguf.metadata["tokenizer.ggml.merges"]?.array?.compactMap(\.string) ?? []
         for (i, t) in types.enumerated() where Self.literalTypes.contains(t) { specials.append(i) }
         try self.init(
             vocabulary: tokens, merges: merges, specialIds: specials, preTokenizer: pre,
-            bos: bos, eos: eos, pad: id("padding_token_id"), addBOS: addBOS, ignoreMerges: pre == .llama3)
+            bos: bos, eos: eos, pad: id("padding_token_id"), addBOS: addBOS, ignoreMerges: Self.ignoresMerges(preName))
     }
+
+    /// Whether llama.cpp tokenizes a GGUF file with this `tokenizer.ggml.pre` with ignore_merges
+    /// (Llama 3's names; "smaug-bpe" has the same regex without it).
+    static func ignoresMerges(_ ggufPre: String) -> Bool { ["llama-bpe", "llama3", "llama-v3"].contains(ggufPre) }
 
     public init(
         vocabulary: [String], merges mergeLines: [String], specialIds: [Int], preTokenizer: PreTokenizer,

@@ -15,7 +15,8 @@ public enum PreTokenizer: String, Sendable {
         switch ggufName {
         case "gpt2", "default": self = .gpt2
         case "smollm", "starcoder", "refact": self = .smollm
-        case "llama-bpe", "llama3", "llama-v3": self = .llama3
+        // llama.cpp gives "smaug-bpe" and "dbrx" Llama 3's regex without its ignore_merges.
+        case "llama-bpe", "llama3", "llama-v3", "smaug-bpe", "dbrx": self = .llama3
         case "qwen2": self = .qwen2
         default: return nil
         }
