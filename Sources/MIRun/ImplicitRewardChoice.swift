@@ -118,21 +118,38 @@ public enum ImplicitRewardChoice {
         return ["records": .number(JSONNumber(all.count)), "not_first": .number(JSONNumber(picks.filter { $0 > 0 }.count))]
     }
 
-    /// The choice on probed candidates (the original teacher's fresh ones): over the prompts with
-    /// at least two, the chosen candidate's influence minus the mean of its prompt's (what the
-    /// choice gains over a random candidate), with its bootstrap interval over prompts, and the
-    /// same for the most influential candidate (the most any choice can gain). Nil without such
-    /// prompts.
-    public static func gain(scored: String, updated: String, original: String) throws -> (chosen: Evaluation.Interval, best: Double, prompts: Int)? {
+    /// What a teacher's choice among probed candidates gains over a random one (`gain`): over the
+    /// prompts with at least two candidates, influence minus the prompt's mean influence.
+    public struct Gain: Sendable {
+        /// The candidate the implicit reward ranks first, with its bootstrap interval over prompts.
+        public var chosen: Evaluation.Interval
+        /// The first candidate (the baseline's choice), likewise.
+        public var first: Evaluation.Interval
+        /// The most influential candidate's mean (the most any choice can gain).
+        public var best: Double
+        public var prompts: Int
+        /// Prompts where the implicit reward's choice is the most influential candidate.
+        public var sameAsBest: Int
+    }
+
+    /// The choice on probed candidates (`scored`, the original teacher's): what the candidate
+    /// `updated`'s implicit reward ranks first gains in influence over its prompt's mean, what the
+    /// first gains, and what the most influential gains. Nil without prompts of two candidates.
+    public static func gain(scored: String, updated: String, original: String) throws -> Gain? {
         let u = try sums(updated), b = try sums(original)
-        var chosen: [Double] = [], best: [Double] = []
+        var chosen: [Double] = [], first: [Double] = [], best: [Double] = [], same = 0
         for p in try prompts(scored) where p.records.count >= 2 {
-            let influence = try p.records.map { try $0.double("influence") }
+            let influence = try influences(p, file: scored)
             let mean = influence.reduce(0, +) / Double(influence.count)
-            chosen.append(influence[argmax(try logRatios(p, updated: u, original: b, files: (updated, original)))] - mean)
-            best.append(influence.max()! - mean)
+            let pick = argmax(try logRatios(p, updated: u, original: b, files: (updated, original))), top = argmax(influence)
+            chosen.append(influence[pick] - mean)
+            first.append(influence[0] - mean)
+            best.append(influence[top] - mean)
+            if influence[pick] == influence[top] { same += 1 }
         }
         guard !chosen.isEmpty else { return nil }
-        return (Evaluation.bootstrap(chosen), best.reduce(0, +) / Double(best.count), chosen.count)
+        return Gain(
+            chosen: Evaluation.bootstrap(chosen), first: Evaluation.bootstrap(first), best: best.reduce(0, +) / Double(best.count),
+            prompts: chosen.count, sameAsBest: same)
     }
 }

@@ -414,14 +414,20 @@ extension MontessoriRun {
         return prompts
     }
 
-    /// `montessori_set: influence`: the original teacher's candidates, all answered and probed,
-    /// and the two chosen sets; returns the records per set.
+    /// `montessori_set: influence`: the original teacher's candidates, all answered and probed (in
+    /// an experiment also both teachers' log-probabilities of them), and the two chosen sets;
+    /// returns the records per set.
     func pricedInfluenceSets(_ rd: String, _ c: Costs, _ add: (String, String, Double) -> Void) -> Int {
         let prompts = synthesized(config.training, prefix: rd + "baseline-", c, add, choosing: true)
         let candidates = chosenCandidates(prompts, c)
         let (work, seconds) = responded(candidates, config.training, c)
         add(rd + "choose-respond", work, seconds)
         add(rd + "choose-probe", "\(candidates) records", c.probeFixed + Double(candidates) * c.probeRecord)
+        if config.experiment.enabled {
+            for label in ["original", "montessori"] {
+                add(rd + "choose-logprobs-\(label)", "about \(candidates) records", c.load + Double(candidates) * c.evalRecord / 2)
+            }
+        }
         for label in ["montessori", "baseline"] { add(rd + label + "-choose", "\(prompts) prompts", 0) }
         return prompts
     }

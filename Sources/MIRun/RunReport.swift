@@ -188,16 +188,20 @@ public struct RoundReport: Sendable {
         }
         if let m = freshComparison("montessori") { o["mechanism"] = m }
         if let split = mechanismSplitJSON() { o["mechanism_split"] = split }
-        if !experiment.chosenGain.isEmpty {
+        func gains(_ all: [String: ImplicitRewardChoice.Gain]) -> JSONValue {
             var m = JSONObject()
-            for (label, g) in experiment.chosenGain.sorted(by: { $0.key < $1.key }) {
+            for (label, g) in all.sorted(by: { $0.key < $1.key }) {
                 var c = JSONObject(uniqueKeysAndValues: interval(g.chosen))
+                c["first"] = .object(JSONObject(uniqueKeysAndValues: interval(g.first)))
                 c["best"] = num(g.best)
                 c["prompts"] = .number(JSONNumber(g.prompts))
+                c["same_as_best"] = .number(JSONNumber(g.sameAsBest))
                 m[label] = .object(c)
             }
-            o["mechanism_chosen"] = .object(m)
+            return .object(m)
         }
+        if !experiment.chosenGain.isEmpty { o["mechanism_chosen"] = gains(experiment.chosenGain) }
+        if !experiment.trainingChoice.isEmpty { o["training_choice"] = gains(experiment.trainingChoice) }
         if let c = freshComparison("control") { o["control"] = c }
         if let c = experiment.controlLoss, c.count == baselineLoss.count {
             var controlOutcome = JSONObject(uniqueKeysAndValues: interval(Evaluation.bootstrap(zip(c, baselineLoss).map { $0 - $1 })))
@@ -291,7 +295,10 @@ public struct ExperimentReport: Sendable {
     /// `montessori_set: chosen`: per choosing teacher ("montessori", "control"), what its choice
     /// among the original teacher's fresh candidates of a prompt gains in influence over the
     /// prompt's mean, and the most influential candidate's gain (`ImplicitRewardChoice.gain`).
-    public var chosenGain: [String: (chosen: Evaluation.Interval, best: Double, prompts: Int)] = [:]
+    public var chosenGain: [String: ImplicitRewardChoice.Gain] = [:]
+    /// `montessori_set: influence`: the same on the training prompts' candidates (all probed), per
+    /// updated teacher: how much of the oracle's gain its implicit reward reaches where it chooses.
+    public var trainingChoice: [String: ImplicitRewardChoice.Gain] = [:]
 }
 
 /// What the run did and found, as the table `make demo` ends with.
@@ -437,13 +444,17 @@ public struct RunReport: Sendable {
                 let mean = v.reduce(0, +) / Double(v.count)
                 rows.append((p + "fresh candidates, \(name): n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
             }
-            for (label, g) in r.experiment.chosenGain.sorted(by: { $0.key < $1.key }) {
-                let d = g.chosen
-                rows.append(
-                    (
-                        p + "\(label) teacher's choice of the original's fresh candidates: influence − prompt mean (95 % CI); the best's; prompts",
-                        "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6))); \(f(g.best, 6)); \(g.prompts)"
-                    ))
+            for (candidates, all) in [("fresh", r.experiment.chosenGain), ("training", r.experiment.trainingChoice)] {
+                for (label, g) in all.sorted(by: { $0.key < $1.key }) {
+                    let d = g.chosen, first = g.first
+                    rows.append(
+                        (
+                            p + "\(label) teacher's choice of the original's \(candidates) candidates: influence − prompt mean (95 % CI); "
+                                + "the first's; the best's; prompts (the best chosen)",
+                            "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6))); \(f(first.mean, 6)) (\(f(first.low, 6))–\(f(first.high, 6))); "
+                                + "\(f(g.best, 6)); \(g.prompts) (\(g.sameAsBest))"
+                        ))
+                }
             }
             if let split = r.mechanismSplit {
                 for (name, d) in [
@@ -469,6 +480,15 @@ public struct RunReport: Sendable {
         return "| stage | result |\n|---|---|\n" + rows.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n" + legend
     }
 
+    /// What tells the students' training sets apart (the last round's `montessori_set`).
+    var setsDiffer: String {
+        switch rounds.last?.montessoriSet ?? .written {
+        case .written: return "which teacher wrote them"
+        case .chosen: return "which of the original teacher's candidates each prompt keeps (the Montessori teacher's choice or the first)"
+        case .influence: return "which of the original teacher's candidates each prompt keeps (the most influential or the first)"
+        }
+    }
+
     /// How to read the table, and what its sizes can show.
     var legend: String {
         var lines = [
@@ -478,7 +498,7 @@ public struct RunReport: Sendable {
                 + "(nats per token). Above 0 the step lowered that loss: helpful; below 0: harmful.",
             "- Held-out loss: mean negative log-likelihood per response token on the held-out set; lower is better. "
                 + "Montessori − baseline below 0 favours the Montessori student; the paired 95 % interval shows an effect only when it excludes 0.",
-            "- Both students train on the same number of records, so they differ only in which teacher wrote them.",
+            "- Both students train on the same number of records, so they differ only in " + setsDiffer + ".",
         ]
         let smallest = rounds.map(\.trainingRecords).min() ?? 0
         if smallest < 500 || rounds.contains(where: { $0.pairs < 100 }) {

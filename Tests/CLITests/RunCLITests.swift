@@ -480,10 +480,30 @@ import Testing
         let c = command(steps, "round-1/choose-respond")
         #expect(c.firstIndex(of: "--teacher").map { c[$0 + 1] } == SFTCLITests.tiny, "\(c)")
         #expect(command(steps, "round-1/choose-probe").contains(dir.path("run/warmup/student")))
-        for step in ["round-1/montessori-respond", "round-1/baseline-respond", "round-1/choose-logprobs-original", "round-1/sft-control"] {
+        for step in ["round-1/montessori-respond", "round-1/baseline-respond", "round-1/montessori-generate", "round-1/sft-control"] {
             #expect(steps[step] == nil, "\(step)")
         }
-        #expect(try String(contentsOfFile: dir.path("run/summary.md"), encoding: .utf8).contains("chosen by influence on the student (oracle)"))
+        // The DPO'd teacher's choice of the same candidates by its implicit reward, scored by their
+        // probed influence: recomputed here from the run's log-probabilities.
+        let sums = try ["original", "montessori"].map { label in
+            Dictionary(uniqueKeysWithValues: try records("choose-logprobs-\(label).jsonl.gz").map { ($0["id"] as! String, $0["sum"] as! Double) })
+        }
+        var gains: [Double] = [], firsts: [Double] = []
+        for p in ["p0", "p1", "p2"] {
+            let ofPrompt = scored.filter { $0["prompt_id"] as? String == p }
+            let influence = ofPrompt.map { $0["influence"] as! Double }, mean = influence.reduce(0, +) / Double(influence.count)
+            let ratio = ofPrompt.map { sums[1][$0["id"] as! String]! - sums[0][$0["id"] as! String]! }
+            gains.append(influence[ratio.firstIndex(of: ratio.max()!)!] - mean)
+            firsts.append(influence[0] - mean)
+        }
+        let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path("run/result.json")))) as! [String: Any]
+        let choice = try #require((result["training_choice"] as? [String: Any])?["montessori"] as? [String: Any], "\(result.keys)")
+        #expect(choice["prompts"] as? Int == 3)
+        #expect(abs((choice["diff"] as! Double) - gains.reduce(0, +) / 3) < 1e-9, "\(choice) against \(gains)")
+        #expect(abs(((choice["first"] as! [String: Any])["diff"] as! Double) - firsts.reduce(0, +) / 3) < 1e-9)
+        let summary = try String(contentsOfFile: dir.path("run/summary.md"), encoding: .utf8)
+        #expect(summary.contains("chosen by influence on the student (oracle)"))
+        #expect(summary.contains("original's training candidates") && summary.contains("the most influential or the first"), "\(summary)")
     }
 
     /// `montessori_set: chosen` with `training.records`: the original teacher's generation is

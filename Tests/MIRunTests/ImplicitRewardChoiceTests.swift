@@ -88,5 +88,12 @@ import Testing
         #expect(abs(g.chosen.mean - (0.0 + -0.2) / 2) < 1e-12)
         #expect(abs(g.best - (0.3 + 0.2) / 2) < 1e-12)
         #expect(g.chosen.low <= g.chosen.mean && g.chosen.mean <= g.chosen.high)
+        // The first candidates a0 (−0.3) and b0 (−0.2); neither choice is its prompt's best.
+        #expect(abs(g.first.mean - (-0.3 + -0.2) / 2) < 1e-12)
+        #expect(g.sameAsBest == 0)
+        // Where the updated teacher ranks a2 and b1 first, both choices are the best.
+        try write(Self.candidates.map { ["id": $0.id, "sum": $0.original + ($0.id == "a2" || $0.id == "b1" ? 9 : 0)] }, f.updated)
+        let best = try #require(try ImplicitRewardChoice.gain(scored: f.candidates, updated: f.updated, original: f.original))
+        #expect(best.sameAsBest == 2 && abs(best.chosen.mean - best.best) < 1e-12)
     }
 }
