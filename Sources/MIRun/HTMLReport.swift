@@ -98,6 +98,8 @@ public struct HTMLReport {
             for (label, name) in RoundReport.crossings {
                 out.append(("round \(r): fresh, \(name)", rd + "mechanism-\(label)-", rd + "mechanism-\(label)-scored.jsonl.gz", nil))
             }
+            // montessori_set: influence: the original teacher's training candidates, all answered and probed.
+            out.append(("round \(r): training candidates, all probed", rd + "choose-", rd + "choose-scored.jsonl.gz", nil))
             for label in ["montessori", "baseline", "control"] {
                 out.append(("round \(r): training set, \(label)", rd + "\(label)-", nil, (rd + "train-\(label).jsonl.gz", "trained")))
             }
@@ -154,6 +156,16 @@ public struct HTMLReport {
                         "\(influence.count) probed candidates: \(helpful) helpful (> 0, the step lowered the reference loss), \(harmful) harmful. Bins are aligned on 0.",
                     svg: histogram))
             out.append(Chart(id: "influence-length-round-\(r)", caption: scatterCaption(scored), svg: Self.influenceScatter(scored, round: r)))
+        }
+        let candidates = try records(rd + "choose-scored.jsonl.gz").compactMap { try? $0.double("influence") }.filter(\.isFinite)
+        if let histogram = Self.influenceHistogram(candidates, title: "Round \(r): local data influence of the training candidates") {
+            out.append(
+                Chart(
+                    id: "influence-candidates-round-\(r)",
+                    caption:
+                        "\(candidates.count) of the original teacher's training candidates, probed on the same student as the probing set: "
+                        + "\(candidates.filter { $0 > 0 }.count) helpful. The Montessori set keeps each prompt's most influential.",
+                    svg: histogram))
         }
         var fresh = SVGChart(
             title: "Round \(r): influence of fresh candidates per teacher", xLabel: "influence (nats per token)", yLabel: "candidates per bin")
@@ -384,6 +396,18 @@ public struct HTMLReport {
                 guard let d = try? start.object(label) else { continue }
                 add("\(label) student − its start", d["diff"])
                 add("\(label) student − its start: 95 % interval", d["ci"])
+            }
+        }
+        for (key, candidates) in [("mechanism_chosen", "fresh"), ("training_choice", "training")] {
+            guard let all = try? result.object(key) else { continue }
+            for member in all.members.sorted(by: { $0.key < $1.key }) {
+                guard case let .object(g) = member.value else { continue }
+                let name = "\(member.key) teacher's choice of the original's \(candidates) candidates"
+                add("\(name): influence − prompt mean", g["diff"])
+                add("\(name): 95 % interval", g["ci"])
+                if case let .object(first)? = g["first"] { add("\(name): the first candidate's, for comparison", first["diff"]) }
+                add("\(name): the most influential's", g["best"])
+                add("\(name): prompts, where it is the most influential", g["prompts"].map { p in .array([p, g["same_as_best"] ?? .null]) })
             }
         }
         if let t = try? result.object("teacher") { add("teacher: held-out pair accuracy", t["heldout_pair_accuracy"]) }

@@ -832,20 +832,30 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir.path("exp/round-1/teacher-control/model.safetensors")))
         let summary = try String(contentsOfFile: dir.path("exp/summary.md"), encoding: .utf8)
         #expect(summary.contains("mean fresh influence, montessori − original"))
-        try checkReport(dir, scored: try zcat(dir.path("exp/round-1/scored.jsonl.gz")).split(separator: "\n").count)
+        try checkReport(dir, scored: try zcat(dir.path("exp/round-1/scored.jsonl.gz")).split(separator: "\n").count, influence: influence)
     }
 
     /// RUN/report.html of the experiment run: well-formed, one SVG per chart, and the numbers drawn
     /// are the files' own; mi-report draws the same page again, and a partial page for a
     /// directory that lost files.
-    func checkReport(_ dir: TempDir, scored: Int) throws {
+    func checkReport(_ dir: TempDir, scored: Int, influence: Bool) throws {
         let html = try Data(contentsOf: URL(fileURLWithPath: dir.path("exp/report.html")))
         let page = try ParsedPage(html)
         #expect(
-            page.charts.keys.sorted() == [
-                "dpo-accuracy-round-1", "dpo-loss-round-1", "dpo-reward-margin-round-1", "fresh-round-1", "heldout-round-1",
-                "influence-length-round-1", "influence-round-1", "sft-loss", "stages", "wall-time",
-            ])
+            page.charts.keys.sorted()
+                == ([
+                    "dpo-accuracy-round-1", "dpo-loss-round-1", "dpo-reward-margin-round-1", "fresh-round-1", "heldout-round-1",
+                    "influence-length-round-1", "influence-round-1", "sft-loss", "stages", "wall-time",
+                ] + (influence ? ["influence-candidates-round-1"] : [])).sorted())
+        if influence {
+            // montessori_set: influence: the training candidates, all answered and probed, and the
+            // DPO'd teacher's choice among them from result.json.
+            let probed = try zcat(dir.path("exp/round-1/choose-scored.jsonl.gz")).split(separator: "\n").count
+            #expect(page.charts["influence-candidates-round-1"]?.barValues.reduce(0, +) == Double(probed))
+            let row = page.rows.first { $0.first == "round 1: training candidates, all probed" }
+            #expect(row?[4] == String(probed), "\(String(describing: row))")
+            #expect(page.rows.contains { $0.first == "montessori teacher's choice of the original's training candidates: influence − prompt mean" })
+        }
         #expect(page.charts["influence-round-1"]?.barValues.reduce(0, +) == Double(scored), "histogram counts sum to the probed records")
         #expect(page.charts["influence-length-round-1"]?.circles == scored)
         let ledger = try FileManager.default.contentsOfDirectory(atPath: dir.path("exp/.mi-run/steps")).filter { $0.hasSuffix(".json") }
