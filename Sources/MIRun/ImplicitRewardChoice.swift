@@ -130,6 +130,12 @@ public enum ImplicitRewardChoice {
         public var prompts: Int
         /// Prompts where the implicit reward's choice is the most influential candidate.
         public var sameAsBest: Int
+        /// The same three with what the answers' length explains taken out (influence less one
+        /// least-squares line on ln(response characters) over all the candidates, mi-pair's
+        /// length fit), and the three choices' mean response characters; nil where a candidate
+        /// has no response.
+        public var lengthAdjusted: (chosen: Evaluation.Interval, first: Evaluation.Interval, best: Evaluation.Interval)?
+        public var characters: (chosen: Double, first: Double, best: Double)?
     }
 
     /// The choice on probed candidates (`scored`, the original teacher's): what the candidate
@@ -137,19 +143,44 @@ public enum ImplicitRewardChoice {
     /// first gains, and what the most influential gains. Nil without prompts of two candidates.
     public static func gain(scored: String, updated: String, original: String) throws -> Gain? {
         let u = try sums(updated), b = try sums(original)
-        var chosen: [Double] = [], first: [Double] = [], best: [Double] = [], same = 0
-        for p in try prompts(scored) where p.records.count >= 2 {
-            let influence = try influences(p, file: scored)
-            let mean = influence.reduce(0, +) / Double(influence.count)
-            let pick = argmax(try logRatios(p, updated: u, original: b, files: (updated, original))), top = argmax(influence)
-            chosen.append(influence[pick] - mean)
-            first.append(influence[0] - mean)
-            best.append(influence[top] - mean)
-            if influence[pick] == influence[top] { same += 1 }
+        let all = try prompts(scored)
+        var fit: Pairing.LengthFit? = Pairing.LengthFit()
+        for p in all {
+            for (o, v) in zip(p.records, try influences(p, file: scored)) {
+                guard let n = Pairing.responseCharacters(o) else {
+                    fit = nil
+                    break
+                }
+                fit?.add(influence: v, length: n)
+            }
         }
-        guard !chosen.isEmpty else { return nil }
-        return Gain(
-            chosen: Evaluation.bootstrap(chosen), first: Evaluation.bootstrap(first), best: best.reduce(0, +) / Double(best.count),
-            prompts: chosen.count, sameAsBest: same)
+        // Per prompt with a choice: [chosen, first, best] of influence − mean, of the residual
+        // − its mean, and of the response characters.
+        var raw: [[Double]] = [], adjusted: [[Double]] = [], chars: [[Double]] = [], same = 0
+        for p in all where p.records.count >= 2 {
+            let influence = try influences(p, file: scored)
+            let picks = [argmax(try logRatios(p, updated: u, original: b, files: (updated, original))), 0, argmax(influence)]
+            if influence[picks[0]] == influence[picks[2]] { same += 1 }
+            let centred = { (v: [Double]) in picks.map { v[$0] - v.reduce(0, +) / Double(v.count) } }
+            raw.append(centred(influence))
+            if let fit {
+                let lengths = p.records.map { Pairing.responseCharacters($0)! }
+                adjusted.append(centred(zip(influence, lengths).map { fit.residual(influence: $0, length: $1) }))
+                chars.append(picks.map { Double(lengths[$0]) })
+            }
+        }
+        guard !raw.isEmpty else { return nil }
+        let column = { (rows: [[Double]], k: Int) in rows.map { $0[k] } }
+        let mean = { (v: [Double]) in v.reduce(0, +) / Double(v.count) }
+        var g = Gain(
+            chosen: Evaluation.bootstrap(column(raw, 0)), first: Evaluation.bootstrap(column(raw, 1)), best: mean(column(raw, 2)),
+            prompts: raw.count, sameAsBest: same)
+        if !adjusted.isEmpty {
+            g.lengthAdjusted = (
+                Evaluation.bootstrap(column(adjusted, 0)), Evaluation.bootstrap(column(adjusted, 1)), Evaluation.bootstrap(column(adjusted, 2))
+            )
+            g.characters = (mean(column(chars, 0)), mean(column(chars, 1)), mean(column(chars, 2)))
+        }
+        return g
     }
 }

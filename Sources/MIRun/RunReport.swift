@@ -147,6 +147,31 @@ public struct RoundReport: Sendable {
         [("diff", JSONNumber.value(i.mean)), ("ci", .array([JSONNumber.value(i.low), JSONNumber.value(i.high)]))]
     }
 
+    /// result.json's `mechanism_chosen` and `training_choice`: each choosing teacher's gain.
+    static func gainsJSON(_ all: [String: ImplicitRewardChoice.Gain]) -> JSONValue {
+        let num = JSONNumber.value, interval = Self.intervalEntries
+        var m = JSONObject()
+        for (label, g) in all.sorted(by: { $0.key < $1.key }) {
+            var c = JSONObject(uniqueKeysAndValues: interval(g.chosen))
+            c["first"] = .object(JSONObject(uniqueKeysAndValues: interval(g.first)))
+            c["best"] = num(g.best)
+            c["prompts"] = .number(JSONNumber(g.prompts))
+            c["same_as_best"] = .number(JSONNumber(g.sameAsBest))
+            if let a = g.lengthAdjusted, let n = g.characters {
+                c["length_adjusted"] = .object(
+                    JSONObject(uniqueKeysAndValues: [
+                        ("chosen", .object(JSONObject(uniqueKeysAndValues: interval(a.chosen)))),
+                        ("first", .object(JSONObject(uniqueKeysAndValues: interval(a.first)))),
+                        ("best", .object(JSONObject(uniqueKeysAndValues: interval(a.best)))),
+                    ]))
+                c["response_chars"] = .object(
+                    JSONObject(uniqueKeysAndValues: [("chosen", num(n.chosen)), ("first", num(n.first)), ("best", num(n.best))]))
+            }
+            m[label] = .object(c)
+        }
+        return .object(m)
+    }
+
     /// The round's findings as `result.json`: outcome (Montessori − baseline held-out loss,
     /// paired), mechanism (updated − original teacher's mean fresh-candidate influence), control
     /// (random-label teacher − original), the teacher's held-out pairs and the probe's agreement.
@@ -188,20 +213,8 @@ public struct RoundReport: Sendable {
         }
         if let m = freshComparison("montessori") { o["mechanism"] = m }
         if let split = mechanismSplitJSON() { o["mechanism_split"] = split }
-        func gains(_ all: [String: ImplicitRewardChoice.Gain]) -> JSONValue {
-            var m = JSONObject()
-            for (label, g) in all.sorted(by: { $0.key < $1.key }) {
-                var c = JSONObject(uniqueKeysAndValues: interval(g.chosen))
-                c["first"] = .object(JSONObject(uniqueKeysAndValues: interval(g.first)))
-                c["best"] = num(g.best)
-                c["prompts"] = .number(JSONNumber(g.prompts))
-                c["same_as_best"] = .number(JSONNumber(g.sameAsBest))
-                m[label] = .object(c)
-            }
-            return .object(m)
-        }
-        if !experiment.chosenGain.isEmpty { o["mechanism_chosen"] = gains(experiment.chosenGain) }
-        if !experiment.trainingChoice.isEmpty { o["training_choice"] = gains(experiment.trainingChoice) }
+        if !experiment.chosenGain.isEmpty { o["mechanism_chosen"] = Self.gainsJSON(experiment.chosenGain) }
+        if !experiment.trainingChoice.isEmpty { o["training_choice"] = Self.gainsJSON(experiment.trainingChoice) }
         if let c = freshComparison("control") { o["control"] = c }
         if let c = experiment.controlLoss, c.count == baselineLoss.count {
             var controlOutcome = JSONObject(uniqueKeysAndValues: interval(Evaluation.bootstrap(zip(c, baselineLoss).map { $0 - $1 })))
@@ -454,6 +467,15 @@ public struct RunReport: Sendable {
                             "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6))); \(f(first.mean, 6)) (\(f(first.low, 6))–\(f(first.high, 6))); "
                                 + "\(f(g.best, 6)); \(g.prompts) (\(g.sameAsBest))"
                         ))
+                    if let a = g.lengthAdjusted, let n = g.characters {
+                        let (c, first, best) = a
+                        rows.append(
+                            (
+                                p + "the same with length taken out (95 % CI): chosen; first; best; their answer characters",
+                                "\(f(c.mean, 6)) (\(f(c.low, 6))–\(f(c.high, 6))); \(f(first.mean, 6)) (\(f(first.low, 6))–\(f(first.high, 6))); "
+                                    + "\(f(best.mean, 6)) (\(f(best.low, 6))–\(f(best.high, 6))); \(f(n.chosen, 0)), \(f(n.first, 0)), \(f(n.best, 0))"
+                            ))
+                    }
                 }
             }
             if let split = r.mechanismSplit {

@@ -501,6 +501,7 @@ import Testing
         #expect(choice["prompts"] as? Int == 3)
         #expect(abs((choice["diff"] as! Double) - gains.reduce(0, +) / 3) < 1e-9, "\(choice) against \(gains)")
         #expect(abs(((choice["first"] as! [String: Any])["diff"] as! Double) - firsts.reduce(0, +) / 3) < 1e-9)
+        #expect((choice["length_adjusted"] as? [String: Any])?["chosen"] is [String: Any] && choice["response_chars"] is [String: Any])
         let summary = try String(contentsOfFile: dir.path("run/summary.md"), encoding: .utf8)
         #expect(summary.contains("chosen by influence on the student (oracle)"))
         #expect(summary.contains("original's training candidates") && summary.contains("the most influential or the first"), "\(summary)")

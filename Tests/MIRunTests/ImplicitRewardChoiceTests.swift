@@ -95,5 +95,40 @@ import Testing
         try write(Self.candidates.map { ["id": $0.id, "sum": $0.original + ($0.id == "a2" || $0.id == "b1" ? 9 : 0)] }, f.updated)
         let best = try #require(try ImplicitRewardChoice.gain(scored: f.candidates, updated: f.updated, original: f.original))
         #expect(best.sameAsBest == 2 && abs(best.chosen.mean - best.best) < 1e-12)
+        #expect(g.lengthAdjusted == nil && g.characters == nil, "no responses, no length fit")
+    }
+
+    /// With responses: the same gains with influence less its line on ln(characters), fitted over
+    /// all six candidates (p2's single one too), recomputed here by the textbook formula.
+    @Test func theLengthAdjustedGainTakesOutOneLineOverAllCandidates() throws {
+        let d = try directory()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let f = try files(d)
+        let lengths = ["a0": 10, "a1": 100, "a2": 40, "b0": 20, "b1": 25, "c0": 50]
+        let records: [[String: Any]] = Self.candidates.map { c in
+            let response = String(repeating: "é", count: lengths[c.id]!)
+            return ["id": c.id, "prompt_id": c.prompt, "influence": c.influence, "response": response]
+        }
+        try write(records, f.candidates)
+        let g = try #require(try ImplicitRewardChoice.gain(scored: f.candidates, updated: f.updated, original: f.original))
+        let x: [Double] = Self.candidates.map { log(Double(lengths[$0.id]!)) }
+        let y: [Double] = Self.candidates.map(\.influence)
+        let mx: Double = x.reduce(0, +) / 6, my: Double = y.reduce(0, +) / 6
+        var sxy = 0.0, sxx = 0.0
+        for (a, b) in zip(x, y) {
+            sxy += (a - mx) * (b - my)
+            sxx += (a - mx) * (a - mx)
+        }
+        let slope = sxy / sxx
+        var residual: [String: Double] = [:]
+        for (c, (a, b)) in zip(Self.candidates, zip(x, y)) { residual[c.id] = b - my - slope * (a - mx) }
+        func centred(_ id: String, among ids: [String]) -> Double { residual[id]! - ids.map { residual[$0]! }.reduce(0, +) / Double(ids.count) }
+        let p0 = ["a0", "a1", "a2"], p1 = ["b0", "b1"]
+        let a = try #require(g.lengthAdjusted), n = try #require(g.characters)
+        // Chosen a1 and b0; first a0 and b0; best a2 and b1 (by raw influence).
+        #expect(abs(a.chosen.mean - (centred("a1", among: p0) + centred("b0", among: p1)) / 2) < 1e-12)
+        #expect(abs(a.first.mean - (centred("a0", among: p0) + centred("b0", among: p1)) / 2) < 1e-12)
+        #expect(abs(a.best.mean - (centred("a2", among: p0) + centred("b1", among: p1)) / 2) < 1e-12)
+        #expect(n.chosen == 60 && n.first == 15 && n.best == 32.5, "characters, not UTF-8 bytes")
     }
 }
