@@ -324,7 +324,10 @@ public final class MontessoriRun {
         switch config.montessoriSet {
         case .written: sets = try writtenSets(rd, inputs: inputs, writers: teachers, seed: seed, report: &round)
         case .chosen: sets = try chosenSets(rd, inputs: inputs, choosers: teachers, seed: seed, report: &round)
-        case .influence: sets = try influenceSets(rd, inputs: inputs, student: m.probed, choosers: teachers, seed: seed, report: &round)
+        case .influence:
+            // The control teacher chooses nothing here (no control student), but its choice is scored.
+            let scorers = teachers.filter { $0.0 == "montessori" } + (controlTeacher.map { [("control", $0)] } ?? [])
+            sets = try influenceSets(rd, inputs: inputs, student: m.probed, scorers: scorers, seed: seed, report: &round)
         }
         let equal = try step(rd + "equalize", inputs: sets, settings: "same size", outputs: sets.map { rd + "train-\($0.0).jsonl.gz" }) { _ in
             try Self.equalize(sets.map { ($0.1.path, self.path(rd + "train-\($0.0).jsonl.gz")) })
@@ -411,11 +414,12 @@ public final class MontessoriRun {
     /// the training prompts, all answered by it and probed on `student` (the round's probed
     /// student, whatever `students_start` says) as the probing set is; the Montessori set keeps
     /// each prompt's most influential candidate, the baseline its first, both from the same answers.
-    /// In an experiment, each updated teacher of `choosers` is scored as `chosen` would choose (the
-    /// same steps, so a copy of a `chosen` run keeps them): its implicit reward's choice of these
-    /// probed candidates against the first and the most influential.
+    /// In an experiment, each updated teacher of `scorers` (the DPO'd teacher, and the random-label
+    /// control teacher where there is one) is scored as `chosen` would choose (the same steps, so a
+    /// copy of a `chosen` run keeps them): its implicit reward's choice of these probed candidates
+    /// against the first and the most influential.
     func influenceSets(
-        _ rd: String, inputs: Inputs, student: Artifact, choosers: [(String, Artifact)], seed: Int, report round: inout RoundReport
+        _ rd: String, inputs: Inputs, student: Artifact, scorers: [(String, Artifact)], seed: Int, report round: inout RoundReport
     ) throws -> [(String, Artifact)] {
         let (i, candidates) = try trainingCandidates(rd, inputs: inputs, seed: seed)
         let answered = try respond(
@@ -426,7 +430,7 @@ public final class MontessoriRun {
             out: rd + "choose-scored.jsonl.gz", shards: config.probeShards)
         if config.experiment.enabled {
             let original = try logprobs(candidates, model: inputs.teacher, name: rd + "choose-logprobs-original")
-            for (label, teacher) in choosers where label != "baseline" {
+            for (label, teacher) in scorers {
                 let updated = try logprobs(candidates, model: teacher, name: rd + "choose-logprobs-\(label)")
                 if let g = try ImplicitRewardChoice.gain(scored: scored.path, updated: updated.path, original: original.path) {
                     round.experiment.trainingChoice[label] = g

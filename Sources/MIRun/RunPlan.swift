@@ -424,7 +424,7 @@ extension MontessoriRun {
         add(rd + "choose-respond", work, seconds)
         add(rd + "choose-probe", "\(candidates) records", c.probeFixed + Double(candidates) * c.probeRecord)
         if config.experiment.enabled {
-            for label in ["original", "montessori"] {
+            for label in ["original", "montessori"] + (config.experiment.control ? ["control"] : []) {
                 add(rd + "choose-logprobs-\(label)", "about \(candidates) records", c.load + Double(candidates) * c.evalRecord / 2)
             }
         }

@@ -502,6 +502,9 @@ import Testing
         #expect(abs((choice["diff"] as! Double) - gains.reduce(0, +) / 3) < 1e-9, "\(choice) against \(gains)")
         #expect(abs(((choice["first"] as! [String: Any])["diff"] as! Double) - firsts.reduce(0, +) / 3) < 1e-9)
         #expect((choice["length_adjusted"] as? [String: Any])?["chosen"] is [String: Any] && choice["response_chars"] is [String: Any])
+        // The random-label control teacher's choice is scored too, though it trains no student.
+        #expect(command(steps, "round-1/choose-logprobs-control").contains(dir.path("run/round-1/teacher-control")))
+        #expect(((result["training_choice"] as? [String: Any])?["control"] as? [String: Any])?["prompts"] as? Int == 3)
         let summary = try String(contentsOfFile: dir.path("run/summary.md"), encoding: .utf8)
         #expect(summary.contains("chosen by influence on the student (oracle)"))
         #expect(summary.contains("original's training candidates") && summary.contains("the most influential or the first"), "\(summary)")
