@@ -406,8 +406,16 @@ public struct HTMLReport {
                 add("\(name): influence − prompt mean", g["diff"])
                 add("\(name): 95 % interval", g["ci"])
                 if case let .object(first)? = g["first"] { add("\(name): the first candidate's, for comparison", first["diff"]) }
+                if case let .object(d)? = g["chosen_vs_first"] {
+                    add("\(name): chosen − first, paired", d["diff"])
+                    add("\(name): chosen − first, 95 % interval", d["ci"])
+                }
                 add("\(name): the most influential's", g["best"])
-                add("\(name): prompts, where it is the most influential", g["prompts"].map { p in .array([p, g["same_as_best"] ?? .null]) })
+                add("\(name): prompts; of them, where it is the most influential", g["prompts"].map { p in .array([p, g["same_as_best"] ?? .null]) })
+                if case let .object(a)? = g["length_adjusted"], case let .object(d)? = a["chosen_vs_first"] {
+                    add("\(name), length taken out: chosen − first", d["diff"])
+                    add("\(name), length taken out: chosen − first, 95 % interval", d["ci"])
+                }
             }
         }
         if let t = try? result.object("teacher") { add("teacher: held-out pair accuracy", t["heldout_pair_accuracy"]) }

@@ -119,67 +119,80 @@ public enum ImplicitRewardChoice {
     }
 
     /// What a teacher's choice among probed candidates gains over a random one (`gain`): over the
-    /// prompts with at least two candidates, influence minus the prompt's mean influence.
+    /// prompts with at least two candidates, a candidate's influence minus its prompt's mean.
     public struct Gain: Sendable {
         /// The candidate the implicit reward ranks first, with its bootstrap interval over prompts.
         public var chosen: Evaluation.Interval
         /// The first candidate (the baseline's choice), likewise.
         public var first: Evaluation.Interval
+        /// Chosen minus first, paired by prompt: what the choice adds over the baseline's.
+        public var chosenVsFirst: Evaluation.Interval
         /// The most influential candidate's mean (the most any choice can gain).
         public var best: Double
         public var prompts: Int
-        /// Prompts where the implicit reward's choice is the most influential candidate.
+        /// Prompts where the implicit reward's choice is a most influential candidate.
         public var sameAsBest: Int
-        /// The same three with what the answers' length explains taken out (influence less one
-        /// least-squares line on ln(response characters) over all the candidates, mi-pair's
-        /// length fit), and the three choices' mean response characters; nil where a candidate
-        /// has no response.
-        public var lengthAdjusted: (chosen: Evaluation.Interval, first: Evaluation.Interval, best: Evaluation.Interval)?
-        public var characters: (chosen: Double, first: Double, best: Double)?
+        /// The same with the answers' length taken out; nil unless every candidate has a response.
+        public var lengthAdjusted: LengthAdjusted?
+    }
+
+    /// A `Gain` on influence less one least-squares line on ln(response characters) fitted over
+    /// all the candidates (mi-pair's length fit). `best` is the residual of the candidate with the
+    /// largest raw influence, so here it is no bound on what a choice can gain.
+    public struct LengthAdjusted: Sendable {
+        public var chosen: Evaluation.Interval
+        public var first: Evaluation.Interval
+        public var chosenVsFirst: Evaluation.Interval
+        public var best: Evaluation.Interval
+        /// Mean response characters of the chosen, the first and the most influential candidates.
+        public var characters: (chosen: Double, first: Double, best: Double)
+    }
+
+    /// One prompt's chosen, first and most influential candidates' values.
+    struct Picked {
+        var chosen: Double, first: Double, best: Double
     }
 
     /// The choice on probed candidates (`scored`, the original teacher's): what the candidate
     /// `updated`'s implicit reward ranks first gains in influence over its prompt's mean, what the
-    /// first gains, and what the most influential gains. Nil without prompts of two candidates.
+    /// first gains, and what the most influential gains. Nil without prompts of at least two.
     public static func gain(scored: String, updated: String, original: String) throws -> Gain? {
         let u = try sums(updated), b = try sums(original)
         let all = try prompts(scored)
-        var fit: Pairing.LengthFit? = Pairing.LengthFit()
-        for p in all {
-            for (o, v) in zip(p.records, try influences(p, file: scored)) {
-                guard let n = Pairing.responseCharacters(o) else {
-                    fit = nil
-                    break
-                }
-                fit?.add(influence: v, length: n)
-            }
+        let influence = try all.map { try influences($0, file: scored) }
+        let lengths = all.map { $0.records.map(Pairing.responseCharacters) }
+        var fit: Pairing.LengthFit?
+        if lengths.allSatisfy({ !$0.contains(nil) }) {
+            fit = Pairing.LengthFit()
+            for (v, n) in zip(influence.joined(), lengths.joined()) { fit!.add(influence: v, length: n!) }
         }
-        // Per prompt with a choice: [chosen, first, best] of influence − mean, of the residual
-        // − its mean, and of the response characters.
-        var raw: [[Double]] = [], adjusted: [[Double]] = [], chars: [[Double]] = [], same = 0
-        for p in all where p.records.count >= 2 {
-            let influence = try influences(p, file: scored)
-            let picks = [argmax(try logRatios(p, updated: u, original: b, files: (updated, original))), 0, argmax(influence)]
-            if influence[picks[0]] == influence[picks[2]] { same += 1 }
-            let centred = { (v: [Double]) in picks.map { v[$0] - v.reduce(0, +) / Double(v.count) } }
-            raw.append(centred(influence))
+        var raw: [Picked] = [], adjusted: [Picked] = [], chars: [Picked] = [], same = 0
+        for (k, p) in all.enumerated() where p.records.count >= 2 {
+            let v = influence[k]
+            let chosen = argmax(try logRatios(p, updated: u, original: b, files: (updated, original))), best = argmax(v)
+            if v[chosen] == v[best] { same += 1 }
+            func picked(_ x: [Double]) -> Picked {
+                let mean = x.reduce(0, +) / Double(x.count)
+                return Picked(chosen: x[chosen] - mean, first: x[0] - mean, best: x[best] - mean)
+            }
+            raw.append(picked(v))
             if let fit {
-                let lengths = p.records.map { Pairing.responseCharacters($0)! }
-                adjusted.append(centred(zip(influence, lengths).map { fit.residual(influence: $0, length: $1) }))
-                chars.append(picks.map { Double(lengths[$0]) })
+                let n = lengths[k].map { $0! }
+                adjusted.append(picked(zip(v, n).map { fit.residual(influence: $0, length: $1) }))
+                chars.append(Picked(chosen: Double(n[chosen]), first: Double(n[0]), best: Double(n[best])))
             }
         }
         guard !raw.isEmpty else { return nil }
-        let column = { (rows: [[Double]], k: Int) in rows.map { $0[k] } }
-        let mean = { (v: [Double]) in v.reduce(0, +) / Double(v.count) }
+        let mean = { (x: [Double]) in x.reduce(0, +) / Double(x.count) }
         var g = Gain(
-            chosen: Evaluation.bootstrap(column(raw, 0)), first: Evaluation.bootstrap(column(raw, 1)), best: mean(column(raw, 2)),
-            prompts: raw.count, sameAsBest: same)
+            chosen: Evaluation.bootstrap(raw.map(\.chosen)), first: Evaluation.bootstrap(raw.map(\.first)),
+            chosenVsFirst: Evaluation.bootstrap(raw.map { $0.chosen - $0.first }), best: mean(raw.map(\.best)), prompts: raw.count,
+            sameAsBest: same)
         if !adjusted.isEmpty {
-            g.lengthAdjusted = (
-                Evaluation.bootstrap(column(adjusted, 0)), Evaluation.bootstrap(column(adjusted, 1)), Evaluation.bootstrap(column(adjusted, 2))
-            )
-            g.characters = (mean(column(chars, 0)), mean(column(chars, 1)), mean(column(chars, 2)))
+            g.lengthAdjusted = LengthAdjusted(
+                chosen: Evaluation.bootstrap(adjusted.map(\.chosen)), first: Evaluation.bootstrap(adjusted.map(\.first)),
+                chosenVsFirst: Evaluation.bootstrap(adjusted.map { $0.chosen - $0.first }), best: Evaluation.bootstrap(adjusted.map(\.best)),
+                characters: (mean(chars.map(\.chosen)), mean(chars.map(\.first)), mean(chars.map(\.best))))
         }
         return g
     }

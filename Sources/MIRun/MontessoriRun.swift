@@ -325,8 +325,10 @@ public final class MontessoriRun {
         case .written: sets = try writtenSets(rd, inputs: inputs, writers: teachers, seed: seed, report: &round)
         case .chosen: sets = try chosenSets(rd, inputs: inputs, choosers: teachers, seed: seed, report: &round)
         case .influence:
-            // The control teacher chooses nothing here (no control student), but its choice is scored.
-            let scorers = teachers.filter { $0.0 == "montessori" } + (controlTeacher.map { [("control", $0)] } ?? [])
+            // The control teacher chooses nothing here (no control student), but its choice is
+            // scored; without pairs there is no update to score.
+            let updatedTeachers = teachers.filter { $0.0 == "montessori" } + (controlTeacher.map { [("control", $0)] } ?? [])
+            let scorers = round.pairs > 0 ? updatedTeachers : []
             sets = try influenceSets(rd, inputs: inputs, student: m.probed, scorers: scorers, seed: seed, report: &round)
         }
         let equal = try step(rd + "equalize", inputs: sets, settings: "same size", outputs: sets.map { rd + "train-\($0.0).jsonl.gz" }) { _ in

@@ -275,7 +275,7 @@ extension MontessoriRun {
                     add(rd + "sft-selection-\(label)", "\(sftSteps(pairs, config.training.learn)) steps", sftSeconds(pairs, config.training.learn, c))
                 }
                 add(rd + "eval-selection", "\(heldout) records, 2 models", 2 * c.load + Double(heldout) * c.evalRecord)
-                add(rd + "eval-selection-random", "\(heldout) records, 1 model", c.load + Double(heldout) * c.evalRecord / 2)
+                add(rd + "eval-selection-random", "\(heldout) records, 1 model", Self.onePass(heldout, c))
             }
             add(rd + "dpo", "about \(pairs) pairs, \(dpoSteps) steps", c.dpoFixed + Double(dpoSteps) * c.dpoStep)
             if config.experiment.control {
@@ -300,7 +300,7 @@ extension MontessoriRun {
             add(rd + "eval", "\(heldout) records, 2 models", 2 * c.load + Double(heldout) * c.evalRecord)
             if students.count == 3 { add(rd + "eval-control", "\(heldout) records, 2 models", 2 * c.load + Double(heldout) * c.evalRecord) }
             if config.experiment.enabled {
-                add(rd + "eval-start", "\(heldout) records, 1 model", c.load + Double(heldout) * c.evalRecord / 2)
+                add(rd + "eval-start", "\(heldout) records, 1 model", Self.onePass(heldout, c))
             }
         }
         return rows
@@ -324,7 +324,7 @@ extension MontessoriRun {
         }
         if config.montessoriSet == .chosen {
             for label in teachers {
-                add(rd + "mechanism-logprobs-\(label)", "\(fresh) records", c.load + Double(fresh) * c.evalRecord / 2)
+                add(rd + "mechanism-logprobs-\(label)", "\(fresh) records", Self.onePass(fresh, c))
             }
         }
         if config.experiment.mechanismCrossed {
@@ -404,7 +404,7 @@ extension MontessoriRun {
         let prompts = synthesized(config.training, prefix: rd + "baseline-", c, add, choosing: true)
         let candidates = chosenCandidates(prompts, c)
         for label in ["original"] + students.filter({ $0 != "baseline" }) {
-            add(rd + "choose-logprobs-\(label)", "about \(candidates) records", c.load + Double(candidates) * c.evalRecord / 2)
+            add(rd + "choose-logprobs-\(label)", "about \(candidates) records", Self.onePass(candidates, c))
         }
         for label in students {
             add(rd + label + "-choose", "\(prompts) prompts", 0)
@@ -415,8 +415,8 @@ extension MontessoriRun {
     }
 
     /// `montessori_set: influence`: the original teacher's candidates, all answered and probed (in
-    /// an experiment also both teachers' log-probabilities of them), and the two chosen sets;
-    /// returns the records per set.
+    /// an experiment also the original, the DPO'd and the control teacher's log-probabilities of
+    /// them), and the two chosen sets; returns the records per set.
     func pricedInfluenceSets(_ rd: String, _ c: Costs, _ add: (String, String, Double) -> Void) -> Int {
         let prompts = synthesized(config.training, prefix: rd + "baseline-", c, add, choosing: true)
         let candidates = chosenCandidates(prompts, c)
@@ -425,12 +425,16 @@ extension MontessoriRun {
         add(rd + "choose-probe", "\(candidates) records", c.probeFixed + Double(candidates) * c.probeRecord)
         if config.experiment.enabled {
             for label in ["original", "montessori"] + (config.experiment.control ? ["control"] : []) {
-                add(rd + "choose-logprobs-\(label)", "about \(candidates) records", c.load + Double(candidates) * c.evalRecord / 2)
+                add(rd + "choose-logprobs-\(label)", "about \(candidates) records", Self.onePass(candidates, c))
             }
         }
         for label in ["montessori", "baseline"] { add(rd + label + "-choose", "\(prompts) prompts", 0) }
         return prompts
     }
+
+    /// One model's forward pass over `records` (mi-eval of one model, mi-model logprobs): half of
+    /// the calibrated two-model evaluation.
+    static func onePass(_ records: Int, _ c: Costs) -> Double { c.load + Double(records) * c.evalRecord / 2 }
 
     /// The candidates expected for `prompts` training prompts with at least one left.
     func chosenCandidates(_ prompts: Int, _ c: Costs) -> Int {

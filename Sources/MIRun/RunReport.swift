@@ -149,21 +149,23 @@ public struct RoundReport: Sendable {
 
     /// result.json's `mechanism_chosen` and `training_choice`: each choosing teacher's gain.
     static func gainsJSON(_ all: [String: ImplicitRewardChoice.Gain]) -> JSONValue {
-        let num = JSONNumber.value, interval = Self.intervalEntries
+        let num = JSONNumber.value
+        func interval(_ i: Evaluation.Interval) -> JSONValue { .object(JSONObject(uniqueKeysAndValues: intervalEntries(i))) }
         var m = JSONObject()
         for (label, g) in all.sorted(by: { $0.key < $1.key }) {
-            var c = JSONObject(uniqueKeysAndValues: interval(g.chosen))
-            c["first"] = .object(JSONObject(uniqueKeysAndValues: interval(g.first)))
+            var c = JSONObject(uniqueKeysAndValues: intervalEntries(g.chosen))
+            c["first"] = interval(g.first)
+            c["chosen_vs_first"] = interval(g.chosenVsFirst)
             c["best"] = num(g.best)
             c["prompts"] = .number(JSONNumber(g.prompts))
             c["same_as_best"] = .number(JSONNumber(g.sameAsBest))
-            if let a = g.lengthAdjusted, let n = g.characters {
+            if let a = g.lengthAdjusted {
                 c["length_adjusted"] = .object(
                     JSONObject(uniqueKeysAndValues: [
-                        ("chosen", .object(JSONObject(uniqueKeysAndValues: interval(a.chosen)))),
-                        ("first", .object(JSONObject(uniqueKeysAndValues: interval(a.first)))),
-                        ("best", .object(JSONObject(uniqueKeysAndValues: interval(a.best)))),
+                        ("chosen", interval(a.chosen)), ("first", interval(a.first)), ("chosen_vs_first", interval(a.chosenVsFirst)),
+                        ("best", interval(a.best)),
                     ]))
+                let n = a.characters
                 c["response_chars"] = .object(
                     JSONObject(uniqueKeysAndValues: [("chosen", num(n.chosen)), ("first", num(n.first)), ("best", num(n.best))]))
             }
@@ -307,7 +309,8 @@ public struct ExperimentReport: Sendable {
     public var selection: SelectionCheck?
     /// `montessori_set: chosen`: per choosing teacher ("montessori", "control"), what its choice
     /// among the original teacher's fresh candidates of a prompt gains in influence over the
-    /// prompt's mean, and the most influential candidate's gain (`ImplicitRewardChoice.gain`).
+    /// prompt's mean, against the first and the most influential candidate, also with length
+    /// taken out (`ImplicitRewardChoice.Gain`).
     public var chosenGain: [String: ImplicitRewardChoice.Gain] = [:]
     /// `montessori_set: influence`: the same on the training prompts' candidates (all probed), per
     /// updated teacher: how much of the oracle's gain its implicit reward reaches where it chooses.
@@ -457,27 +460,8 @@ public struct RunReport: Sendable {
                 let mean = v.reduce(0, +) / Double(v.count)
                 rows.append((p + "fresh candidates, \(name): n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
             }
-            for (candidates, all) in [("fresh", r.experiment.chosenGain), ("training", r.experiment.trainingChoice)] {
-                for (label, g) in all.sorted(by: { $0.key < $1.key }) {
-                    let d = g.chosen, first = g.first
-                    rows.append(
-                        (
-                            p + "\(label) teacher's choice of the original's \(candidates) candidates: influence − prompt mean (95 % CI); "
-                                + "the first's; the best's; prompts (the best chosen)",
-                            "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6))); \(f(first.mean, 6)) (\(f(first.low, 6))–\(f(first.high, 6))); "
-                                + "\(f(g.best, 6)); \(g.prompts) (\(g.sameAsBest))"
-                        ))
-                    if let a = g.lengthAdjusted, let n = g.characters {
-                        let (c, first, best) = a
-                        rows.append(
-                            (
-                                p + "the same with length taken out (95 % CI): chosen; first; best; their answer characters",
-                                "\(f(c.mean, 6)) (\(f(c.low, 6))–\(f(c.high, 6))); \(f(first.mean, 6)) (\(f(first.low, 6))–\(f(first.high, 6))); "
-                                    + "\(f(best.mean, 6)) (\(f(best.low, 6))–\(f(best.high, 6))); \(f(n.chosen, 0)), \(f(n.first, 0)), \(f(n.best, 0))"
-                            ))
-                    }
-                }
-            }
+            rows += gainRows(r.experiment.chosenGain, candidates: "fresh", prefix: p)
+            rows += gainRows(r.experiment.trainingChoice, candidates: "training", prefix: p)
             if let split = r.mechanismSplit {
                 for (name, d) in [
                     ("instructions", split.instructions), ("answers", split.answers), ("instructions × answers interaction", split.interaction),
@@ -506,7 +490,9 @@ public struct RunReport: Sendable {
     var setsDiffer: String {
         switch rounds.last?.montessoriSet ?? .written {
         case .written: return "which teacher wrote them"
-        case .chosen: return "which of the original teacher's candidates each prompt keeps (the Montessori teacher's choice or the first)"
+        case .chosen:
+            let control = rounds.last?.experiment.controlLoss != nil ? ", the control teacher's" : ""
+            return "which of the original teacher's candidates each prompt keeps (the Montessori teacher's choice\(control) or the first)"
         case .influence: return "which of the original teacher's candidates each prompt keeps (the most influential or the first)"
         }
     }
@@ -520,7 +506,7 @@ public struct RunReport: Sendable {
                 + "(nats per token). Above 0 the step lowered that loss: helpful; below 0: harmful.",
             "- Held-out loss: mean negative log-likelihood per response token on the held-out set; lower is better. "
                 + "Montessori − baseline below 0 favours the Montessori student; the paired 95 % interval shows an effect only when it excludes 0.",
-            "- Both students train on the same number of records, so they differ only in " + setsDiffer + ".",
+            "- The students train on the same number of records, so they differ only in " + setsDiffer + ".",
         ]
         let smallest = rounds.map(\.trainingRecords).min() ?? 0
         if smallest < 500 || rounds.contains(where: { $0.pairs < 100 }) {
@@ -536,6 +522,34 @@ public struct RunReport: Sendable {
         let n = sorted.count
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     }
+
+    /// summary.md's rows for each choosing teacher's gain on the original teacher's `candidates`
+    /// ("fresh" or "training") candidates.
+    func gainRows(_ all: [String: ImplicitRewardChoice.Gain], candidates: String, prefix p: String) -> [(String, String)] {
+        var rows: [(String, String)] = []
+        for (label, g) in all.sorted(by: { $0.key < $1.key }) {
+            let name = p + "\(label) teacher's choice of the original's \(candidates) candidates"
+            rows.append(
+                (
+                    name + ": influence − prompt mean (95 % CI); the first's; chosen − first (paired); the most influential's; "
+                        + "prompts; of them, where it is the most influential",
+                    "\(ci(g.chosen)); \(ci(g.first)); \(ci(g.chosenVsFirst)); \(f(g.best, 6)); \(g.prompts); \(g.sameAsBest)"
+                ))
+            if let a = g.lengthAdjusted {
+                let n = a.characters
+                rows.append(
+                    (
+                        name + ", length taken out: chosen; first; chosen − first; the most influential; answer characters of the three",
+                        "\(ci(a.chosen)); \(ci(a.first)); \(ci(a.chosenVsFirst)); \(ci(a.best)); "
+                            + "\(f(n.chosen, 0)), \(f(n.first, 0)), \(f(n.best, 0))"
+                    ))
+            }
+        }
+        return rows
+    }
+
+    /// An interval as summary.md writes it: "mean (low–high)", six decimals.
+    func ci(_ i: Evaluation.Interval) -> String { "\(f(i.mean, 6)) (\(f(i.low, 6))–\(f(i.high, 6)))" }
 
     func f(_ x: Double, _ digits: Int) -> String {
         guard x.isFinite else { return "–" }

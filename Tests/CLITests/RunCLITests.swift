@@ -429,12 +429,15 @@ import Testing
         let chosen = try #require((result["mechanism_chosen"] as? [String: Any])?["montessori"] as? [String: Any])
         #expect(chosen["prompts"] as? Int == 4)
         #expect((chosen["best"] as? Double ?? -1) >= (chosen["diff"] as? Double ?? 1))
+        let same = chosen["same_as_best"] as? Int ?? -1
+        #expect((0...4).contains(same) && (chosen["first"] as? [String: Any])?["diff"] is Double, "\(chosen)")
     }
 
     /// `montessori_set: influence`, the oracle of `chosen`: every candidate of the first
     /// `training.records` prompts is answered by the original teacher and probed on the round's
     /// student; the Montessori set holds each prompt's most influential candidate, the baseline
-    /// its first, both from the same answers; no teacher scores anything and there is no control.
+    /// its first, both from the same answers; no teacher chooses and there is no control student,
+    /// but the DPO'd and the control teacher's implicit-reward choices are scored (training_choice).
     @Test func theStudentsInfluenceChoosesAmongTheOriginalTeachersCandidates() throws {
         let dir = TempDir()
         let config = try setUp(dir, rounds: 1)

@@ -91,11 +91,13 @@ import Testing
         // The first candidates a0 (−0.3) and b0 (−0.2); neither choice is its prompt's best.
         #expect(abs(g.first.mean - (-0.3 + -0.2) / 2) < 1e-12)
         #expect(g.sameAsBest == 0)
+        // Chosen − first, paired: a1 − a0 = +0.3, b0 − b0 = 0.
+        #expect(abs(g.chosenVsFirst.mean - 0.15) < 1e-12)
+        #expect(g.lengthAdjusted == nil, "no responses, no length fit")
         // Where the updated teacher ranks a2 and b1 first, both choices are the best.
         try write(Self.candidates.map { ["id": $0.id, "sum": $0.original + ($0.id == "a2" || $0.id == "b1" ? 9 : 0)] }, f.updated)
         let best = try #require(try ImplicitRewardChoice.gain(scored: f.candidates, updated: f.updated, original: f.original))
         #expect(best.sameAsBest == 2 && abs(best.chosen.mean - best.best) < 1e-12)
-        #expect(g.lengthAdjusted == nil && g.characters == nil, "no responses, no length fit")
     }
 
     /// With responses: the same gains with influence less its line on ln(characters), fitted over
@@ -124,11 +126,18 @@ import Testing
         for (c, (a, b)) in zip(Self.candidates, zip(x, y)) { residual[c.id] = b - my - slope * (a - mx) }
         func centred(_ id: String, among ids: [String]) -> Double { residual[id]! - ids.map { residual[$0]! }.reduce(0, +) / Double(ids.count) }
         let p0 = ["a0", "a1", "a2"], p1 = ["b0", "b1"]
-        let a = try #require(g.lengthAdjusted), n = try #require(g.characters)
+        let a = try #require(g.lengthAdjusted), n = a.characters
         // Chosen a1 and b0; first a0 and b0; best a2 and b1 (by raw influence).
         #expect(abs(a.chosen.mean - (centred("a1", among: p0) + centred("b0", among: p1)) / 2) < 1e-12)
         #expect(abs(a.first.mean - (centred("a0", among: p0) + centred("b0", among: p1)) / 2) < 1e-12)
         #expect(abs(a.best.mean - (centred("a2", among: p0) + centred("b1", among: p1)) / 2) < 1e-12)
+        #expect(abs(a.chosenVsFirst.mean - (centred("a1", among: p0) - centred("a0", among: p0)) / 2) < 1e-12)
         #expect(n.chosen == 60 && n.first == 15 && n.best == 32.5, "characters, not UTF-8 bytes")
+        // One candidate without a response, in a prompt with a choice or alone: no length fit, no error.
+        for id in ["a0", "c0"] {
+            try write(records.map { $0["id"] as? String == id ? $0.filter { $0.key != "response" } : $0 }, f.candidates)
+            let without = try #require(try ImplicitRewardChoice.gain(scored: f.candidates, updated: f.updated, original: f.original))
+            #expect(without.lengthAdjusted == nil && abs(without.chosen.mean - g.chosen.mean) < 1e-12, "\(id)")
+        }
     }
 }
