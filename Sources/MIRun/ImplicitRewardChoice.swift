@@ -161,11 +161,7 @@ public enum ImplicitRewardChoice {
         let all = try prompts(scored)
         let influence = try all.map { try influences($0, file: scored) }
         let lengths = all.map { $0.records.map(Pairing.responseCharacters) }
-        var fit: Pairing.LengthFit?
-        if lengths.allSatisfy({ !$0.contains(nil) }) {
-            fit = Pairing.LengthFit()
-            for (v, n) in zip(influence.joined(), lengths.joined()) { fit!.add(influence: v, length: n!) }
-        }
+        let fit = lengths.allSatisfy { !$0.contains(nil) } ? Pairing.LengthFit(zip(influence.joined(), lengths.joined().map { $0! })) : nil
         var raw: [Picked] = [], adjusted: [Picked] = [], chars: [Picked] = [], same = 0
         for (k, p) in all.enumerated() where p.records.count >= 2 {
             let v = influence[k]

@@ -83,8 +83,7 @@ public struct RoundReport: Sendable {
         guard let ia = fresh[a], let ib = fresh[b], let la = lengths[a], let lb = lengths[b], la.count == ia.count, lb.count == ib.count,
             !ia.isEmpty, !ib.isEmpty
         else { return nil }
-        var fit = Pairing.LengthFit()
-        for (y, n) in zip(ia + ib, la + lb) { fit.add(influence: y, length: n) }
+        let fit = Pairing.LengthFit(zip(ia + ib, la + lb))
         let residuals = { (i: [Double], l: [Int]) in zip(i, l).map { fit.residual(influence: $0, length: $1) } }
         let mean = { (l: [Int]) in Double(l.reduce(0, +)) / Double(l.count) }
         return (Evaluation.differenceOfMeans(residuals(ia, la), residuals(ib, lb)), (mean(la), mean(lb)))

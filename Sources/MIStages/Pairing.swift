@@ -39,6 +39,11 @@ public struct Pairing {
 
         public init() {}
 
+        /// The line over `points`, each an influence and its response's length in characters.
+        public init(_ points: some Sequence<(Double, Int)>) {
+            for (influence, length) in points { add(influence: influence, length: length) }
+        }
+
         static func x(_ length: Int) -> Double { log(Double(max(length, 1))) }
 
         public mutating func add(influence y: Double, length: Int) {

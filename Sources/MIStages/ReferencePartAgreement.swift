@@ -28,11 +28,7 @@ public struct ReferencePartAgreement: Sendable {
     public var lengthAdjusted: ReferencePartAgreement? {
         guard let lengths, lengths.count == values.count, !values.isEmpty else { return nil }
         let k = values[0].count
-        let fits = (0..<k).map { part in
-            var fit = Pairing.LengthFit()
-            for (v, n) in zip(values, lengths) { fit.add(influence: v[part], length: n) }
-            return fit
-        }
+        let fits = (0..<k).map { part in Pairing.LengthFit(zip(values.lazy.map { $0[part] }, lengths)) }
         var adjusted = self
         adjusted.values = zip(values, lengths).map { v, n in (0..<k).map { fits[$0].residual(influence: v[$0], length: n) } }
         adjusted.lengths = nil
