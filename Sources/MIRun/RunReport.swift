@@ -324,6 +324,7 @@ public struct RunReport: Sendable {
     public var rounds: [RoundReport] = []
     public var steps = (ran: 0, resumed: 0, skipped: 0)
 
+    /// summary.md: the run as one table of stages and results, then how to read it.
     public var markdown: String {
         var rows: [(String, String)] = []
         if let split { rows.append(("reference records: probing / held out", "\(split.probe) / \(split.heldout)")) }
@@ -332,159 +333,183 @@ public struct RunReport: Sendable {
         }
         for r in rounds {
             let p = "round \(r.round): "
-            rows.append((p + "probing set: generated → deduplicated → answered", r.probing.cell))
-            let inf = r.influences.sorted()
-            if !inf.isEmpty {
-                rows.append((p + "influence: min / median / max", "\(f(inf.first!, 5)) / \(f(median(inf), 5)) / \(f(inf.last!, 5))"))
-                rows.append(
-                    (
-                        p + "helpful (> 0) / harmful (< 0) candidates",
-                        "\(inf.filter { $0 > 0 }.count) / \(inf.filter { $0 < 0 }.count)"
-                    ))
-            }
-            rows.append((p + "preference pairs (prompts with pairs)", "\(r.pairs) (\(r.promptsWithPairs))"))
-            if let s = r.experiment.selection {
-                let d = s.diff, wins = s.winsOverRejected
-                rows.append(
-                    (
-                        p
-                            + "selection check: student on the pairs' chosen − on their rejected candidates (\(s.records) records each; paired 95 % CI); lower on",
-                        "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); \(wins) of \(s.chosenLoss.count) records"
-                    ))
-                let rd = s.randomDiff
-                rows.append(
-                    (
-                        p + "selection check: student on the chosen − on a random candidate of each prompt (paired 95 % CI)",
-                        "\(f(rd.mean, 4)) (\(f(rd.low, 4))–\(f(rd.high, 4)))"
-                    ))
-            }
-            let dpoSteps = r.dpo.filter { (try? $0.string("stage")) != "dpo-heldout" }
-            if let last = dpoSteps.last {
-                let acc = dpoSteps.compactMap { try? $0.double("accuracy") }
-                rows.append(
-                    (
-                        p + "DPO: steps, first → last loss, mean accuracy",
-                        "\(dpoSteps.count), \(f((try? dpoSteps[0].double("loss")) ?? .nan, 4)) → \(f((try? last.double("loss")) ?? .nan, 4)), "
-                            + f(acc.reduce(0, +) / Double(max(acc.count, 1)), 2)
-                    ))
-            } else {
-                rows.append((p + "DPO", "not run (no pairs): teacher unchanged"))
-            }
-            switch r.montessoriSet {
-            case .written: rows.append((p + "training data, Montessori teacher", r.montessoriData.cell))
-            case .chosen:
-                rows.append(
-                    (p + "training data chosen by the Montessori teacher: original's candidates → kept → chosen, answered", r.montessoriData.cell))
-            case .influence:
-                rows.append(
-                    (
-                        p
-                            + "training data chosen by influence on the student (oracle): original's candidates → kept → chosen (all answered and probed)",
-                        r.montessoriData.cell
-                    ))
-            }
-            rows.append((p + "training data, original teacher", r.baselineData.cell))
-            rows.append(
-                (
-                    p + "training records per student (both sets cut to the smaller)",
-                    "\(r.trainingRecords) (of \(r.montessoriData.answered) Montessori, \(r.baselineData.answered) original)"
-                ))
-            if !r.montessoriLoss.isEmpty {
-                let b = Evaluation.bootstrap(r.baselineLoss), m = Evaluation.bootstrap(r.montessoriLoss)
-                let d = Evaluation.bootstrap(zip(r.montessoriLoss, r.baselineLoss).map { $0 - $1 })
-                rows.append((p + "held-out loss: baseline student (95 % CI)", "\(f(b.mean, 4)) (\(f(b.low, 4))–\(f(b.high, 4)))"))
-                rows.append((p + "held-out loss: Montessori student (95 % CI)", "\(f(m.mean, 4)) (\(f(m.low, 4))–\(f(m.high, 4)))"))
-                let wins = zip(r.montessoriLoss, r.baselineLoss).filter { $0 < $1 }.count
-                rows.append(
-                    (
-                        p + "Montessori − baseline (paired 95 % CI); lower on",
-                        "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); "
-                            + "\(wins) of \(r.montessoriLoss.count) records"
-                    ))
-                if let w = r.tokenWeightedInterval(r.montessoriLoss, r.baselineLoss) {
-                    rows.append(
-                        (
-                            p + "Montessori − baseline per token (records weighted by their tokens; 95 % CI)",
-                            "\(f(w.mean, 4)) (\(f(w.low, 4))–\(f(w.high, 4)))"
-                        ))
-                }
-            }
-            if let v = r.studentsVersusStart() {
-                rows.append((p + "held-out loss: the model the students started from", f(v.startLoss, 4)))
-                for st in v.students {
-                    rows.append(
-                        (
-                            p + "\(st.label) student − its start (paired 95 % CI); lower on",
-                            "\(f(st.diff.mean, 4)) (\(f(st.diff.low, 4))–\(f(st.diff.high, 4))); \(st.betterOn) of \(st.loss.count) records"
-                        ))
-                }
-            }
-            if let e = r.experiment.exactAgreement {
-                rows.append(
-                    (
-                        p + "first-order vs exact influence: records, Spearman, same sign",
-                        "\(e.records), \(e.spearman.map { f($0, 3) } ?? "–"), \(e.sameSign)"
-                    ))
-            }
-            if let h = r.dpo.last(where: { (try? $0.string("stage")) == "dpo-heldout" }) {
-                rows.append(
-                    (
-                        p + "DPO held-out pairs: pairs, accuracy, reward margin; log-probability shift of chosen / rejected (nats)",
-                        "\((try? h.int("pairs")) ?? 0), \(f((try? h.double("accuracy")) ?? .nan, 3)), \(f((try? h.double("reward_margin")) ?? .nan, 4)); "
-                            + "\(f((try? h.double("chosen_logp_shift")) ?? .nan, 3)) / \(f((try? h.double("rejected_logp_shift")) ?? .nan, 3))"
-                    ))
-            }
-            let fresh = r.experiment.fresh
-            for label in ["original", "montessori", "control"] {
-                guard let v = fresh[label], !v.isEmpty else { continue }
-                let mean = v.reduce(0, +) / Double(v.count)
-                rows.append(
-                    (p + "fresh candidates, \(label) teacher: n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
-            }
-            for label in ["montessori", "control"] {
-                guard let a = fresh[label], let b = fresh["original"] else { continue }
-                let d = Evaluation.differenceOfMeans(a, b)
-                rows.append((p + "mean fresh influence, \(label) − original (95 % CI)", "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6)))"))
-                if let adjusted = r.lengthAdjustedFresh(label, "original") {
-                    let d = adjusted.diff
-                    rows.append(
-                        (
-                            p + "the same with length taken out (95 % CI); answer characters \(label), original",
-                            "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6))); \(f(adjusted.chars.0, 0)), \(f(adjusted.chars.1, 0))"
-                        ))
-                }
-            }
-            for (label, name) in RoundReport.crossings {
-                guard let v = fresh[label], !v.isEmpty else { continue }
-                let mean = v.reduce(0, +) / Double(v.count)
-                rows.append((p + "fresh candidates, \(name): n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
-            }
-            rows += gainRows(r.experiment.chosenGain, candidates: "fresh", prefix: p)
-            rows += gainRows(r.experiment.trainingChoice, candidates: "training", prefix: p)
-            if let split = r.mechanismSplit {
-                for (name, d) in [
-                    ("instructions", split.instructions), ("answers", split.answers), ("instructions × answers interaction", split.interaction),
-                ] {
-                    rows.append((p + "mechanism from the Montessori teacher's \(name) (95 % CI)", "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6)))"))
-                }
-            }
-            if let c = r.experiment.controlLoss, c.count == r.baselineLoss.count {
-                let d = Evaluation.bootstrap(zip(c, r.baselineLoss).map { $0 - $1 })
-                rows.append((p + "control student − baseline (paired 95 % CI)", "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4)))"))
-                if r.montessoriLoss.count == c.count {
-                    let m = Evaluation.bootstrap(zip(r.montessoriLoss, c).map { $0 - $1 })
-                    let wins = zip(r.montessoriLoss, c).filter { $0 < $1 }.count
-                    rows.append(
-                        (
-                            p + "Montessori − control student (paired 95 % CI); lower on",
-                            "\(f(m.mean, 4)) (\(f(m.low, 4))–\(f(m.high, 4))); \(wins) of \(c.count) records"
-                        ))
-                }
-            }
+            rows += dataRows(r, p) + outcomeRows(r, p) + experimentRows(r, p) + controlRows(r, p)
         }
         return "| stage | result |\n|---|---|\n" + rows.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n" + legend
     }
 
+    /// summary.md's rows for a round's data: the probing set, its influence and pairs, DPO, the training sets.
+    func dataRows(_ r: RoundReport, _ p: String) -> [(String, String)] {
+        var rows: [(String, String)] = []
+        rows.append((p + "probing set: generated → deduplicated → answered", r.probing.cell))
+        let inf = r.influences.sorted()
+        if !inf.isEmpty {
+            rows.append((p + "influence: min / median / max", "\(f(inf.first!, 5)) / \(f(median(inf), 5)) / \(f(inf.last!, 5))"))
+            rows.append(
+                (
+                    p + "helpful (> 0) / harmful (< 0) candidates",
+                    "\(inf.filter { $0 > 0 }.count) / \(inf.filter { $0 < 0 }.count)"
+                ))
+        }
+        rows.append((p + "preference pairs (prompts with pairs)", "\(r.pairs) (\(r.promptsWithPairs))"))
+        if let s = r.experiment.selection {
+            let d = s.diff, wins = s.winsOverRejected
+            rows.append(
+                (
+                    p
+                        + "selection check: student on the pairs' chosen − on their rejected candidates (\(s.records) records each; paired 95 % CI); lower on",
+                    "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); \(wins) of \(s.chosenLoss.count) records"
+                ))
+            let rd = s.randomDiff
+            rows.append(
+                (
+                    p + "selection check: student on the chosen − on a random candidate of each prompt (paired 95 % CI)",
+                    "\(f(rd.mean, 4)) (\(f(rd.low, 4))–\(f(rd.high, 4)))"
+                ))
+        }
+        let dpoSteps = r.dpo.filter { (try? $0.string("stage")) != "dpo-heldout" }
+        if let last = dpoSteps.last {
+            let acc = dpoSteps.compactMap { try? $0.double("accuracy") }
+            rows.append(
+                (
+                    p + "DPO: steps, first → last loss, mean accuracy",
+                    "\(dpoSteps.count), \(f((try? dpoSteps[0].double("loss")) ?? .nan, 4)) → \(f((try? last.double("loss")) ?? .nan, 4)), "
+                        + f(acc.reduce(0, +) / Double(max(acc.count, 1)), 2)
+                ))
+        } else {
+            rows.append((p + "DPO", "not run (no pairs): teacher unchanged"))
+        }
+        switch r.montessoriSet {
+        case .written: rows.append((p + "training data, Montessori teacher", r.montessoriData.cell))
+        case .chosen:
+            rows.append(
+                (p + "training data chosen by the Montessori teacher: original's candidates → kept → chosen, answered", r.montessoriData.cell))
+        case .influence:
+            rows.append(
+                (
+                    p
+                        + "training data chosen by influence on the student (oracle): original's candidates → kept → chosen (all answered and probed)",
+                    r.montessoriData.cell
+                ))
+        }
+        rows.append((p + "training data, original teacher", r.baselineData.cell))
+        rows.append(
+            (
+                p + "training records per student (both sets cut to the smaller)",
+                "\(r.trainingRecords) (of \(r.montessoriData.answered) Montessori, \(r.baselineData.answered) original)"
+            ))
+        return rows
+    }
+
+    /// The students' held-out losses, against each other and against their start.
+    func outcomeRows(_ r: RoundReport, _ p: String) -> [(String, String)] {
+        var rows: [(String, String)] = []
+        if !r.montessoriLoss.isEmpty {
+            let b = Evaluation.bootstrap(r.baselineLoss), m = Evaluation.bootstrap(r.montessoriLoss)
+            let d = Evaluation.bootstrap(zip(r.montessoriLoss, r.baselineLoss).map { $0 - $1 })
+            rows.append((p + "held-out loss: baseline student (95 % CI)", "\(f(b.mean, 4)) (\(f(b.low, 4))–\(f(b.high, 4)))"))
+            rows.append((p + "held-out loss: Montessori student (95 % CI)", "\(f(m.mean, 4)) (\(f(m.low, 4))–\(f(m.high, 4)))"))
+            let wins = zip(r.montessoriLoss, r.baselineLoss).filter { $0 < $1 }.count
+            rows.append(
+                (
+                    p + "Montessori − baseline (paired 95 % CI); lower on",
+                    "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); "
+                        + "\(wins) of \(r.montessoriLoss.count) records"
+                ))
+            if let w = r.tokenWeightedInterval(r.montessoriLoss, r.baselineLoss) {
+                rows.append(
+                    (
+                        p + "Montessori − baseline per token (records weighted by their tokens; 95 % CI)",
+                        "\(f(w.mean, 4)) (\(f(w.low, 4))–\(f(w.high, 4)))"
+                    ))
+            }
+        }
+        if let v = r.studentsVersusStart() {
+            rows.append((p + "held-out loss: the model the students started from", f(v.startLoss, 4)))
+            for st in v.students {
+                rows.append(
+                    (
+                        p + "\(st.label) student − its start (paired 95 % CI); lower on",
+                        "\(f(st.diff.mean, 4)) (\(f(st.diff.low, 4))–\(f(st.diff.high, 4))); \(st.betterOn) of \(st.loss.count) records"
+                    ))
+            }
+        }
+        return rows
+    }
+
+    /// The experiment's measurements: the exact probe, the teacher's held-out pairs, the fresh candidates, the choices, the crossing.
+    func experimentRows(_ r: RoundReport, _ p: String) -> [(String, String)] {
+        var rows: [(String, String)] = []
+        if let e = r.experiment.exactAgreement {
+            rows.append(
+                (
+                    p + "first-order vs exact influence: records, Spearman, same sign",
+                    "\(e.records), \(e.spearman.map { f($0, 3) } ?? "–"), \(e.sameSign)"
+                ))
+        }
+        if let h = r.dpo.last(where: { (try? $0.string("stage")) == "dpo-heldout" }) {
+            rows.append(
+                (
+                    p + "DPO held-out pairs: pairs, accuracy, reward margin; log-probability shift of chosen / rejected (nats)",
+                    "\((try? h.int("pairs")) ?? 0), \(f((try? h.double("accuracy")) ?? .nan, 3)), \(f((try? h.double("reward_margin")) ?? .nan, 4)); "
+                        + "\(f((try? h.double("chosen_logp_shift")) ?? .nan, 3)) / \(f((try? h.double("rejected_logp_shift")) ?? .nan, 3))"
+                ))
+        }
+        let fresh = r.experiment.fresh
+        for label in ["original", "montessori", "control"] {
+            guard let v = fresh[label], !v.isEmpty else { continue }
+            let mean = v.reduce(0, +) / Double(v.count)
+            rows.append(
+                (p + "fresh candidates, \(label) teacher: n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
+        }
+        for label in ["montessori", "control"] {
+            guard let a = fresh[label], let b = fresh["original"] else { continue }
+            let d = Evaluation.differenceOfMeans(a, b)
+            rows.append((p + "mean fresh influence, \(label) − original (95 % CI)", "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6)))"))
+            if let adjusted = r.lengthAdjustedFresh(label, "original") {
+                let d = adjusted.diff
+                rows.append(
+                    (
+                        p + "the same with length taken out (95 % CI); answer characters \(label), original",
+                        "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6))); \(f(adjusted.chars.0, 0)), \(f(adjusted.chars.1, 0))"
+                    ))
+            }
+        }
+        for (label, name) in RoundReport.crossings {
+            guard let v = fresh[label], !v.isEmpty else { continue }
+            let mean = v.reduce(0, +) / Double(v.count)
+            rows.append((p + "fresh candidates, \(name): n, mean influence, helpful", "\(v.count), \(f(mean, 6)), \(v.filter { $0 > 0 }.count)"))
+        }
+        rows += gainRows(r.experiment.chosenGain, candidates: "fresh", prefix: p)
+        rows += gainRows(r.experiment.trainingChoice, candidates: "training", prefix: p)
+        if let split = r.mechanismSplit {
+            for (name, d) in [
+                ("instructions", split.instructions), ("answers", split.answers), ("instructions × answers interaction", split.interaction),
+            ] {
+                rows.append((p + "mechanism from the Montessori teacher's \(name) (95 % CI)", "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6)))"))
+            }
+        }
+        return rows
+    }
+
+    /// The control student against the baseline and the Montessori student.
+    func controlRows(_ r: RoundReport, _ p: String) -> [(String, String)] {
+        var rows: [(String, String)] = []
+        if let c = r.experiment.controlLoss, c.count == r.baselineLoss.count {
+            let d = Evaluation.bootstrap(zip(c, r.baselineLoss).map { $0 - $1 })
+            rows.append((p + "control student − baseline (paired 95 % CI)", "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4)))"))
+            if r.montessoriLoss.count == c.count {
+                let m = Evaluation.bootstrap(zip(r.montessoriLoss, c).map { $0 - $1 })
+                let wins = zip(r.montessoriLoss, c).filter { $0 < $1 }.count
+                rows.append(
+                    (
+                        p + "Montessori − control student (paired 95 % CI); lower on",
+                        "\(f(m.mean, 4)) (\(f(m.low, 4))–\(f(m.high, 4))); \(wins) of \(c.count) records"
+                    ))
+            }
+        }
+        return rows
+    }
     /// What tells the students' training sets apart (the last round's `montessori_set`).
     var setsDiffer: String {
         switch rounds.last?.montessoriSet ?? .written {
