@@ -134,6 +134,9 @@ public enum ImplicitRewardChoice {
         public var sameAsBest: Int
         /// The same with the answers' length taken out; nil unless every candidate has a response.
         public var lengthAdjusted: LengthAdjusted?
+        /// The chosen candidate's influence − its prompt's mean, per prompt in the file's order (to
+        /// pair two teachers' choices of the same candidates).
+        public var chosenByPrompt: [Double] = []
     }
 
     /// A `Gain` on influence less one least-squares line on ln(response characters) fitted over
@@ -183,7 +186,7 @@ public enum ImplicitRewardChoice {
         var g = Gain(
             chosen: Evaluation.bootstrap(raw.map(\.chosen)), first: Evaluation.bootstrap(raw.map(\.first)),
             chosenVsFirst: Evaluation.bootstrap(raw.map { $0.chosen - $0.first }), best: mean(raw.map(\.best)), prompts: raw.count,
-            sameAsBest: same)
+            sameAsBest: same, chosenByPrompt: raw.map(\.chosen))
         if !adjusted.isEmpty {
             g.lengthAdjusted = LengthAdjusted(
                 chosen: Evaluation.bootstrap(adjusted.map(\.chosen)), first: Evaluation.bootstrap(adjusted.map(\.first)),

@@ -170,6 +170,11 @@ public struct RoundReport: Sendable {
             }
             m[label] = .object(c)
         }
+        // The updated teacher's choice against the random-label control's, paired by prompt:
+        // what the influence labels add to the choice.
+        if let u = all["montessori"], let c = all["control"], u.chosenByPrompt.count == c.chosenByPrompt.count, !u.chosenByPrompt.isEmpty {
+            m["montessori_vs_control"] = interval(Evaluation.bootstrap(zip(u.chosenByPrompt, c.chosenByPrompt).map { $0 - $1 }))
+        }
         return .object(m)
     }
 
@@ -568,6 +573,10 @@ public struct RunReport: Sendable {
                             + "\(f(n.chosen, 0)), \(f(n.first, 0)), \(f(n.best, 0))"
                     ))
             }
+        }
+        if let u = all["montessori"], let c = all["control"], u.chosenByPrompt.count == c.chosenByPrompt.count, !u.chosenByPrompt.isEmpty {
+            let d = Evaluation.bootstrap(zip(u.chosenByPrompt, c.chosenByPrompt).map { $0 - $1 })
+            rows.append((p + "montessori teacher's choice − control teacher's of the original's \(candidates) candidates (paired 95 % CI)", ci(d)))
         }
         return rows
     }

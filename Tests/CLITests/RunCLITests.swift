@@ -491,13 +491,19 @@ import Testing
         let sums = try ["original", "montessori"].map { label in
             Dictionary(uniqueKeysWithValues: try records("choose-logprobs-\(label).jsonl.gz").map { ($0["id"] as! String, $0["sum"] as! Double) })
         }
-        var gains: [Double] = [], firsts: [Double] = []
+        let control = Dictionary(
+            uniqueKeysWithValues: try records("choose-logprobs-control.jsonl.gz").map { ($0["id"] as! String, $0["sum"] as! Double) })
+        var gains: [Double] = [], firsts: [Double] = [], versusControl: [Double] = []
         for p in ["p0", "p1", "p2"] {
             let ofPrompt = scored.filter { $0["prompt_id"] as? String == p }
             let influence = ofPrompt.map { $0["influence"] as! Double }, mean = influence.reduce(0, +) / Double(influence.count)
-            let ratio = ofPrompt.map { sums[1][$0["id"] as! String]! - sums[0][$0["id"] as! String]! }
-            gains.append(influence[ratio.firstIndex(of: ratio.max()!)!] - mean)
+            func pick(_ updated: [String: Double]) -> Double {
+                let ratio = ofPrompt.map { updated[$0["id"] as! String]! - sums[0][$0["id"] as! String]! }
+                return influence[ratio.firstIndex(of: ratio.max()!)!]
+            }
+            gains.append(pick(sums[1]) - mean)
             firsts.append(influence[0] - mean)
+            versusControl.append(pick(sums[1]) - pick(control))
         }
         let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path("run/result.json")))) as! [String: Any]
         let choice = try #require((result["training_choice"] as? [String: Any])?["montessori"] as? [String: Any], "\(result.keys)")
@@ -508,6 +514,8 @@ import Testing
         // The random-label control teacher's choice is scored too, though it trains no student.
         #expect(command(steps, "round-1/choose-logprobs-control").contains(dir.path("run/round-1/teacher-control")))
         #expect(((result["training_choice"] as? [String: Any])?["control"] as? [String: Any])?["prompts"] as? Int == 3)
+        let paired = (result["training_choice"] as? [String: Any])?["montessori_vs_control"] as? [String: Any]
+        #expect(abs((paired?["diff"] as? Double ?? .nan) - versusControl.reduce(0, +) / 3) < 1e-9, "\(String(describing: paired))")
         let summary = try String(contentsOfFile: dir.path("run/summary.md"), encoding: .utf8)
         #expect(summary.contains("chosen by influence on the student (oracle)"))
         #expect(summary.contains("original's training candidates") && summary.contains("the most influential or the first"), "\(summary)")
