@@ -363,13 +363,13 @@ public struct RunReport: Sendable {
                 (
                     p
                         + "selection check: student on the pairs' chosen − on their rejected candidates (\(s.records) records each; paired 95 % CI); lower on",
-                    "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); \(wins) of \(s.chosenLoss.count) records"
+                    "\(ci(d, 4)); \(wins) of \(s.chosenLoss.count) records"
                 ))
             let rd = s.randomDiff
             rows.append(
                 (
                     p + "selection check: student on the chosen − on a random candidate of each prompt (paired 95 % CI)",
-                    "\(f(rd.mean, 4)) (\(f(rd.low, 4))–\(f(rd.high, 4)))"
+                    ci(rd, 4)
                 ))
         }
         let dpoSteps = r.dpo.filter { (try? $0.string("stage")) != "dpo-heldout" }
@@ -412,20 +412,20 @@ public struct RunReport: Sendable {
         if !r.montessoriLoss.isEmpty {
             let b = Evaluation.bootstrap(r.baselineLoss), m = Evaluation.bootstrap(r.montessoriLoss)
             let d = Evaluation.bootstrap(zip(r.montessoriLoss, r.baselineLoss).map { $0 - $1 })
-            rows.append((p + "held-out loss: baseline student (95 % CI)", "\(f(b.mean, 4)) (\(f(b.low, 4))–\(f(b.high, 4)))"))
-            rows.append((p + "held-out loss: Montessori student (95 % CI)", "\(f(m.mean, 4)) (\(f(m.low, 4))–\(f(m.high, 4)))"))
+            rows.append((p + "held-out loss: baseline student (95 % CI)", ci(b, 4)))
+            rows.append((p + "held-out loss: Montessori student (95 % CI)", ci(m, 4)))
             let wins = zip(r.montessoriLoss, r.baselineLoss).filter { $0 < $1 }.count
             rows.append(
                 (
                     p + "Montessori − baseline (paired 95 % CI); lower on",
-                    "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4))); "
+                    "\(ci(d, 4)); "
                         + "\(wins) of \(r.montessoriLoss.count) records"
                 ))
             if let w = r.tokenWeightedInterval(r.montessoriLoss, r.baselineLoss) {
                 rows.append(
                     (
                         p + "Montessori − baseline per token (records weighted by their tokens; 95 % CI)",
-                        "\(f(w.mean, 4)) (\(f(w.low, 4))–\(f(w.high, 4)))"
+                        ci(w, 4)
                     ))
             }
         }
@@ -435,7 +435,7 @@ public struct RunReport: Sendable {
                 rows.append(
                     (
                         p + "\(st.label) student − its start (paired 95 % CI); lower on",
-                        "\(f(st.diff.mean, 4)) (\(f(st.diff.low, 4))–\(f(st.diff.high, 4))); \(st.betterOn) of \(st.loss.count) records"
+                        "\(ci(st.diff, 4)); \(st.betterOn) of \(st.loss.count) records"
                     ))
             }
         }
@@ -470,13 +470,13 @@ public struct RunReport: Sendable {
         for label in ["montessori", "control"] {
             guard let a = fresh[label], let b = fresh["original"] else { continue }
             let d = Evaluation.differenceOfMeans(a, b)
-            rows.append((p + "mean fresh influence, \(label) − original (95 % CI)", "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6)))"))
+            rows.append((p + "mean fresh influence, \(label) − original (95 % CI)", ci(d)))
             if let adjusted = r.lengthAdjustedFresh(label, "original") {
                 let d = adjusted.diff
                 rows.append(
                     (
                         p + "the same with length taken out (95 % CI); answer characters \(label), original",
-                        "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6))); \(f(adjusted.chars.0, 0)), \(f(adjusted.chars.1, 0))"
+                        "\(ci(d)); \(f(adjusted.chars.0, 0)), \(f(adjusted.chars.1, 0))"
                     ))
             }
         }
@@ -491,7 +491,7 @@ public struct RunReport: Sendable {
             for (name, d) in [
                 ("instructions", split.instructions), ("answers", split.answers), ("instructions × answers interaction", split.interaction),
             ] {
-                rows.append((p + "mechanism from the Montessori teacher's \(name) (95 % CI)", "\(f(d.mean, 6)) (\(f(d.low, 6))–\(f(d.high, 6)))"))
+                rows.append((p + "mechanism from the Montessori teacher's \(name) (95 % CI)", ci(d)))
             }
         }
         return rows
@@ -502,14 +502,14 @@ public struct RunReport: Sendable {
         var rows: [(String, String)] = []
         if let c = r.experiment.controlLoss, c.count == r.baselineLoss.count {
             let d = Evaluation.bootstrap(zip(c, r.baselineLoss).map { $0 - $1 })
-            rows.append((p + "control student − baseline (paired 95 % CI)", "\(f(d.mean, 4)) (\(f(d.low, 4))–\(f(d.high, 4)))"))
+            rows.append((p + "control student − baseline (paired 95 % CI)", ci(d, 4)))
             if r.montessoriLoss.count == c.count {
                 let m = Evaluation.bootstrap(zip(r.montessoriLoss, c).map { $0 - $1 })
                 let wins = zip(r.montessoriLoss, c).filter { $0 < $1 }.count
                 rows.append(
                     (
                         p + "Montessori − control student (paired 95 % CI); lower on",
-                        "\(f(m.mean, 4)) (\(f(m.low, 4))–\(f(m.high, 4))); \(wins) of \(c.count) records"
+                        "\(ci(m, 4)); \(wins) of \(c.count) records"
                     ))
             }
         }
@@ -582,7 +582,7 @@ public struct RunReport: Sendable {
     }
 
     /// An interval as summary.md writes it: "mean (low–high)", six decimals.
-    func ci(_ i: Evaluation.Interval) -> String { "\(f(i.mean, 6)) (\(f(i.low, 6))–\(f(i.high, 6)))" }
+    func ci(_ i: Evaluation.Interval, _ digits: Int = 6) -> String { "\(f(i.mean, digits)) (\(f(i.low, digits))–\(f(i.high, digits)))" }
 
     func f(_ x: Double, _ digits: Int) -> String {
         guard x.isFinite else { return "–" }
