@@ -175,7 +175,13 @@ public final class BPETokenizer: @unchecked Sendable {
         }
         merges = table
         self.mergeLines = kept.contains(false) ? mergeLines.indices.filter { kept[$0] }.map { mergeLines[$0] } : mergeLines
-        wholePieces = ignoreMerges ? index.filter { special[$0.value] == nil } : [:]
+        if ignoreMerges {
+            // The index less its special tokens, in place: nothing else reads it from here on.
+            for (id, text) in special where index[text] == id { index[text] = nil }
+            wholePieces = index
+        } else {
+            wholePieces = [:]
+        }
         var byFirst: [UInt8: [([UInt8], Token)]] = [:]
         for (id, text) in special where !text.isEmpty {
             let bytes = Array(text.utf8)
