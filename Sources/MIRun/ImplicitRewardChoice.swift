@@ -134,6 +134,9 @@ public enum ImplicitRewardChoice {
         public var sameAsBest: Int
         /// The same with the answers' length taken out; nil unless every candidate has a response.
         public var lengthAdjusted: LengthAdjusted?
+        /// Spearman's correlation of the log-probability difference with influence over all the
+        /// candidates (every prompt's, pooled), bootstrap over candidates; nil without spread.
+        public var spearman: Evaluation.Interval?
         /// The chosen candidate's influence − its prompt's mean, per prompt in the file's order (to
         /// pair two teachers' choices of the same candidates).
         public var chosenByPrompt: [Double] = []
@@ -147,6 +150,8 @@ public enum ImplicitRewardChoice {
         public var first: Evaluation.Interval
         public var chosenVsFirst: Evaluation.Interval
         public var best: Evaluation.Interval
+        /// Spearman's correlation of the log-probability difference with the influence residual.
+        public var spearman: Evaluation.Interval?
         /// Mean response characters of the chosen, the first and the most influential candidates.
         public var characters: (chosen: Double, first: Double, best: Double)
     }
@@ -165,10 +170,11 @@ public enum ImplicitRewardChoice {
         let influence = try all.map { try influences($0, file: scored) }
         let lengths = all.map { $0.records.map(Pairing.responseCharacters) }
         let fit = lengths.allSatisfy { !$0.contains(nil) } ? Pairing.LengthFit(zip(influence.joined(), lengths.joined().map { $0! })) : nil
+        let ratios = try all.map { try logRatios($0, updated: u, original: b, files: (updated, original)) }
         var raw: [Picked] = [], adjusted: [Picked] = [], chars: [Picked] = [], same = 0
         for (k, p) in all.enumerated() where p.records.count >= 2 {
             let v = influence[k]
-            let chosen = argmax(try logRatios(p, updated: u, original: b, files: (updated, original))), best = argmax(v)
+            let chosen = argmax(ratios[k]), best = argmax(v)
             if v[chosen] == v[best] { same += 1 }
             func picked(_ x: [Double]) -> Picked {
                 let mean = x.reduce(0, +) / Double(x.count)
@@ -186,11 +192,16 @@ public enum ImplicitRewardChoice {
         var g = Gain(
             chosen: Evaluation.bootstrap(raw.map(\.chosen)), first: Evaluation.bootstrap(raw.map(\.first)),
             chosenVsFirst: Evaluation.bootstrap(raw.map { $0.chosen - $0.first }), best: mean(raw.map(\.best)), prompts: raw.count,
-            sameAsBest: same, chosenByPrompt: raw.map(\.chosen))
+            sameAsBest: same, spearman: Evaluation.bootstrapSpearman(Array(ratios.joined()), Array(influence.joined())),
+            chosenByPrompt: raw.map(\.chosen))
         if !adjusted.isEmpty {
             g.lengthAdjusted = LengthAdjusted(
                 chosen: Evaluation.bootstrap(adjusted.map(\.chosen)), first: Evaluation.bootstrap(adjusted.map(\.first)),
                 chosenVsFirst: Evaluation.bootstrap(adjusted.map { $0.chosen - $0.first }), best: Evaluation.bootstrap(adjusted.map(\.best)),
+                spearman: fit.map { fit in
+                    let residuals = zip(influence.joined(), lengths.joined()).map { fit.residual(influence: $0, length: $1!) }
+                    return Evaluation.bootstrapSpearman(Array(ratios.joined()), residuals)
+                } ?? nil,
                 characters: (mean(chars.map(\.chosen)), mean(chars.map(\.first)), mean(chars.map(\.best))))
         }
         return g

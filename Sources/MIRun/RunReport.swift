@@ -158,12 +158,17 @@ public struct RoundReport: Sendable {
             c["best"] = num(g.best)
             c["prompts"] = .number(JSONNumber(g.prompts))
             c["same_as_best"] = .number(JSONNumber(g.sameAsBest))
+            func correlation(_ i: Evaluation.Interval) -> JSONValue {
+                .object(JSONObject(uniqueKeysAndValues: [("value", num(i.mean)), ("ci", .array([num(i.low), num(i.high)]))]))
+            }
+            if let r = g.spearman { c["spearman"] = correlation(r) }
             if let a = g.lengthAdjusted {
                 c["length_adjusted"] = .object(
-                    JSONObject(uniqueKeysAndValues: [
-                        ("chosen", interval(a.chosen)), ("first", interval(a.first)), ("chosen_vs_first", interval(a.chosenVsFirst)),
-                        ("best", interval(a.best)),
-                    ]))
+                    JSONObject(
+                        uniqueKeysAndValues: [
+                            ("chosen", interval(a.chosen)), ("first", interval(a.first)), ("chosen_vs_first", interval(a.chosenVsFirst)),
+                            ("best", interval(a.best)),
+                        ] + (a.spearman.map { [("spearman", correlation($0))] } ?? [])))
                 let n = a.characters
                 c["response_chars"] = .object(
                     JSONObject(uniqueKeysAndValues: [("chosen", num(n.chosen)), ("first", num(n.first)), ("best", num(n.best))]))
@@ -564,6 +569,10 @@ public struct RunReport: Sendable {
                         + "prompts; of them, where it is the most influential",
                     "\(ci(g.chosen)); \(ci(g.first)); \(ci(g.chosenVsFirst)); \(f(g.best, 6)); \(g.prompts); \(g.sameAsBest)"
                 ))
+            if let r = g.spearman {
+                let adjusted = g.lengthAdjusted?.spearman.map { "; length taken out " + ci($0, 3) } ?? ""
+                rows.append((name + ": Spearman(log-probability difference, influence) over all candidates (95 % CI)", ci(r, 3) + adjusted))
+            }
             if let a = g.lengthAdjusted {
                 let n = a.characters
                 rows.append(

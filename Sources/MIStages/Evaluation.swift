@@ -115,6 +115,23 @@ public enum Evaluation {
         return pearson(ranks(x), ranks(y))
     }
 
+    /// Spearman's rank correlation of (x, y) pairs with a 95 % percentile bootstrap interval
+    /// (pairs resampled together; resamples without a correlation are left out); nil where the
+    /// whole sample has none.
+    public static func bootstrapSpearman(_ x: [Double], _ y: [Double], resamples: Int = 1000, seed: UInt64 = 7) -> Interval? {
+        guard let estimate = spearman(x, y) else { return nil }
+        var rng = SplitMix64(seed: seed)
+        var statistics: [Double] = []
+        statistics.reserveCapacity(resamples)
+        let n = x.count
+        for _ in 0..<resamples {
+            let picks = (0..<n).map { _ in Int(rng.next() % UInt64(n)) }
+            if let r = spearman(picks.map { x[$0] }, picks.map { y[$0] }) { statistics.append(r) }
+        }
+        guard !statistics.isEmpty else { return Interval(mean: estimate, low: estimate, high: estimate) }
+        return percentiles(of: statistics, around: estimate)
+    }
+
     /// Pearson correlation of x and y (nil: fewer than 2 values, or one side without spread).
     public static func pearson(_ x: [Double], _ y: [Double]) -> Double? {
         precondition(x.count == y.count)

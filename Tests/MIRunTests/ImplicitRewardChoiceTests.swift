@@ -93,6 +93,11 @@ import Testing
         #expect(g.sameAsBest == 0)
         // Chosen − first, paired: a1 − a0 = +0.3, b0 − b0 = 0.
         #expect(abs(g.chosenVsFirst.mean - 0.15) < 1e-12)
+        // Spearman over all six: ratio ranks 1, 6, 3, 3, 3, 5 (three tied at +1) against influence
+        // ranks 1, 4, 6, 2, 5, 3: Σ dx·dy 5.5, Σ dx² 15.5, Σ dy² 17.5.
+        let rho = try #require(g.spearman)
+        #expect(abs(rho.mean - 5.5 / (15.5 * 17.5).squareRoot()) < 1e-12)
+        #expect(rho.low <= rho.mean && rho.mean <= rho.high && rho.low >= -1 && rho.high <= 1)
         #expect(g.lengthAdjusted == nil, "no responses, no length fit")
         // Where the updated teacher ranks a2 and b1 first, both choices are the best.
         try write(Self.candidates.map { ["id": $0.id, "sum": $0.original + ($0.id == "a2" || $0.id == "b1" ? 9 : 0)] }, f.updated)
