@@ -163,13 +163,16 @@ public enum ImplicitRewardChoice {
 
     /// The choice on probed candidates (`scored`, the original teacher's): what the candidate
     /// `updated`'s implicit reward ranks first gains in influence over its prompt's mean, what the
-    /// first gains, and what the most influential gains. Nil without prompts of at least two.
+    /// first gains, and what the most influential gains, and how far the implicit reward ranks all
+    /// the candidates by influence. Nil without prompts of at least two.
     public static func gain(scored: String, updated: String, original: String) throws -> Gain? {
         let u = try sums(updated), b = try sums(original)
         let all = try prompts(scored)
         let influence = try all.map { try influences($0, file: scored) }
         let lengths = all.map { $0.records.map(Pairing.responseCharacters) }
         let fit = lengths.allSatisfy { !$0.contains(nil) } ? Pairing.LengthFit(zip(influence.joined(), lengths.joined().map { $0! })) : nil
+        // Each prompt's influences less the length line, where there is one.
+        let residuals = fit.map { fit in zip(influence, lengths).map { v, n in zip(v, n).map { fit.residual(influence: $0, length: $1!) } } }
         let ratios = try all.map { try logRatios($0, updated: u, original: b, files: (updated, original)) }
         var raw: [Picked] = [], adjusted: [Picked] = [], chars: [Picked] = [], same = 0
         for (k, p) in all.enumerated() where p.records.count >= 2 {
@@ -181,10 +184,10 @@ public enum ImplicitRewardChoice {
                 return Picked(chosen: x[chosen] - mean, first: x[0] - mean, best: x[best] - mean)
             }
             raw.append(picked(v))
-            if let fit {
-                let n = lengths[k].map { $0! }
-                adjusted.append(picked(zip(v, n).map { fit.residual(influence: $0, length: $1) }))
-                chars.append(Picked(chosen: Double(n[chosen]), first: Double(n[0]), best: Double(n[best])))
+            if let residuals {
+                let n = lengths[k].map { Double($0!) }
+                adjusted.append(picked(residuals[k]))
+                chars.append(Picked(chosen: n[chosen], first: n[0], best: n[best]))
             }
         }
         guard !raw.isEmpty else { return nil }
@@ -194,14 +197,11 @@ public enum ImplicitRewardChoice {
             chosenVsFirst: Evaluation.bootstrap(raw.map { $0.chosen - $0.first }), best: mean(raw.map(\.best)), prompts: raw.count,
             sameAsBest: same, spearman: Evaluation.bootstrapSpearman(Array(ratios.joined()), Array(influence.joined())),
             chosenByPrompt: raw.map(\.chosen))
-        if !adjusted.isEmpty {
+        if let residuals {
             g.lengthAdjusted = LengthAdjusted(
                 chosen: Evaluation.bootstrap(adjusted.map(\.chosen)), first: Evaluation.bootstrap(adjusted.map(\.first)),
                 chosenVsFirst: Evaluation.bootstrap(adjusted.map { $0.chosen - $0.first }), best: Evaluation.bootstrap(adjusted.map(\.best)),
-                spearman: fit.map { fit in
-                    let residuals = zip(influence.joined(), lengths.joined()).map { fit.residual(influence: $0, length: $1!) }
-                    return Evaluation.bootstrapSpearman(Array(ratios.joined()), residuals)
-                } ?? nil,
+                spearman: Evaluation.bootstrapSpearman(Array(ratios.joined()), Array(residuals.joined())),
                 characters: (mean(chars.map(\.chosen)), mean(chars.map(\.first)), mean(chars.map(\.best))))
         }
         return g
