@@ -140,6 +140,13 @@ public enum ImplicitRewardChoice {
         /// The chosen candidate's influence − its prompt's mean, per prompt in the file's order (to
         /// pair two teachers' choices of the same candidates).
         public var chosenByPrompt: [Double] = []
+
+        /// `a`'s choice − `b`'s, paired by prompt (two teachers' choices of the same candidates),
+        /// with its bootstrap interval; nil unless both exist over the same prompts.
+        public static func paired(_ a: Gain?, _ b: Gain?) -> Evaluation.Interval? {
+            guard let a, let b, a.chosenByPrompt.count == b.chosenByPrompt.count, !a.chosenByPrompt.isEmpty else { return nil }
+            return Evaluation.bootstrap(zip(a.chosenByPrompt, b.chosenByPrompt).map { $0 - $1 })
+        }
     }
 
     /// A `Gain` on influence less one least-squares line on ln(response characters) fitted over

@@ -177,9 +177,7 @@ public struct RoundReport: Sendable {
         }
         // The updated teacher's choice against the random-label control's, paired by prompt:
         // what the influence labels add to the choice.
-        if let u = all["montessori"], let c = all["control"], u.chosenByPrompt.count == c.chosenByPrompt.count, !u.chosenByPrompt.isEmpty {
-            m["montessori_vs_control"] = interval(Evaluation.bootstrap(zip(u.chosenByPrompt, c.chosenByPrompt).map { $0 - $1 }))
-        }
+        if let d = ImplicitRewardChoice.Gain.paired(all["montessori"], all["control"]) { m["montessori_vs_control"] = interval(d) }
         return .object(m)
     }
 
@@ -583,8 +581,7 @@ public struct RunReport: Sendable {
                     ))
             }
         }
-        if let u = all["montessori"], let c = all["control"], u.chosenByPrompt.count == c.chosenByPrompt.count, !u.chosenByPrompt.isEmpty {
-            let d = Evaluation.bootstrap(zip(u.chosenByPrompt, c.chosenByPrompt).map { $0 - $1 })
+        if let d = ImplicitRewardChoice.Gain.paired(all["montessori"], all["control"]) {
             rows.append((p + "montessori teacher's choice − control teacher's of the original's \(candidates) candidates (paired 95 % CI)", ci(d)))
         }
         return rows
